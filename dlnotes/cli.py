@@ -1,0 +1,270 @@
+"""The ``dlnotes`` command line: parses, loads the config, calls the pipeline. No training logic here.
+
+Exit codes: 0 success; 2 bad input (one plain line, no traceback); 1 a failure during the run
+(``--debug`` or DLNOTES_DEBUG=1 shows the traceback); 130/143 interrupted by SIGINT/SIGTERM.
+Heavy libraries (torch, sklearn) are imported inside the commands that need them, so ``--help``,
+``models``, ``datasets`` and config errors answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from dlnotes.errors import RunFailure, UserError
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                  help="Train, test and apply the models of a deep-learning course.\n\n"
+                       "Example: dlnotes train --config configs/lenet_digits.yaml")
+
+_debug = {"on": os.environ.get("DLNOTES_DEBUG", "") not in ("", "0")}
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn):
+    """Runs a command body, turning dlnotes' exceptions into exit codes and one-line messages."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except UserError as e:
+            if _debug["on"]:
+                raise
+            _fail(str(e), 2)
+        except RunFailure as e:
+            if _debug["on"]:
+                raise
+            _fail(str(e), 1)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130)
+        except Exception as e:  # noqa: BLE001
+            from dlnotes.engine.trainer import Interrupted
+
+            if isinstance(e, Interrupted):
+                name = {2: "SIGINT", 15: "SIGTERM"}.get(e.signum, f"signal {e.signum}")
+                typer.echo(f"interrupted by {name}; the checkpoint after epoch {e.epoch} is saved. "
+                           f"Continue with: dlnotes train --resume {e.run_dir}", err=True)
+                raise typer.Exit(128 + e.signum)
+            if _debug["on"]:
+                raise
+            _fail(f"{type(e).__name__}: {e} (run with --debug for the traceback)", 1)
+
+    return wrapper
+
+
+@app.callback()
+def main_options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of failures.")):
+    if debug:
+        _debug["on"] = True
+
+
+OVERRIDES = typer.Argument(None, help="Dotted overrides, e.g. train.epochs=3 model.activation=tanh", show_default=False)
+
+
+@app.command()
+@guarded
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<name>-<time>]."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N [default: the config's]."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Processes to launch with torchrun (DDP)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    overrides: Optional[List[str]] = OVERRIDES,
+):
+    """Train a model: collect -> build -> train -> test, written to a run directory.
+
+    Example: dlnotes train --config configs/lenet_digits.yaml train.epochs=5
+    """
+    overrides = list(overrides or [])
+    if config is None and resume is None:
+        raise UserError("train needs --config FILE (or --resume DIR)")
+    if config is not None and resume is not None:
+        raise UserError("give either --config or --resume, not both (a resumed run uses its own config.yaml)")
+    from dlnotes.config import load_config
+
+    if resume is None:
+        cfg = load_config(config, overrides)  # config errors surface before torch is imported
+    if nproc > 1:
+        from dlnotes.engine.launch import launch
+
+        raise typer.Exit(launch(nproc, sys.argv[1:]))
+    from dlnotes.engine.trainer import Interrupted
+    from dlnotes.run import default_out, train as run_train
+
+    if resume is None and out is None:
+        out = default_out(cfg)
+    target = resume or out
+    try:
+        run = run_train(cfg if resume is None else None, out=out, device=device, resume=resume,
+                        overrides=overrides if resume is not None else None, quiet=quiet)
+    except Interrupted as e:
+        e.run_dir = target
+        raise
+    m = run.metrics
+    shown = {k: m[k] for k in ("accuracy", "f1", "r2", "mse", "mae", "perplexity", "loss") if k in m}
+    typer.echo(f"run: {run.path}")
+    typer.echo("test: " + "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+
+
+@app.command("eval")
+@guarded
+def eval_(
+    run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
+    split: str = typer.Option("test", "--split", help="test | val | train"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N [default: cpu]."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON only."),
+):
+    """Recompute a run's metrics from its saved weights.
+
+    Example: dlnotes eval --run runs/lenet_digits-20260101-120000 --json
+    """
+    if split not in ("test", "val", "train"):
+        raise UserError(f"--split '{split}': allowed: test, val, train")
+    from dlnotes.run import Run
+
+    metrics = Run.load(run, device=device).evaluate(split)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    for k, v in metrics.items():
+        if k != "confusion_matrix":
+            typer.echo(f"{k:>12}  {v:.6f}")
+    if "confusion_matrix" in metrics:
+        typer.echo("confusion matrix (rows: true class, columns: predicted):")
+        for row in metrics["confusion_matrix"]:
+            typer.echo("  " + " ".join(f"{v:5d}" for v in row))
+
+
+@app.command()
+@guarded
+def predict(
+    run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
+    input: str = typer.Option(..., "--input", "-i", help="Image file or folder, CSV, .npy, or a text prompt."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV file to write [default: stdout]."),
+    top_k: int = typer.Option(0, "--top-k", min=0, help="Also write the k most likely classes."),
+    steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: roll out this many steps; text: characters."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N [default: cpu]."),
+):
+    """Apply a trained model to new inputs; writes CSV input,prediction[,probability].
+
+    Example: dlnotes predict --run runs/lenet_digits-20260101-120000 --input digit.png
+    """
+    from dlnotes.engine.predict import to_csv
+    from dlnotes.run import Run
+
+    rows = Run.load(run, device=device).predict(input, top_k=top_k, steps=steps)
+    text = to_csv(rows)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from dlnotes.engine.checkpoint import atomic_write
+
+        atomic_write(output, text)
+        typer.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
+def _describe(registry, name: Optional[str], skip=()) -> None:
+    if name is None:
+        width = max(len(n) for n in registry.names())
+        for n in registry.names():
+            typer.echo(f"{n:<{width}}  {registry.entry(n).doc}")
+        return
+    entry = registry.entry(name)
+    typer.echo(f"{entry.name}: {entry.doc}")
+    from dlnotes.config import DATA_PROVIDED
+    from dlnotes.registry import REQUIRED
+
+    for p in entry.params.values():
+        if p.name in skip:
+            continue
+        default = "(required)" if p.default is REQUIRED else repr(p.default)
+        note = "  [from the data unless set]" if p.name in DATA_PROVIDED and registry.kind == "model" else ""
+        choices = f"  one of: {', '.join(map(str, p.choices))}" if p.choices else ""
+        typer.echo(f"  {p.name} = {default}{choices}{note}")
+
+
+@app.command()
+@guarded
+def models(name: Optional[str] = typer.Argument(None, help="A model to describe.")):
+    """List the registered models, or one model's parameters and defaults.
+
+    Example: dlnotes models lenet
+    """
+    from dlnotes.registry import MODELS
+
+    _describe(MODELS, name)
+
+
+@app.command()
+@guarded
+def datasets(name: Optional[str] = typer.Argument(None, help="A dataset to describe.")):
+    """List the registered datasets, or one dataset's parameters and defaults.
+
+    Example: dlnotes datasets csv
+    """
+    from dlnotes.registry import DATASETS
+
+    _describe(DATASETS, name)
+
+
+@app.command("config")
+@guarded
+def config_(
+    config: Path = typer.Option(..., "--config", "-c", help="YAML config file."),
+    overrides: Optional[List[str]] = OVERRIDES,
+):
+    """Print the resolved, validated config (defaults filled in).
+
+    Example: dlnotes config --config configs/lenet_digits.yaml train.epochs=3
+    """
+    from dlnotes.config import dump, load_config, resolved
+
+    typer.echo(dump(resolved(load_config(config, list(overrides or [])))), nl=False)
+
+
+@app.command()
+@guarded
+def summary(
+    config: Path = typer.Option(..., "--config", "-c", help="YAML config file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    overrides: Optional[List[str]] = OVERRIDES,
+):
+    """Layer table of the configured model: output shapes (conv arithmetic) and parameters.
+
+    Example: dlnotes summary --config configs/alexnet_imagenet.yaml --json
+    """
+    from dlnotes.config import load_config
+    from dlnotes.summary import config_summary
+
+    table = config_summary(load_config(config, list(overrides or [])))
+    if as_json:
+        typer.echo(json.dumps(table))
+        return
+    typer.echo(f"{'layer':<24} {'type':<20} {'output shape':<20} {'params':>12}")
+    for row in table["layers"]:
+        shape = "x".join(map(str, row["output_shape"])) if row["output_shape"] else "-"
+        typer.echo(f"{row['name']:<24} {row['type']:<20} {shape:<20} {row['params']:>12,}")
+    typer.echo(f"total parameters: {table['total_params']:,}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""The YAML config: schema, loading, ``KEY=VALUE`` overrides and validation.
+
+Everything a config can say is checked here, at load, before any data is read or model built: the
+fixed sections by a pydantic schema, and the model, dataset, optimizer and scheduler keys against
+the parameters of the registered constructors. Every problem becomes one ``UserError`` line that
+names the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dlnotes.errors import UserError, did_you_mean
+from dlnotes.registry import (
+    DATASETS,
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    REQUIRED,
+    SCHEDULERS,
+    Param,
+    Registry,
+)
+
+# Model parameters the pipeline fills from the dataset unless the config sets them.
+DATA_PROVIDED = ("in_channels", "image_size", "in_features", "input_size", "num_classes", "seq_len",
+                 "horizon", "vocab_size")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+
+
+class _OpenSection(BaseModel):
+    """A section whose other keys belong to a registered constructor (checked separately)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, validate_default=True)
+
+
+class OptimizerConfig(_OpenSection):
+    name: str = "adam"
+    lr: float = Field(1e-3, gt=0)
+
+
+class SchedulerConfig(_OpenSection):
+    name: str = "none"
+
+
+class EarlyStoppingConfig(_Section):
+    patience: int = Field(0, ge=0)  # 0 = off
+    min_delta: float = Field(0.0, ge=0)
+
+
+class GridConfig(_Section):
+    """The (w, b) grid of exhaustive search, for one-feature linear regression."""
+
+    w_min: float = -10.0
+    w_max: float = 10.0
+    b_min: float = -10.0
+    b_max: float = 10.0
+    steps: int = Field(401, ge=2)  # points per axis
+    max_memory_mb: float = Field(1024.0, gt=0)
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(10, ge=1)
+    solver: Literal["gd", "lstsq", "grid"] = "gd"
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    loss: str = "auto"
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    gradient: Literal["autograd", "manual"] = "autograd"
+    grid: GridConfig = Field(default_factory=GridConfig)
+    grad_clip: float = Field(0.0, ge=0)  # max global gradient norm; 0 = off
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    tensorboard: bool = False
+
+
+class DataConfig(_OpenSection):
+    name: str
+    batch_size: int = Field(64, ge=1)
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    standardize: bool = True
+    augment: bool = False  # images: random shifts and rotations while training
+
+
+class ModelConfig(_OpenSection):
+    name: str
+
+
+class Config(_Section):
+    name: str = "run"
+    seed: int = Field(0, ge=0)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="python")
+
+    def extras(self, section: str) -> dict[str, Any]:
+        """The constructor keys of an open section: ``extras('model')`` -> ``{'activation': 'relu'}``."""
+        obj = self
+        for part in section.split("."):
+            obj = getattr(obj, part)
+        return dict(obj.model_extra or {})
+
+
+# ------------------------------------------------------------------------------------------
+# loading and overrides
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-3`` as a string; people mean a float (as YAML 1.2 does)."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file '{path}' not found" if not path.exists() else f"config '{path}' is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read config '{path}': {e}") from None
+    try:
+        data = _yaml(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"invalid YAML in '{path}'{where}: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"invalid YAML in '{path}': {e}") from None
+    if data is None:
+        raise UserError(f"config '{path}' is empty; it needs at least 'data: {{name: ...}}' and 'model: {{name: ...}}'")
+    if not isinstance(data, dict):
+        raise UserError(f"config '{path}' must be a mapping of keys (name, seed, data, model, train), not {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``'train.optimizer.lr=0.01'`` -> ``(['train', 'optimizer', 'lr'], 0.01)``; the value is a YAML scalar."""
+    if "=" not in text:
+        raise UserError(f"override '{text}' has no '='; write KEY=VALUE, e.g. train.epochs=3")
+    key, _, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not key.strip() or any(not p or not p.replace("_", "").replace("-", "").isalnum() for p in parts):
+        raise UserError(f"override '{text}': '{key}' is not a dotted key like train.epochs")
+    try:
+        value = _yaml(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw  # unparseable as YAML: take it as a plain string
+    if isinstance(value, (dict, list)) and not raw.strip().startswith(("{", "[")):
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    data = _deepcopy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise UserError(f"override '{text}': '{'.'.join(parts[: i + 1])}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _deepcopy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deepcopy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deepcopy(v) for v in d]
+    return d
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Reads, overrides and validates a config file; the run name defaults to the file's stem."""
+    data = read_yaml(path)
+    data.setdefault("name", Path(path).stem)
+    return validate(apply_overrides(data, overrides or []), source=str(path))
+
+
+def validate(data: dict[str, Any], source: str = "config") -> Config:
+    """Checks ``data`` against the schema and the registries; returns the typed ``Config``."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a config is a mapping of keys")
+    for key in data:
+        if not isinstance(key, str):
+            raise UserError(f"{source}: key {key!r} is not a string")
+    for section in ("data", "model"):
+        if section in data and isinstance(data[section], dict) and "name" not in data[section]:
+            reg = DATASETS if section == "data" else MODELS
+            raise UserError(f"{source}: {section}.name is missing; choose one of: {', '.join(reg.names())}")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise UserError(f"{source}: {_explain(e)}") from None
+    _check_registered(cfg, source)
+    return cfg
+
+
+def _explain(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    key = ".".join(loc)
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        section = ".".join(loc[:-1]) or "the top level"
+        fields = _fields_at(loc[:-1])
+        return f"unknown key '{loc[-1]}' in {section}{did_you_mean(loc[-1], fields)}"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    got = first.get("input")
+    msg = first["msg"]
+    if kind == "literal_error":
+        msg = msg.replace("Input should be", "must be")
+    elif kind.endswith("_type") or kind == "model_type":
+        expected = kind.replace("_type", "").replace("model", "section (mapping)").replace("dict", "mapping")
+        msg = f"must be {'a' if expected[0] not in 'aeiou' else 'an'} {expected}"
+    elif kind == "string_pattern_mismatch" and loc == ["device"]:
+        msg = "must be auto, cpu, cuda or cuda:N"
+    else:
+        msg = msg.replace("Input should be", "must be")
+    return f"{key}: {msg} (got {got!r})"
+
+
+def _fields_at(loc: list[str]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _check_value(where: str, p: Param, value: Any) -> None:
+    if value is None and (p.default is None or p.required):
+        return
+    if p.choices is not None:
+        if value not in p.choices:
+            raise UserError(f"{where}: '{value}' is not allowed{did_you_mean(value, p.choices)}"
+                            if isinstance(value, str) else
+                            f"{where}: {value!r} is not allowed; allowed: {', '.join(map(str, p.choices))}")
+        return
+    expected = p.type or (type(p.default).__name__ if not p.required and p.default is not None else None)
+    ok = {
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+        "list": lambda v: isinstance(v, (list, tuple)),
+        "tuple": lambda v: isinstance(v, (list, tuple)),
+    }.get(expected or "")
+    if ok is not None and not ok(value):
+        raise UserError(f"{where}: must be {'an' if expected == 'int' else 'a'} {expected} (got {value!r})")
+
+
+def _check_keys(where: str, registry: Registry, name: str, given: dict[str, Any], skip: tuple = ()) -> None:
+    entry = registry.entry(name, where=f"{where}.name")
+    allowed = {k: p for k, p in entry.params.items() if k not in skip}
+    for key, value in given.items():
+        if key not in allowed:
+            hint = did_you_mean(key, allowed) or (f"; {name} takes: {', '.join(allowed)}" if allowed else f"; {name} takes no keys")
+            raise UserError(f"unknown key '{key}' in {where} for {registry.kind} '{name}'{hint}")
+        _check_value(f"{where}.{key}", allowed[key], value)
+    for key, p in allowed.items():
+        if p.required and key not in given and key not in skip and key not in DATA_PROVIDED:
+            raise UserError(f"{where}.{key} is required for {registry.kind} '{name}'")
+
+
+def _check_registered(cfg: Config, source: str) -> None:
+    try:
+        _check_keys("data", DATASETS, cfg.data.name, cfg.extras("data"))
+        _check_keys("model", MODELS, cfg.model.name, cfg.extras("model"))
+        opt = cfg.train.optimizer
+        _check_keys("train.optimizer", OPTIMIZERS, opt.name, cfg.extras("train.optimizer"), skip=("params", "lr"))
+        _check_keys("train.scheduler", SCHEDULERS, cfg.train.scheduler.name, cfg.extras("train.scheduler"),
+                    skip=("optimizer", "epochs"))
+        if cfg.train.loss != "auto":
+            LOSSES.entry(cfg.train.loss, where="train.loss")
+        if cfg.train.solver != "gd" and cfg.model.name != "linear_regression":
+            raise UserError(f"train.solver: '{cfg.train.solver}' solves linear_regression only; "
+                            f"model '{cfg.model.name}' trains with 'gd'")
+        if cfg.train.gradient == "manual" and cfg.model.name not in ("linear_regression", "logistic_regression"):
+            raise UserError("train.gradient: 'manual' (the derived update formulas) exists for linear_regression and "
+                            f"logistic_regression only, not '{cfg.model.name}'; use 'autograd'")
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from None
+
+
+def resolved(cfg: Config) -> dict[str, Any]:
+    """The config with every default filled in, as written to ``RUN/config.yaml``."""
+    d = cfg.to_dict()
+    for section, registry, name, skip in (
+        (d["data"], DATASETS, cfg.data.name, ()),
+        (d["model"], MODELS, cfg.model.name, DATA_PROVIDED),
+        (d["train"]["optimizer"], OPTIMIZERS, cfg.train.optimizer.name, ("params",)),
+        (d["train"]["scheduler"], SCHEDULERS, cfg.train.scheduler.name, ("optimizer", "epochs")),
+    ):
+        for key, p in registry.params(name).items():
+            if key not in section and key not in skip and p.default is not REQUIRED:
+                section[key] = list(p.default) if isinstance(p.default, tuple) else p.default
+    return d
+
+
+def dump(d: dict[str, Any]) -> str:
+    return yaml.safe_dump(d, sort_keys=False, default_flow_style=False)

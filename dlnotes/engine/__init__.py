@@ -1,0 +1,1 @@
+"""The engine: train loop, evaluation, prediction, checkpoints, metrics and closed-form solvers."""

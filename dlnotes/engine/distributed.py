@@ -1,0 +1,62 @@
+"""DistributedDataParallel under torchrun: one process per GPU (nccl) or per CPU worker (gloo).
+
+``init()`` returns None outside torchrun, so a single process pays nothing. ``data.batch_size`` is
+the global batch: each of the ``world`` ranks takes ``batch_size / world`` samples of the same
+shuffled permutation per step, so the global batch and the data order do not depend on ``world``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as tdist
+
+
+@dataclass
+class Dist:
+    rank: int
+    world: int
+    local_rank: int
+    backend: str
+
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+        return t
+
+    def average_gradients(self, model: torch.nn.Module) -> None:
+        """All-reduce of gradients set by hand (the manual-gradient path bypasses DDP's hooks)."""
+        for p in model.parameters():
+            if p.grad is not None:
+                tdist.all_reduce(p.grad, op=tdist.ReduceOp.SUM)
+                p.grad /= self.world
+
+
+def init() -> Dist | None:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if not tdist.is_initialized():
+        tdist.init_process_group(backend=backend)
+    return Dist(tdist.get_rank(), tdist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), backend)
+
+
+def device(dist: Dist) -> torch.device:
+    if dist.backend == "nccl":
+        torch.cuda.set_device(dist.local_rank)
+        return torch.device("cuda", dist.local_rank)
+    return torch.device("cpu")
+
+
+def finish(dist: Dist) -> None:
+    if tdist.is_initialized():
+        tdist.barrier()
+        tdist.destroy_process_group()

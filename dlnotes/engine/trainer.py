@@ -1,0 +1,226 @@
+"""The training process of the notes: for each epoch, for each batch, forward pass, loss,
+back-propagation, optimizer step; then validate, log and checkpoint.
+
+Features wrap that loop through small hooks rather than branches in it: ``autocast`` (bf16/fp16),
+the grad scaler, gradient clipping, the manual-gradient path of the regression models, DDP.
+Losses stay on the device and are read once per progress refresh, never per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from dlnotes.data.prepare import Prepared
+from dlnotes.engine.batching import Batches
+from dlnotes.engine.checkpoint import unwrap
+from dlnotes.engine.device import rng_state, set_rng_state
+from dlnotes.engine.evaluate import evaluate
+from dlnotes.engine.optim import build_optimizer, build_scheduler
+from dlnotes.errors import RunFailure
+from dlnotes.nn.losses import build_loss
+
+REFRESH_STEPS = 25  # how often (in steps) the progress bar shows the loss and NaNs are looked for
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the last checkpoint on disk is consistent."""
+
+    def __init__(self, signum: int, epoch: int):
+        super().__init__(signum, epoch)
+        self.signum, self.epoch = signum, epoch
+
+
+class Trainer:
+    def __init__(self, cfg, model: torch.nn.Module, data: Prepared, device: torch.device, *,
+                 save=None, quiet: bool = False, dist=None):
+        self.cfg, self.data, self.device = cfg, data, device
+        self.task = data.dataset.task
+        self.save = save  # callable(model, state, history) -> None, or None (nothing written)
+        self.dist = dist  # dlnotes.engine.distributed.Dist, or None
+        self.quiet = quiet or (dist is not None and dist.rank != 0)
+        t = cfg.train
+        self.model = model.to(device)
+        if t.channels_last and data.dataset.kind == "image":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.loss_fn = build_loss(t.loss, self.task)
+        self.optimizer = build_optimizer(cfg, self.model.parameters())
+        self.scheduler = build_scheduler(cfg, self.optimizer)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16" and device.type == "cuda")
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.augment_generator = torch.Generator().manual_seed(cfg.seed + 1)
+        world, rank = (dist.world, dist.rank) if dist else (1, 0)
+        if cfg.data.batch_size % world:
+            from dlnotes.errors import UserError
+            raise UserError(f"data.batch_size: {cfg.data.batch_size} is the global batch and must divide "
+                            f"evenly over {world} processes")
+        x, y = data.train.x.to(device), data.train.y.to(device)
+        if t.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.batches = Batches(x, y, cfg.data.batch_size // world, True, self.generator, rank, world)
+        self.forward = self.model
+        if t.compile:
+            self.forward = torch.compile(self.model)
+        if dist is not None:
+            self.forward = dist.wrap(self.forward, device)
+        self.history: list[dict[str, Any]] = []
+        self.epoch = 0
+        self.best = (math.inf, 0)  # (best val loss, epoch) for early stopping
+        self._signal: int | None = None
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def autocast(self):
+        p = self.cfg.train.precision
+        if p == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
+
+    def augment(self, xb: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.data.augment or xb.dim() != 4:
+            return xb
+        from dlnotes.data.augment import random_affine
+
+        return random_affine(xb, self.augment_generator)
+
+    def backward(self, loss: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor) -> None:
+        if self.cfg.train.gradient == "manual":  # the notes' derived formulas instead of autograd
+            unwrap(self.model).manual_gradients(xb, yb, out.detach())
+            if self.dist is not None:
+                self.dist.average_gradients(self.model)
+        else:
+            self.scaler.scale(loss).backward()
+
+    def step(self) -> None:
+        if self.cfg.train.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int, bar) -> float:
+        self.forward.train()
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        first_bad = torch.full((), -1, device=self.device)
+        count, n_steps = 0, len(self.batches)
+        for step, (xb, yb) in enumerate(self.batches, 1):
+            xb = self.augment(xb)
+            with self.autocast():
+                out = self.forward(xb)
+                loss = self.loss_fn(out, yb)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.backward(loss, xb, yb, out)
+            self.step()
+            loss = loss.detach()
+            loss_sum += loss * len(xb)
+            first_bad = torch.where(~torch.isfinite(loss) & (first_bad < 0), step, first_bad)
+            count += len(xb)
+            if step % REFRESH_STEPS == 0 or step == n_steps:
+                self._check_finite(int(first_bad), epoch)
+                bar.update(step - bar.n)
+                bar.set_postfix(loss=f"{loss_sum.item() / count:.4f}", refresh=False)
+            if self._signal is not None:
+                raise Interrupted(self._signal, epoch - 1)
+        if self.dist is not None:
+            loss_sum, count = self.dist.sum(loss_sum), self.dist.sum(torch.tensor(float(count), device=self.device))
+            count = float(count)
+        return loss_sum.item() / count
+
+    def _check_finite(self, bad_step: int, epoch: int) -> None:
+        if bad_step >= 0:
+            lr = self.optimizer.param_groups[0]["lr"]
+            raise RunFailure(f"training diverged: the loss became NaN or infinite at epoch {epoch}, step {bad_step}; "
+                             f"try a lower learning rate (train.optimizer.lr is {lr:g})")
+
+    def fit(self) -> list[dict[str, Any]]:
+        t = self.cfg.train
+        with self._signals(), tqdm(total=t.epochs, initial=self.epoch, desc="epochs", unit="epoch",
+                                   disable=self.quiet, position=0, dynamic_ncols=True) as overall:
+            if self.epoch == 0 and self.save is not None:
+                self.save(self.model, self.state(), self.history)  # so Ctrl-C in epoch 1 can resume too
+            for epoch in range(self.epoch + 1, t.epochs + 1):
+                start = time.perf_counter()
+                with tqdm(total=len(self.batches), desc=f"epoch {epoch}", unit="batch", leave=False,
+                          disable=self.quiet, position=1, dynamic_ncols=True) as bar:
+                    row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, bar)}
+                row.update(self.validate())
+                row["lr"] = self.optimizer.param_groups[0]["lr"]
+                self.scheduler.step()
+                row["seconds"] = time.perf_counter() - start
+                self.history.append(row)
+                self.epoch = epoch
+                if self.save is not None:
+                    self.save(self.model, self.state(), self.history)
+                overall.update(1)
+                overall.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss")})
+                if self._early_stop(row):
+                    break
+        return self.history
+
+    def validate(self) -> dict[str, float]:
+        if self.data.val is None:
+            return {}
+        metrics, _ = evaluate(self.forward, self.data.val, self.task, self.loss_fn, self.cfg.data.batch_size,
+                              self.device, self.data.preprocess, len(self.data.dataset.classes or []),
+                              getattr(unwrap(self.model), "threshold", 0.5))
+        return {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}
+
+    def _early_stop(self, row: dict[str, Any]) -> bool:
+        es = self.cfg.train.early_stopping
+        if es.patience == 0 or "val_loss" not in row:
+            return False
+        if row["val_loss"] < self.best[0] - es.min_delta:
+            self.best = (row["val_loss"], row["epoch"])
+            return False
+        return row["epoch"] - self.best[1] >= es.patience
+
+    # -- state for checkpoints and --resume -------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "data_order": self.generator.get_state(),
+            "augment_order": self.augment_generator.get_state(),
+            "rng": rng_state(),
+            "history": self.history,
+            "best": list(self.best),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["data_order"])
+        self.augment_generator.set_state(state["augment_order"])
+        set_rng_state(state["rng"])
+        self.history = list(state["history"])
+        self.best = tuple(state["best"])
+        self.epoch = int(state["epoch"])
+
+    @contextlib.contextmanager
+    def _signals(self):
+        """First SIGINT/SIGTERM: stop after the current step. A second one: the default (immediate) action."""
+        def handler(signum, frame):
+            self._signal = signum
+            signal.signal(signum, previous[signum])
+
+        previous = {}
+        try:
+            for s in (signal.SIGINT, signal.SIGTERM):
+                previous[s] = signal.signal(s, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            previous = {}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)

@@ -1,0 +1,34 @@
+"""The two kinds of failure the CLI distinguishes.
+
+``UserError`` is bad input (config, command line, data files, run directories): the CLI prints its
+one-line message and exits 2. ``RunFailure`` is a run that started fine and then failed (a diverging
+loss): exit 1. Anything else is a bug and shows a traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """Bad input; the message names the file, key or value and what is allowed (exit 2)."""
+
+    exit_code = 2
+
+
+class RunFailure(Exception):
+    """A run that started and then could not go on (exit 1)."""
+
+    exit_code = 1
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or the list of choices when none is close."""
+    choices = sorted(set(map(str, choices)))
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    if len(choices) <= 12:
+        return "; allowed: " + ", ".join(choices)
+    return ""

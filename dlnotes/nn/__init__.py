@@ -1,0 +1,1 @@
+"""Building blocks from the notes: activations, losses, conv arithmetic, LRN and recurrent cells."""

@@ -1,0 +1,205 @@
+"""One small registry for models, datasets, optimizers, schedulers, losses and activations.
+
+A module registers a constructor with ``@MODELS.register``. To keep ``dlnotes --help``, ``dlnotes
+models`` and config checking fast, a registry learns its entries by *reading* the source files of
+its package (with ``ast``, no import): names, parameters, defaults, ``Literal`` choices and the first
+docstring line. The module is imported only when an entry is built (``get``), and the decorator then
+binds the real function. ``tests/test_registry.py`` checks that both views agree.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dlnotes.errors import UserError, did_you_mean
+
+REQUIRED = object()  # marks a parameter without a default
+
+
+@dataclass
+class Param:
+    name: str
+    default: Any = REQUIRED
+    type: str | None = None  # "int", "float", "bool", "str", "list", ... from the annotation
+    choices: tuple | None = None  # from Literal[...]
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass
+class Entry:
+    name: str
+    module: str
+    func_name: str
+    params: dict[str, Param] = field(default_factory=dict)
+    doc: str = ""
+    fn: Callable | None = None
+
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def _annotation(node: ast.expr | None) -> tuple[str | None, tuple | None]:
+    """Reads ``int``, ``float | None``, ``Literal['a', 'b']``, ``list[int]`` into (type, choices)."""
+    if node is None:
+        return None, None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # string annotation
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None, None
+    if isinstance(node, ast.Subscript) and getattr(node.value, "id", None) == "Literal":
+        try:
+            values = ast.literal_eval(node.slice)
+        except ValueError:
+            return None, None
+        values = values if isinstance(values, tuple) else (values,)
+        return type(values[0]).__name__, tuple(values)
+    if isinstance(node, ast.Subscript):
+        return getattr(node.value, "id", None), None
+    if isinstance(node, ast.BinOp):  # X | None
+        left, _ = _annotation(node.left)
+        return left, None
+    if isinstance(node, ast.Name):
+        return node.id, None
+    return None, None
+
+
+def _params(fn: ast.FunctionDef) -> dict[str, Param]:
+    args = fn.args
+    positional = args.posonlyargs + args.args
+    defaults = [REQUIRED] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    kw = list(zip(args.kwonlyargs, args.kw_defaults))
+    out = {}
+    for arg, default in list(zip(positional, defaults)) + kw:
+        if default is not REQUIRED and default is not None:
+            try:
+                default = ast.literal_eval(default)
+            except ValueError:
+                default = ast.unparse(default)
+        type_, choices = _annotation(arg.annotation)
+        out[arg.arg] = Param(arg.arg, default, type_, choices)
+    return out
+
+
+class Registry:
+    """Named constructors of one kind, discovered from the modules of ``package``."""
+
+    def __init__(self, kind: str, variable: str, packages: tuple[str, ...]):
+        self.kind = kind
+        self.variable = variable  # the name modules use for this registry, e.g. "MODELS"
+        self.packages = packages
+        self._entries: dict[str, Entry] | None = None
+
+    # -- registration (runs when a module is imported) --------------------------------------
+    def register(self, fn: Callable | None = None, *, name: str | None = None):
+        def deco(f: Callable) -> Callable:
+            key = name or f.__name__
+            entries = self._discover()
+            entry = entries.get(key)
+            if entry is None or entry.func_name != f.__name__ or entry.module != f.__module__:
+                if entry is not None:
+                    raise ValueError(f"duplicate {self.kind} '{key}' in {f.__module__} and {entry.module}")
+                # registered from outside the scanned packages (a user's plug-in): read it live
+                entry = Entry(key, f.__module__, f.__name__, _live_params(f), _first_line(f.__doc__))
+                entries[key] = entry
+            if entry.fn is not None and entry.fn is not f and entry.fn.__qualname__ != f.__qualname__:
+                raise ValueError(f"duplicate {self.kind} '{key}'")
+            entry.fn = f
+            return f
+
+        return deco(fn) if fn is not None else deco
+
+    # -- discovery ---------------------------------------------------------------------------
+    def _discover(self) -> dict[str, Entry]:
+        if self._entries is not None:
+            return self._entries
+        self._entries = {}
+        for package in self.packages:
+            rel = Path(*package.split(".")[1:])
+            base = _PACKAGE_ROOT / rel
+            files = sorted(base.glob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+            for path in files:
+                module = package if not base.is_dir() else f"{package}.{path.stem}"
+                if path.stem == "__init__" and base.is_dir():
+                    module = package
+                self._scan(path, module)
+        return self._entries
+
+    def _scan(self, path: Path, module: str) -> None:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for deco in node.decorator_list:
+                call = deco if isinstance(deco, ast.Call) else None
+                target = call.func if call else deco
+                if not (
+                    isinstance(target, ast.Attribute)
+                    and target.attr == "register"
+                    and getattr(target.value, "id", None) == self.variable
+                ):
+                    continue
+                name = node.name
+                for kw in call.keywords if call else []:
+                    if kw.arg == "name":
+                        name = ast.literal_eval(kw.value)
+                if name in self._entries:
+                    raise ValueError(f"duplicate {self.kind} '{name}' in {module} and {self._entries[name].module}")
+                self._entries[name] = Entry(
+                    name, module, node.name, _params(node), _first_line(ast.get_docstring(node))
+                )
+
+    # -- lookup ------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return sorted(self._discover())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._discover()
+
+    def entry(self, name: str, where: str | None = None) -> Entry:
+        entries = self._discover()
+        if name not in entries:
+            key = f"{where}: " if where else ""
+            raise UserError(f"{key}unknown {self.kind} '{name}'{did_you_mean(name, entries)}")
+        return entries[name]
+
+    def params(self, name: str) -> dict[str, Param]:
+        return self.entry(name).params
+
+    def get(self, name: str, where: str | None = None) -> Callable:
+        entry = self.entry(name, where)
+        if entry.fn is None:
+            importlib.import_module(entry.module)
+        if entry.fn is None:  # pragma: no cover - the scan and the module disagree
+            raise RuntimeError(f"{entry.module} did not register {self.kind} '{name}'")
+        return entry.fn
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n")[0]
+
+
+def _live_params(f: Callable) -> dict[str, Param]:
+    out = {}
+    for p in inspect.signature(f).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        default = REQUIRED if p.default is p.empty else p.default
+        out[p.name] = Param(p.name, default)
+    return out
+
+
+MODELS = Registry("model", "MODELS", ("dlnotes.models",))
+DATASETS = Registry("dataset", "DATASETS", ("dlnotes.data",))
+OPTIMIZERS = Registry("optimizer", "OPTIMIZERS", ("dlnotes.engine.optim",))
+SCHEDULERS = Registry("scheduler", "SCHEDULERS", ("dlnotes.engine.optim",))
+LOSSES = Registry("loss", "LOSSES", ("dlnotes.nn.losses",))
+ACTIVATIONS = Registry("activation", "ACTIVATIONS", ("dlnotes.nn.activations",))

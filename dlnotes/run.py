@@ -1,0 +1,217 @@
+"""The pipeline of the notes: collect -> build -> train -> test -> apply, and the ``Run`` it leaves.
+
+    run = dlnotes.train(config)          # or dlnotes.train("configs/lenet_digits.yaml")
+    run.metrics["accuracy"]; run.evaluate("val"); run.predict("digit.png")
+    run = dlnotes.Run.load("runs/lenet_digits-20260101-120000")
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dlnotes.config import Config, dump, load_config, resolved
+from dlnotes.engine.rundir import RunDir
+from dlnotes.errors import UserError
+
+
+def default_out(cfg: Config) -> Path:
+    return Path("runs") / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    from dlnotes import __version__
+
+    return {"dlnotes": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def _meta(cfg: Config, data, model_name: str, args: dict[str, Any], device, dist) -> dict[str, Any]:
+    ds = data.dataset
+    return {
+        "model": {"name": model_name, "args": args},
+        "dataset": {"name": cfg.data.name, "args": cfg.extras("data"), "task": ds.task, "kind": ds.kind,
+                    "input_shape": list(ds.input_shape), "classes": ds.classes, "feature_names": ds.feature_names,
+                    "target_name": ds.target_name, "sizes": {"train": len(data.train),
+                    "val": len(data.val) if data.val is not None else 0, "test": len(data.test)}},
+        "preprocess": data.preprocess,
+        "seed": cfg.seed,
+        "solver": cfg.train.solver,
+        "device": str(device),
+        "distributed": {"world_size": dist.world, "backend": dist.backend} if dist else {"world_size": 1},
+        "versions": _versions(),
+        "created": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def train(config: Config | str | Path, out: str | Path | None = None, device: str | None = None,
+          resume: str | Path | None = None, overrides: list[str] | None = None, quiet: bool = True) -> "Run":
+    """Trains a model from a config (object or YAML path) and returns the finished ``Run``."""
+    import torch
+
+    from dlnotes.data.prepare import prepare
+    from dlnotes.engine import distributed
+    from dlnotes.engine.checkpoint import load_state, load_weights
+    from dlnotes.engine.device import resolve_device, seed_everything
+    from dlnotes.models import build_model, model_args
+
+    if resume is not None:
+        rd = RunDir.open(resume)
+        cfg = load_config(rd / RunDir.CONFIG, overrides)
+        out = rd.path
+    else:
+        cfg = config if isinstance(config, Config) else load_config(config, overrides)
+        out = Path(out) if out is not None else default_out(cfg)
+        if (out / RunDir.META).exists():
+            raise UserError(f"--out '{out}' already holds a run; continue it with --resume {out} or choose another --out")
+        rd = RunDir(out)
+    dist = distributed.init()
+    dev = distributed.device(dist) if dist else resolve_device(device or cfg.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    seed_everything(cfg.seed)
+    data = prepare(cfg)  # collect
+    args = model_args(cfg.model.name, cfg.extras("model"), data.dataset.model_inputs())
+    model = build_model(cfg.model.name, args)  # build
+    from dlnotes.summary import check_fits
+    check_fits(model, data.dataset.input_shape, data.dataset.kind)
+
+    rank0 = dist is None or dist.rank == 0
+    config_dict = resolved(cfg)
+    config_dict["model"].update({k: v for k, v in args.items() if k not in config_dict["model"]})
+    meta = _meta(cfg, data, cfg.model.name, args, dev, dist)
+    if resume is not None:
+        old = rd.meta()
+        meta["files"] = old.get("files", {})
+        meta["created"] = old.get("created", meta["created"])
+    if rank0:
+        rd.path.mkdir(parents=True, exist_ok=True)
+        from dlnotes.engine.checkpoint import atomic_write
+        atomic_write(rd / RunDir.CONFIG, dump(config_dict))
+        rd.write_meta(meta)
+
+    started = time.perf_counter()
+    if cfg.train.solver in ("lstsq", "grid"):  # train: closed form / exhaustive search
+        if dist is not None:
+            raise UserError(f"train.solver: '{cfg.train.solver}' runs in one process; launch it without torchrun")
+        from dlnotes.engine.solvers import solve
+        extra = solve(cfg, model, data)
+        history = []
+        meta.update(extra.get("meta", {}))
+        if rank0:
+            rd.save_checkpoint(model, {"epoch": 1, "history": []}, meta)
+            if "surface" in extra:
+                from dlnotes.engine.checkpoint import save_state
+                save_state({"epoch": 0, **extra["surface"]}, rd / "checkpoint/surface.pt")
+    else:
+        from dlnotes.engine.trainer import Trainer
+
+        def save(m, state, hist):
+            if rank0:
+                rd.save_checkpoint(m, state, meta)
+                rd.write_history(hist)
+
+        trainer = Trainer(cfg, model, data, dev, save=save, quiet=quiet, dist=dist)
+        if resume is not None:
+            load_weights(model, rd / RunDir.WEIGHTS, meta["files"].get(RunDir.WEIGHTS))
+            trainer.load_state(load_state(rd / RunDir.STATE, meta["files"].get(RunDir.STATE)))
+            if trainer.epoch >= cfg.train.epochs:
+                raise UserError(f"--resume {rd.path}: the run already has {trainer.epoch} epochs; "
+                                f"raise train.epochs (e.g. train.epochs={trainer.epoch + 5}) to continue")
+        history = trainer.fit()
+        model = trainer.model
+    seconds = time.perf_counter() - started
+
+    run = Run(rd.path, cfg, meta, model=model, data=data, device=dev)
+    metrics = run.evaluate("test")  # test
+    metrics["train_seconds"] = round(seconds, 3)
+    metrics["epochs"] = len(history) if history else None
+    if rank0:
+        from dlnotes.engine.checkpoint import write_json
+        write_json(rd / RunDir.METRICS, metrics)
+        try:
+            from dlnotes.plots import plot_run
+            plot_run(run)
+        except ImportError:  # matplotlib missing: figures are optional
+            pass
+    run.metrics = metrics
+    if dist is not None:
+        distributed.finish(dist)
+    return run
+
+
+class Run:
+    """A finished (or loaded) run: its config, metadata, model and the data it was trained on."""
+
+    def __init__(self, path, cfg: Config, meta: dict, model=None, data=None, device=None):
+        self.path, self.config, self.meta = Path(path), cfg, meta
+        self._model, self._data, self.device = model, data, device
+        self.metrics: dict[str, Any] = {}
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> "Run":
+        rd = RunDir.open(path)
+        cfg = load_config(rd / RunDir.CONFIG)
+        meta = rd.meta()
+        if not (rd / RunDir.WEIGHTS).is_file():
+            raise UserError(f"'{rd / RunDir.WEIGHTS}' not found; the run did not finish its first checkpoint")
+        run = cls(rd.path, cfg, meta)
+        run._device_spec = device
+        m = rd / RunDir.METRICS
+        if m.is_file():
+            from dlnotes.engine.checkpoint import read_json
+            run.metrics = read_json(m)
+        return run
+
+    @property
+    def task(self) -> str:
+        return self.meta["dataset"]["task"]
+
+    @property
+    def model(self):
+        if self._model is None:
+            from dlnotes.engine.checkpoint import load_weights
+            from dlnotes.engine.device import resolve_device
+            from dlnotes.models import build_model
+
+            self.device = self.device or resolve_device(getattr(self, "_device_spec", None) or "cpu")
+            model = build_model(self.meta["model"]["name"], self.meta["model"]["args"])
+            load_weights(model, self.path / RunDir.WEIGHTS, self.meta.get("files", {}).get(RunDir.WEIGHTS))
+            self._model = model.to(self.device).eval()
+        return self._model
+
+    @property
+    def data(self):
+        if self._data is None:
+            from dlnotes.data.prepare import prepare
+            from dlnotes.engine.device import seed_everything
+
+            seed_everything(self.config.seed)
+            self._data = prepare(self.config)
+        return self._data
+
+    def evaluate(self, split: str = "test") -> dict[str, Any]:
+        """Recomputes the metrics of ``split`` (test, val or train) from the saved weights and data."""
+        from dlnotes.engine.checkpoint import unwrap
+        from dlnotes.engine.evaluate import evaluate
+        from dlnotes.nn.losses import build_loss
+
+        model = unwrap(self.model)
+        part = self.data.split(split)
+        metrics, _ = evaluate(model, part, self.task, build_loss(self.config.train.loss, self.task),
+                              self.config.data.batch_size, self.device, self.meta["preprocess"],
+                              len(self.meta["dataset"].get("classes") or []), getattr(model, "threshold", 0.5))
+        return metrics
+
+    def predict(self, inputs, top_k: int = 0, steps: int = 0) -> list[dict[str, Any]]:
+        """Applies the model to raw inputs (paths, arrays or text); rows of ``input, prediction, ...``."""
+        from dlnotes.engine.predict import predict
+
+        return predict(self, inputs, top_k=top_k, steps=steps)

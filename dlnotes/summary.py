@@ -1,0 +1,130 @@
+"""A model's layer table: each layer's output shape from the conv/pool arithmetic, checked against a
+real forward pass, and its parameter count. Also the check that refuses an input too small for a
+network before any training starts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dlnotes.errors import UserError
+from dlnotes.nn.conv import conv_output_size
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def formula_shape(layer: nn.Module, shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The output shape (without the batch) of ``layer`` for input ``shape``, by formula; None if unknown."""
+    from dlnotes.nn.lrn import LocalResponseNorm
+
+    if shape is None:
+        return None
+    if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        k, s, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
+        d = _pair(getattr(layer, "dilation", 1))
+        if getattr(layer, "ceil_mode", False):
+            return None
+        c = layer.out_channels if isinstance(layer, nn.Conv2d) else shape[0]
+        return (c, conv_output_size(shape[1], k[0], p[0], s[0], d[0]), conv_output_size(shape[2], k[1], p[1], s[1], d[1]))
+    if isinstance(layer, nn.AdaptiveAvgPool2d):
+        return (shape[0], *_pair(layer.output_size))
+    if isinstance(layer, nn.Flatten):
+        return (math.prod(shape),)
+    if isinstance(layer, nn.Linear):
+        return (*shape[:-1], layer.out_features)
+    if isinstance(layer, (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.Dropout, nn.LocalResponseNorm,
+                          LocalResponseNorm, nn.BatchNorm2d, nn.BatchNorm1d, nn.Identity)) or \
+            type(layer).__module__ == "dlnotes.nn.activations":
+        return shape
+    return None
+
+
+def _leaves(model: nn.Module):
+    return [(name, m) for name, m in model.named_modules() if name and not list(m.children())]
+
+
+def check_fits(model: nn.Module, input_shape: tuple[int, ...], kind: str) -> None:
+    """Refuses (exit 2) an image too small for the network, naming the layer where a size reaches 0."""
+    if kind != "image":
+        return
+    shape: tuple[int, ...] | None = tuple(input_shape)
+    for name, layer in _leaves(model):
+        new = formula_shape(layer, shape)
+        if new is not None and len(new) == 3 and min(new[1:]) < 1:
+            raise UserError(f"data.image_size: a {input_shape[-1]}x{input_shape[-2]} input is too small for this "
+                            f"network: at layer '{name}' ({type(layer).__name__}) the feature map would be "
+                            f"{new[1]}x{new[2]}; use a larger image_size")
+        if new is not None:
+            shape = new
+        elif shape is not None and len(shape) == 3 and not isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            shape = shape  # shape-preserving layers we do not know about keep the last known shape
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.float32) -> dict:
+    """``{"layers": [{"name", "type", "output_shape", "params"}], "total_params"}``, shapes checked by a forward pass."""
+    leaves = _leaves(model)
+    seen: dict[str, tuple[int, ...]] = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: seen.setdefault(n, tuple(_first(o).shape[1:])))
+             for n, m in leaves]
+    try:
+        model.eval()
+        with torch.no_grad():
+            x = torch.zeros((1, *input_shape), dtype=dtype)
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    rows, shape = [], tuple(input_shape)
+    for name, layer in leaves:
+        by_formula = formula_shape(layer, shape)
+        real = seen.get(name)
+        if by_formula is not None and real is not None and tuple(by_formula) != tuple(real):
+            raise AssertionError(f"layer {name}: formula gives {by_formula}, forward pass {real}")
+        shape = real if real is not None else by_formula
+        rows.append({"name": name, "type": type(layer).__name__,
+                     "output_shape": list(shape) if shape is not None else None,
+                     "params": sum(p.numel() for p in layer.parameters(recurse=False))})
+    return {"layers": rows, "total_params": sum(p.numel() for p in model.parameters())}
+
+
+def _first(o):
+    while isinstance(o, (tuple, list)):
+        o = o[0]
+    return o
+
+
+def config_summary(cfg) -> dict:
+    """The layer table of a config's model. Image models take their input shape from the config
+    (``data.image_size``, ``data.channels``) so that no data needs to be present; others load the dataset."""
+    from dlnotes.config import DATA_PROVIDED
+    from dlnotes.models import build_model, model_args
+    from dlnotes.registry import MODELS
+
+    given, data_keys = cfg.extras("model"), cfg.extras("data")
+    hint = {}
+    if "image_size" in data_keys:
+        hint["image_size"] = data_keys["image_size"]
+    if "channels" in data_keys:
+        hint["in_channels"] = data_keys["channels"]
+    params = MODELS.params(cfg.model.name)
+    needed = [k for k in DATA_PROVIDED if k in params and k not in given and k not in hint]
+    if needed:
+        from dlnotes.data.prepare import build_dataset
+
+        ds = build_dataset(cfg)
+        from_data, shape, kind = ds.model_inputs(), ds.input_shape, ds.kind
+    else:
+        from_data = hint
+        args0 = {**hint, **given}
+        shape, kind = (args0.get("in_channels", 1), args0["image_size"], args0["image_size"]), "image"
+    args = model_args(cfg.model.name, given, from_data)
+    model = build_model(cfg.model.name, args)
+    check_fits(model, shape, kind)
+    table = layer_table(model, shape, dtype=torch.long if kind == "text" else torch.float32)
+    table["input_shape"] = list(shape)
+    return table

@@ -1,0 +1,40 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Writes a config dict to a YAML file and returns its path."""
+    def write(cfg: dict, name: str = "cfg.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(cfg))
+        return path
+    return write
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600):
+    """Runs `python -m dlnotes ...` as a user would; returns the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dlnotes", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=full_env, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+TINY_LENET = {
+    "name": "tiny", "seed": 0,
+    "data": {"name": "digits", "image_size": 16, "batch_size": 64, "val_fraction": 0.1},
+    "model": {"name": "lenet", "activation": "relu", "pool": "max"},
+    "train": {"epochs": 2, "optimizer": {"name": "adam", "lr": 0.003}},
+}
