@@ -309,6 +309,10 @@ def _check_registered(cfg: Config, source: str) -> None:
         if cfg.train.solver != "gd" and cfg.model.name != "linear_regression":
             raise UserError(f"train.solver: '{cfg.train.solver}' solves linear_regression only; "
                             f"model '{cfg.model.name}' trains with 'gd'")
+        g = cfg.train.grid
+        if cfg.train.solver == "grid" and g.steps ** 2 * 8 / 2**20 > g.max_memory_mb:
+            raise UserError(f"train.grid.steps: a {g.steps} x {g.steps} grid needs {g.steps ** 2 * 8 / 2**20:,.0f} MB "
+                            f"for its loss surface, more than train.grid.max_memory_mb = {g.max_memory_mb:g}")
         if cfg.train.gradient == "manual" and cfg.model.name not in ("linear_regression", "logistic_regression"):
             raise UserError("train.gradient: 'manual' (the derived update formulas) exists for linear_regression and "
                             f"logistic_regression only, not '{cfg.model.name}'; use 'autograd'")

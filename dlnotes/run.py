@@ -91,6 +91,22 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
         old = rd.meta()
         meta["files"] = old.get("files", {})
         meta["created"] = old.get("created", meta["created"])
+    created = rank0 and resume is None and not rd.path.exists()
+    try:
+        return _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, rank0)
+    except UserError:
+        if created and rd.path.exists():  # bad input found late: leave nothing half-written behind
+            import shutil
+            shutil.rmtree(rd.path, ignore_errors=True)
+        raise
+
+
+def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, rank0) -> "Run":
+    import torch  # noqa: F401
+
+    from dlnotes.engine import distributed
+    from dlnotes.engine.checkpoint import load_state, load_weights
+
     if rank0:
         rd.path.mkdir(parents=True, exist_ok=True)
         from dlnotes.engine.checkpoint import atomic_write

@@ -1,0 +1,77 @@
+"""Chapters 1-2 of the notes: linear regression and logistic regression.
+
+Linear regression predicts y_hat = X w + b and is fitted three ways (``train.solver``): ``grid``
+(exhaustive search over (w, b)), ``lstsq`` (set the partial derivatives of the squared error to zero
+and solve the normal equations) and ``gd`` (gradient descent). Logistic regression predicts
+p = sigma(X w + b) (softmax for several classes) and learns by the cross-entropy's gradient.
+
+``manual_gradients`` writes the derived gradients into ``.grad`` (``train.gradient: manual``), so an
+SGD step is exactly the notes' update rule w <- w - lr * dL/dw, b <- b - lr * dL/db; tests check them
+against autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlnotes.registry import MODELS
+
+
+class LinearRegression(nn.Module):
+    """y_hat = X w + b; loss L = 1/n sum (y_hat - y)^2."""
+
+    def __init__(self, in_features: int, out_features: int = 1):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))
+
+    def manual_gradients(self, x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor) -> None:
+        """dL/dw = 2/n X^T (y_hat - y),  dL/db = 2/n sum (y_hat - y)   (L the mean over all outputs)."""
+        x = x.flatten(1)
+        err = (y_hat - y.reshape(y_hat.shape)) * (2.0 / y_hat.numel())
+        self.linear.weight.grad = err.T @ x
+        self.linear.bias.grad = err.sum(0)
+
+
+class LogisticRegression(nn.Module):
+    """Binary: p = sigma(x w + b), one logit. Several classes: p = softmax(x W^T + b)."""
+
+    def __init__(self, in_features: int, num_classes: int = 2, threshold: float = 0.5):
+        super().__init__()
+        self.num_classes, self.threshold = num_classes, threshold
+        self.linear = nn.Linear(in_features, 1 if num_classes == 2 else num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))  # logits; the loss applies sigmoid / softmax
+
+    def manual_gradients(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor) -> None:
+        """Cross-entropy gradients: dL/dw = 1/n X^T (p - y), dL/db = 1/n sum (p - y), y one-hot for several classes."""
+        x = x.flatten(1)
+        if self.num_classes == 2:
+            err = torch.sigmoid(logits) - y.reshape(-1, 1).to(logits.dtype)
+        else:
+            err = torch.softmax(logits, dim=1) - nn.functional.one_hot(y, self.num_classes).to(logits.dtype)
+        err = err / len(x)
+        self.linear.weight.grad = err.T @ x
+        self.linear.bias.grad = err.sum(0)
+
+
+@MODELS.register
+def linear_regression(in_features: int = 1, out_features: int = 1) -> nn.Module:
+    """Linear regression y = Xw + b, solved by grid search, least squares or gradient descent."""
+    if in_features < 1:
+        raise ValueError("in_features must be >= 1")
+    return LinearRegression(in_features, out_features)
+
+
+@MODELS.register
+def logistic_regression(in_features: int = 2, num_classes: int = 2, threshold: float = 0.5) -> nn.Module:
+    """Logistic regression: sigmoid (2 classes) or softmax, trained on the cross-entropy."""
+    if num_classes < 2:
+        raise ValueError("logistic_regression is a classifier: the data must have >= 2 classes")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    return LogisticRegression(in_features, num_classes, threshold)

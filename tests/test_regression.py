@@ -1,0 +1,161 @@
+"""The regression chapter against scikit-learn and hand-derived numbers."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, precision_score, r2_score, recall_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from dlnotes.config import validate
+from dlnotes.engine.solvers import least_squares
+from dlnotes.models.regression import LinearRegression as OurLinear, LogisticRegression as OurLogistic
+from dlnotes.run import train
+
+
+def write_csv(path, x, y, names, target="target"):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(list(names) + [target])
+        for row, t in zip(x, y):
+            w.writerow([repr(float(v)) for v in row] + [t])
+
+
+@pytest.fixture(scope="module")
+def diabetes_csvs(tmp_path_factory):
+    d = load_diabetes()
+    xtr, xte, ytr, yte = train_test_split(d.data, d.target, test_size=0.25, random_state=0)
+    root = tmp_path_factory.mktemp("diabetes")
+    write_csv(root / "train.csv", xtr, ytr, d.feature_names)
+    write_csv(root / "test.csv", xte, yte, d.feature_names)
+    ref = r2_score(yte, LinearRegression().fit(xtr, ytr).predict(xte))
+    return root, ref
+
+
+def csv_config(root, **train):
+    return {"data": {"name": "csv", "train_path": str(root / "train.csv"), "test_path": str(root / "test.csv"),
+                     "target": "target", "val_fraction": 0.0, "batch_size": 512},
+            "model": {"name": "linear_regression"}, "train": train}
+
+
+def test_lstsq_equals_sklearn_on_diabetes_csv(diabetes_csvs, tmp_path):
+    root, ref = diabetes_csvs
+    run = train(validate(csv_config(root, solver="lstsq")), out=tmp_path / "r")
+    assert run.metrics["r2"] == pytest.approx(ref, abs=1e-6)
+
+
+def test_gd_close_to_sklearn_on_diabetes_csv(diabetes_csvs, tmp_path):
+    root, ref = diabetes_csvs
+    run = train(validate(csv_config(root, solver="gd", gradient="manual", epochs=300,
+                                    optimizer={"name": "sgd", "lr": 0.1}, loss="mse")), out=tmp_path / "r")
+    assert abs(run.metrics["r2"] - ref) < 0.01
+
+
+def test_grid_finds_the_line(tmp_path):
+    run = train("configs/linreg_synthetic_grid.yaml", out=tmp_path / "g")
+    best = run.meta["grid_best"]
+    assert abs(best["w"] - 3) < 0.1 and abs(best["b"] - 2) < 0.1
+    assert (tmp_path / "g/checkpoint/surface.pt").is_file()
+
+
+def test_gd_manual_finds_the_line(tmp_path):
+    run = train("configs/linreg_synthetic_gd.yaml", out=tmp_path / "g")
+    lin = run.model.linear
+    assert abs(lin.weight.item() - 3) < 0.1 and abs(lin.bias.item() - 2) < 0.15
+
+
+def test_grid_too_large_is_refused(cli, tmp_path):
+    r = cli("train", "--config", "configs/linreg_synthetic_grid.yaml", "--out", tmp_path / "x",
+            "train.grid.steps=100000")
+    assert r.returncode == 2 and "MB" in r.stderr and "train.grid" in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_least_squares_falls_back_on_collinear_features():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 3, generator=g, dtype=torch.float64)
+    x = torch.cat([x, x[:, :1] * 2], 1)  # a column that is twice another: X^T X is singular
+    y = x[:, :3] @ torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.float64) + 0.5
+    w, b, method = least_squares(x, y)
+    assert method == "lstsq"
+    pred = x @ w.T + b
+    assert torch.allclose(pred, y, atol=1e-8)
+    ref = LinearRegression().fit(x.numpy(), y.numpy())
+    assert np.allclose(pred.numpy(), ref.predict(x.numpy()), atol=1e-8)
+
+
+def test_least_squares_chunking_does_not_change_the_answer():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(1000, 5, generator=g), torch.randn(1000, 1, generator=g)
+    w1, b1, _ = least_squares(x, y, chunk=1000)
+    w2, b2, _ = least_squares(x, y, chunk=7)
+    assert torch.allclose(w1, w2, atol=1e-10) and torch.allclose(b1, b2, atol=1e-10)
+
+
+@pytest.mark.parametrize("model, y", [
+    (OurLinear(4, 1), torch.randn(32, 1)),
+    (OurLogistic(4, 2), torch.randint(0, 2, (32,))),
+    (OurLogistic(4, 3), torch.randint(0, 3, (32,))),
+])
+def test_manual_gradients_equal_autograd(model, y):
+    from dlnotes.nn.losses import build_loss
+
+    x = torch.randn(32, 4)
+    loss_fn = build_loss("mse" if isinstance(model, OurLinear) else "cross_entropy", "classification")
+    out = model(x)
+    loss_fn(out, y).backward()
+    auto = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model.manual_gradients(x, y, out.detach())
+    for a, m in zip(auto, model.parameters()):
+        assert torch.allclose(a, m.grad, atol=1e-6)
+
+
+def test_logistic_regression_matches_sklearn_and_predict_agrees(tmp_path, cli):
+    run = train("configs/logreg_breast_cancer.yaml", out=tmp_path / "lr")
+    # the same split, standardised with training statistics, fitted by scikit-learn
+    data = run.data
+    d = load_breast_cancer()
+    raw = train(validate({"seed": 0, "data": {"name": "breast_cancer", "val_fraction": 0.0, "standardize": False},
+                          "model": {"name": "logistic_regression"}, "train": {"epochs": 1}}), out=tmp_path / "raw")
+    xtr, ytr = raw.data.train.x.numpy(), raw.data.train.y.numpy()
+    xte, yte = raw.data.test.x.numpy(), raw.data.test.y.numpy()
+    scaler = StandardScaler().fit(xtr)
+    sk = LogisticRegression(max_iter=5000).fit(scaler.transform(xtr), ytr)
+    ref = accuracy_score(yte, sk.predict(scaler.transform(xte)))
+    assert abs(run.metrics["accuracy"] - ref) <= 0.01 + 1e-9
+    # predict on the raw test rows as a CSV of feature columns; metrics must equal sklearn's on them
+    path = tmp_path / "test.csv"
+    write_csv(path, xte, yte, d.feature_names)
+    r = cli("predict", "--run", tmp_path / "lr", "--input", path)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(rows[0]) == ["input", "prediction", "probability"]
+    classes = run.meta["dataset"]["classes"]
+    pred = np.array([classes.index(row["prediction"]) for row in rows])
+    m = json.loads((tmp_path / "lr/metrics.json").read_text())
+    assert m["accuracy"] == pytest.approx(accuracy_score(yte, pred))
+    assert m["precision"] == pytest.approx(precision_score(yte, pred))
+    assert m["recall"] == pytest.approx(recall_score(yte, pred))
+    assert m["f1"] == pytest.approx(f1_score(yte, pred))
+
+
+@pytest.mark.parametrize("content, key, message", [
+    ("a,b\n1,2\n", "target", "column 'y' is not in"),
+    ("a,y\n1,2\nx,3\n", None, "line 3, column 'a': 'x' is not a number"),
+    ("", None, "is empty"),
+    ("a,y\n", None, "no data rows"),
+])
+def test_csv_errors_are_clear(tmp_path, cli, write_config, content, key, message):
+    p = tmp_path / "d.csv"
+    p.write_text(content)
+    cfg = write_config({"data": {"name": "csv", "path": str(p), "target": "y"}, "model": {"name": "linear_regression"}})
+    r = cli("train", "--config", cfg, "--out", tmp_path / "out")
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
