@@ -29,7 +29,7 @@ from dlnotes.registry import (
 
 # Model parameters the pipeline fills from the dataset unless the config sets them.
 DATA_PROVIDED = ("in_channels", "image_size", "in_features", "input_size", "num_classes", "seq_len",
-                 "horizon", "vocab_size")
+                 "horizon", "vocab_size", "out_features")
 
 
 class _Section(BaseModel):

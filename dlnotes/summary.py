@@ -69,8 +69,12 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.floa
     """``{"layers": [{"name", "type", "output_shape", "params"}], "total_params"}``, shapes checked by a forward pass."""
     leaves = _leaves(model)
     seen: dict[str, tuple[int, ...]] = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: seen.setdefault(n, tuple(_first(o).shape[1:])))
-             for n, m in leaves]
+    def record(name):
+        def hook(module, inputs, output):  # returns None: the output is left as it is
+            seen.setdefault(name, tuple(_first(output).shape[1:]))
+        return hook
+
+    hooks = [m.register_forward_hook(record(n)) for n, m in leaves]
     try:
         model.eval()
         with torch.no_grad():
