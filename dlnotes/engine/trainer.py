@@ -197,6 +197,8 @@ class Trainer:
     def load_state(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if hasattr(self.scheduler, "T_max"):  # cosine: anneal over the (possibly raised) train.epochs
+            self.scheduler.T_max = self.cfg.train.epochs
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["data_order"])

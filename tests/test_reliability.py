@@ -1,0 +1,163 @@
+"""Resume, interruption, divergence, tampered files and bad inputs, tried as a user would."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+FAST = ["data.image_size=16", "train.scheduler.name=none", "-q"]
+
+
+def train(cli, out, *extra):
+    return cli("train", "--config", "configs/lenet_digits.yaml", "--out", out, *FAST, *extra)
+
+
+def test_two_plus_two_epochs_equal_four(cli, tmp_path):
+    assert train(cli, tmp_path / "a", "train.epochs=2").returncode == 0
+    r = cli("train", "--resume", tmp_path / "a", "train.epochs=4", "-q")
+    assert r.returncode == 0, r.stderr
+    assert train(cli, tmp_path / "b", "train.epochs=4").returncode == 0
+    assert (tmp_path / "a/model.safetensors").read_bytes() == (tmp_path / "b/model.safetensors").read_bytes()
+    assert json.loads((tmp_path / "a/meta.json").read_text())["epochs_completed"] == 4
+    r = cli("train", "--resume", tmp_path / "a", "-q")
+    assert r.returncode == 2 and "train.epochs" in r.stderr
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ.get('EVIL_MARK', '/tmp/dlnotes_pwned')}",))
+
+
+@pytest.mark.parametrize("target", ["checkpoint/state.pt", "model.safetensors"])
+def test_a_pickle_in_place_of_a_checkpoint_runs_no_code(cli, tmp_path, target):
+    assert train(cli, tmp_path / "r", "train.epochs=1").returncode == 0
+    mark = tmp_path / "pwned"
+    os.environ["EVIL_MARK"] = str(mark)
+    (tmp_path / "r" / target).write_bytes(pickle.dumps(Evil()))
+    meta = json.loads((tmp_path / "r/meta.json").read_text())
+    meta["files"].pop(target)  # even without the sha256 check, nothing may run
+    (tmp_path / "r/meta.json").write_text(json.dumps(meta))
+    cmd = ("eval", "--run", tmp_path / "r") if target == "model.safetensors" else \
+        ("train", "--resume", tmp_path / "r", "train.epochs=2", "-q")
+    r = cli(*cmd)
+    assert r.returncode == 2, r.stderr
+    assert "not a valid" in r.stderr and "Traceback" not in r.stderr
+    assert not mark.exists()
+
+
+def test_changed_weights_fail_the_sha256_check(cli, tmp_path):
+    assert train(cli, tmp_path / "r", "train.epochs=1").returncode == 0
+    w = tmp_path / "r/model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF
+    w.write_bytes(bytes(data))
+    r = cli("eval", "--run", tmp_path / "r")
+    assert r.returncode == 2 and "sha256" in r.stderr
+    w.write_bytes(bytes(data[: len(data) // 2]))
+    r = cli("eval", "--run", tmp_path / "r")
+    assert r.returncode == 2
+
+
+def test_divergence_stops_with_exit_1_and_keeps_the_last_good_checkpoint(cli, tmp_path):
+    r = train(cli, tmp_path / "d", "train.optimizer.lr=1e8", "train.epochs=3")
+    assert r.returncode == 1
+    assert "diverged" in r.stderr and "epoch 1" in r.stderr and "lower learning rate" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert (tmp_path / "d/model.safetensors").is_file()  # the checkpoint before the first epoch
+
+
+def test_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    from dlnotes.engine import checkpoint
+
+    target = tmp_path / "state.bin"
+    checkpoint.atomic_write(target, b"good")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        checkpoint.atomic_write(target, b"x" * 1000)
+    assert target.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]  # no temp file left
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "dlnotes", "train", "--config", "configs/lenet_digits.yaml",
+                             "--out", str(out), "train.epochs=500", *FAST], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        meta = out / "meta.json"
+        if meta.exists() and json.loads(meta.read_text()).get("epochs_completed", 0) >= 1:
+            break
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    t = time.time()
+    _, err = proc.communicate(timeout=30)
+    assert time.time() - t < 10
+    assert proc.returncode == code, err
+    assert "dlnotes train --resume" in err
+    done = json.loads((out / "meta.json").read_text())["epochs_completed"]
+    r = cli("train", "--resume", out, f"train.epochs={done + 1}", "-q")
+    assert r.returncode == 0, r.stderr
+
+
+BAD = [
+    (["train", "--config", "missing.yaml"], "not found"),
+    (["train", "--config", "{bad}"], "invalid YAML"),
+    (["train", "--config", "{cfg}", "train.epochs"], "no '='"),
+    (["train", "--config", "{cfg}", "train.nope.x=1"], "unknown key 'nope' in train"),
+    (["train", "--config", "{cfg}", "model.name=lenet5"], "did you mean 'lenet'"),
+    (["train", "--config", "{cfg}", "data.name=digitz"], "did you mean 'digits'"),
+    (["train", "--config", "{cfg}", "train.optimizer.name=adamm"], "did you mean 'adam'"),
+    (["train", "--config", "{cfg}", "train.epochs=0"], "train.epochs"),
+    (["train", "--config", "{cfg}", "train.optimizer.lr=0"], "train.optimizer.lr"),
+    (["train", "--config", "{cfg}", "data.batch_size=0"], "data.batch_size"),
+    (["train", "--config", "{cfg}", "data.val_fraction=1.5"], "data.val_fraction"),
+    (["train", "--config", "{cfg}", "--device", "cuda:7"], "cuda"),
+    (["eval", "--run", "no/such/run"], "not found"),
+    (["eval", "--run", "{tmp}"], "is not a dlnotes run"),
+    (["predict", "--run", "no/such/run", "--input", "x.png"], "not found"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a[:3]) + " " + a[-1] for a, _ in BAD])
+def test_bad_inputs_exit_2_with_one_line(cli, tmp_path, write_config, args, message):
+    cfg = write_config({"data": {"name": "digits"}, "model": {"name": "lenet"}})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    args = [a.replace("{cfg}", str(cfg)).replace("{bad}", str(bad)).replace("{tmp}", str(tmp_path)) for a in args]
+    r = cli(*args, "--out", tmp_path / "o") if args[0] == "train" else cli(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 2
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from tests.conftest import run_cli
+
+    out = tmp_path_factory.mktemp("r") / "run"
+    assert run_cli("train", "--config", "configs/lenet_digits.yaml", "--out", out, "train.epochs=1", *FAST).returncode == 0
+    return out
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.png", "not found"),
+    (lambda d: (d / "empty").mkdir() or d / "empty", "no image files"),
+    (lambda d: (d / "fake.png").write_text("hello") and d / "fake.png", "not a readable image"),
+])
+def test_bad_predict_inputs(cli, tiny_run, tmp_path, make, message):
+    r = cli("predict", "--run", tiny_run, "--input", make(tmp_path))
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
