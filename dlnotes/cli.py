@@ -262,6 +262,37 @@ def summary(
     typer.echo(f"total parameters: {table['total_params']:,}")
 
 
+@app.command()
+@guarded
+def plot(run: Path = typer.Option(..., "--run", "-r", help="Run directory.")):
+    """(Re)draw a run's figures into RUN/plots/.
+
+    Example: dlnotes plot --run runs/lenet_digits-20260101-120000
+    """
+    from dlnotes.plots import plot_run
+    from dlnotes.run import Run
+
+    for path in plot_run(Run.load(run)):
+        typer.echo(str(path))
+
+
+@app.command()
+@guarded
+def runs(
+    directory: Path = typer.Argument(Path("runs"), help="Folder holding run directories."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Sort by this metric (e.g. accuracy, r2)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+):
+    """Table of the runs under a folder: name, model, data, epochs, time and test metrics.
+
+    Example: dlnotes runs runs/ --sort accuracy
+    """
+    from dlnotes.runs_table import collect_runs, format_table
+
+    rows = collect_runs(directory, sort)
+    typer.echo(json.dumps(rows) if as_json else format_table(rows))
+
+
 def main() -> None:
     app()
 
