@@ -1,0 +1,3 @@
+"""Datasets: each registered constructor returns in-memory tensors plus metadata (``Dataset``)."""
+
+from dlnotes.data.base import Dataset  # noqa: F401

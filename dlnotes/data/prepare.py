@@ -1,0 +1,141 @@
+"""From a config's ``data`` section to train/val/test tensors: build, split, normalise.
+
+Splits are stratified for classification and depend only on ``seed``, so ``eval`` and ``--resume``
+rebuild exactly the same ones. Normalisation statistics come from the training split alone and are
+recorded so that ``predict`` applies the same preprocessing to raw inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlnotes.data.base import Dataset
+from dlnotes.errors import UserError
+from dlnotes.registry import DATASETS
+
+
+@dataclass
+class Split:
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class Prepared:
+    train: Split
+    val: Split | None
+    test: Split
+    dataset: Dataset
+    preprocess: dict[str, Any] = field(default_factory=dict)
+
+    def split(self, name: str) -> Split:
+        part = {"train": self.train, "val": self.val, "test": self.test}[name]
+        if part is None:
+            raise UserError(f"--split {name}: this run has no {name} split (data.val_fraction is 0)")
+        return part
+
+
+def build_dataset(cfg) -> Dataset:
+    extras = cfg.extras("data")
+    fn = DATASETS.get(cfg.data.name, where="data.name")
+    try:
+        return fn(**extras)
+    except ValueError as e:
+        raise UserError(f"data ({cfg.data.name}): {e}") from None
+
+
+def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled (keep, held_out) index arrays; ``labels`` makes it stratified: each class gives its share."""
+    rng = np.random.default_rng(seed)
+    if labels is None or fraction == 0:
+        perm = rng.permutation(n)
+        k = int(round(n * fraction))
+        return np.sort(perm[k:]), np.sort(perm[:k])
+    held = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        held.append(idx[: int(round(len(idx) * fraction))])
+    held_out = np.sort(np.concatenate(held))
+    keep = np.setdiff1d(np.arange(n), held_out)
+    return keep, held_out
+
+
+def _split(x, y, fraction, seed, stratify) -> tuple[Split, Split]:
+    labels = y.numpy() if stratify else None
+    keep, held = split_indices(len(x), fraction, seed, labels)
+    if len(keep) == 0:
+        raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
+    k, h = torch.from_numpy(keep), torch.from_numpy(held)
+    return Split(x[k], y[k]), Split(x[h], y[h])
+
+
+def _stats(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std per channel (images), per feature (tables) or one scalar (sequences)."""
+    x64 = x.double()
+    if kind == "image":
+        dims = [0, 2, 3]
+    elif kind == "tabular":
+        dims = [0]
+    else:
+        dims = list(range(x.dim()))
+    mean = x64.mean(dim=dims)
+    std = x64.std(dim=dims, unbiased=False)
+    std = torch.where(std < 1e-12, torch.ones_like(std), std)  # constant columns stay as they are
+    return mean.float(), std.float()
+
+
+def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
+    """Applies the recorded (x - mean) / std; a no-op when the run was not standardised."""
+    if "x_mean" not in pre:
+        return x
+    mean = torch.tensor(pre["x_mean"], dtype=x.dtype)
+    std = torch.tensor(pre["x_std"], dtype=x.dtype)
+    if pre["kind"] == "image":
+        mean, std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def prepare(cfg) -> Prepared:
+    ds = build_dataset(cfg)
+    seed, stratify = cfg.seed, ds.task == "classification"
+    if ds.x_test is None:
+        train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify)
+    else:
+        train, test = Split(ds.x, ds.y), Split(ds.x_test, ds.y_test)
+    val = None
+    if cfg.data.val_fraction > 0:
+        train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify)
+    pre: dict[str, Any] = {"kind": ds.kind, **ds.info}
+    if cfg.data.standardize and ds.kind != "text":
+        mean, std = _stats(train.x, ds.kind)
+        pre.update(x_mean=mean.tolist(), x_std=std.tolist())
+        if ds.task == "regression":
+            y_mean, y_std = _stats(train.y, "tabular")
+            pre.update(y_mean=y_mean.tolist(), y_std=y_std.tolist())
+        elif ds.task == "forecasting":  # the targets are later values of the same series
+            pre.update(y_mean=[mean.item()], y_std=[std.item()])
+    parts = [normalize_split(s, pre) if s is not None else None for s in (train, val, test)]
+    return Prepared(parts[0], parts[1], parts[2], ds, pre)
+
+
+def normalize_split(s: Split, pre: dict[str, Any]) -> Split:
+    y = s.y
+    if "y_mean" in pre:
+        y = (y - torch.tensor(pre["y_mean"])) / torch.tensor(pre["y_std"])
+    return Split(normalize(s.x, pre).contiguous(), y.contiguous())
+
+
+def denormalize_y(y: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
+    """Targets back in the data's own units (regression and forecasting)."""
+    if "y_mean" not in pre:
+        return y
+    mean = torch.tensor(pre["y_mean"], dtype=y.dtype, device=y.device)
+    std = torch.tensor(pre["y_std"], dtype=y.dtype, device=y.device)
+    return y * std + mean
