@@ -57,7 +57,6 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
 
     from dlnotes.data.prepare import prepare
     from dlnotes.engine import distributed
-    from dlnotes.engine.checkpoint import load_state, load_weights
     from dlnotes.engine.device import resolve_device, seed_everything
     from dlnotes.models import build_model, model_args
 
@@ -102,8 +101,6 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
 
 
 def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, rank0) -> "Run":
-    import torch  # noqa: F401
-
     from dlnotes.engine import distributed
     from dlnotes.engine.checkpoint import load_state, load_weights
 
@@ -149,6 +146,7 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, ra
     metrics = run.evaluate("test")  # test
     metrics["train_seconds"] = round(seconds, 3)
     metrics["epochs"] = len(history) if history else None
+    run.metrics = metrics  # before plotting: plot_run reuses them instead of testing again
     if rank0:
         from dlnotes.engine.checkpoint import write_json
         write_json(rd / RunDir.METRICS, metrics)
@@ -157,7 +155,6 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, ra
             plot_run(run)
         except ImportError:  # matplotlib missing: figures are optional
             pass
-    run.metrics = metrics
     if dist is not None:
         distributed.finish(dist)
     return run

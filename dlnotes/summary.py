@@ -59,10 +59,8 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], kind: str) -> Non
             raise UserError(f"data.image_size: a {input_shape[-1]}x{input_shape[-2]} input is too small for this "
                             f"network: at layer '{name}' ({type(layer).__name__}) the feature map would be "
                             f"{new[1]}x{new[2]}; use a larger image_size")
-        if new is not None:
+        if new is not None:  # layers we cannot compute keep the last known shape
             shape = new
-        elif shape is not None and len(shape) == 3 and not isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            shape = shape  # shape-preserving layers we do not know about keep the last known shape
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.float32) -> dict:

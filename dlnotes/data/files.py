@@ -21,29 +21,29 @@ from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
 
-def read_table(path: str | Path, key: str) -> tuple[list[str], list[list[str]]]:
+def read_table(path: str | Path, where: str) -> tuple[list[str], list[list[str]]]:
     path = Path(path)
     if not path.exists():
-        raise UserError(f"data.{key}: '{path}' not found")
+        raise UserError(f"{where}: '{path}' not found")
     if not path.is_file():
-        raise UserError(f"data.{key}: '{path}' is not a file")
+        raise UserError(f"{where}: '{path}' is not a file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"data.{key}: cannot read '{path}' as UTF-8 text ({type(e).__name__})") from None
+        raise UserError(f"{where}: cannot read '{path}' as UTF-8 text ({type(e).__name__})") from None
     try:
         dialect = csvlib.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csvlib.Error:
         dialect = csvlib.excel
     rows = [r for r in csvlib.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
     if not rows:
-        raise UserError(f"data.{key}: '{path}' is empty")
+        raise UserError(f"{where}: '{path}' is empty")
     if len(rows) < 2:
-        raise UserError(f"data.{key}: '{path}' has a header but no data rows")
+        raise UserError(f"{where}: '{path}' has a header but no data rows")
     header = [h.strip() for h in rows[0]]
     for n, r in enumerate(rows[1:], start=2):
         if len(r) != len(header):
-            raise UserError(f"data.{key}: '{path}' line {n} has {len(r)} fields, the header has {len(header)}")
+            raise UserError(f"{where}: '{path}' line {n} has {len(r)} fields, the header has {len(header)}")
     return header, rows[1:]
 
 
@@ -83,7 +83,7 @@ def csv(path: str | None = None, train_path: str | None = None, test_path: str |
     if train_path is not None and test_path is None:
         raise UserError("data.test_path: required with train_path")
     parts = [("path", path)] if path else [("train_path", train_path), ("test_path", test_path)]
-    tables = [(key, p, *read_table(p, key)) for key, p in parts]
+    tables = [(key, p, *read_table(p, f"data.{key}")) for key, p in parts]
     key0, p0, header, rows0 = tables[0]
     if target not in header:
         raise UserError(f"data.target: column '{target}' is not in '{p0}'; its columns are: {', '.join(header)}")

@@ -54,32 +54,16 @@ def load_images(path: Path, pre: dict[str, Any]) -> tuple[list[str], torch.Tenso
     return [str(f) for f in files], x
 
 
-def read_csv_columns(path: Path, columns: list[str], what: str = "feature") -> tuple[list[str], np.ndarray]:
+def read_csv_columns(path: Path, columns: list[str]) -> tuple[list[str], np.ndarray]:
     """The named numeric columns of a CSV file, as float32 (rows, columns); names the bad cell on error."""
-    if not path.is_file():
-        raise UserError(f"--input '{path}' not found" if not path.exists() else f"--input '{path}' is not a file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read '{path}' as text ({e})") from None
-    rows = list(csv.reader(io.StringIO(text)))
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise UserError(f"'{path}' has no data rows (it needs a header line and at least one row)")
-    header = [h.strip() for h in rows[0]]
+    from dlnotes.data.files import numeric_columns, read_table
+
+    header, rows = read_table(path, "--input")
     missing = [c for c in columns if c not in header]
     if missing:
-        raise UserError(f"'{path}' lacks the {what} column(s) {', '.join(missing)}; the model was trained on: "
+        raise UserError(f"'{path}' lacks the feature column(s) {', '.join(missing)}; the model was trained on: "
                         f"{', '.join(columns)}")
-    idx = [header.index(c) for c in columns]
-    out = np.empty((len(rows) - 1, len(columns)), dtype=np.float32)
-    for r, row in enumerate(rows[1:], start=2):
-        for j, (i, name) in enumerate(zip(idx, columns)):
-            cell = row[i].strip() if i < len(row) else ""
-            try:
-                out[r - 2, j] = float(cell)
-            except ValueError:
-                raise UserError(f"'{path}' line {r}, column '{name}': '{cell}' is not a number") from None
+    out = numeric_columns(path, header, rows, columns).astype(np.float32)
     return [str(i) for i in range(len(out))], out
 
 

@@ -23,7 +23,7 @@ from dlnotes.engine.checkpoint import unwrap
 from dlnotes.engine.device import rng_state, set_rng_state
 from dlnotes.engine.evaluate import evaluate
 from dlnotes.engine.optim import build_optimizer, build_scheduler
-from dlnotes.errors import RunFailure
+from dlnotes.errors import RunFailure, UserError
 from dlnotes.nn.losses import build_loss
 
 REFRESH_STEPS = 25  # how often (in steps) the progress bar shows the loss and NaNs are looked for
@@ -57,7 +57,6 @@ class Trainer:
         self.augment_generator = torch.Generator().manual_seed(cfg.seed + 1)
         world, rank = (dist.world, dist.rank) if dist else (1, 0)
         if cfg.data.batch_size % world:
-            from dlnotes.errors import UserError
             raise UserError(f"data.batch_size: {cfg.data.batch_size} is the global batch and must divide "
                             f"evenly over {world} processes")
         x, y = data.train.x.to(device), data.train.y.to(device)
