@@ -158,6 +158,8 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV file to write [default: stdout]."),
     top_k: int = typer.Option(0, "--top-k", min=0, help="Also write the k most likely classes."),
     steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: roll out this many steps; text: characters."),
+    temperature: float = typer.Option(0.8, "--temperature", min=0.0,
+                                      help="Text: sampling temperature; 0 picks the likeliest character."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N [default: cpu]."),
 ):
     """Apply a trained model to new inputs; writes CSV input,prediction[,probability].
@@ -167,7 +169,7 @@ def predict(
     from dlnotes.engine.predict import to_csv
     from dlnotes.run import Run
 
-    rows = Run.load(run, device=device).predict(input, top_k=top_k, steps=steps)
+    rows = Run.load(run, device=device).predict(input, top_k=top_k, steps=steps, temperature=temperature)
     text = to_csv(rows)
     if output is None:
         sys.stdout.write(text)

@@ -223,8 +223,8 @@ class Run:
                               len(self.meta["dataset"].get("classes") or []), getattr(model, "threshold", 0.5))
         return metrics
 
-    def predict(self, inputs, top_k: int = 0, steps: int = 0) -> list[dict[str, Any]]:
+    def predict(self, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8) -> list[dict[str, Any]]:
         """Applies the model to raw inputs (paths, arrays or text); rows of ``input, prediction, ...``."""
         from dlnotes.engine.predict import predict
 
-        return predict(self, inputs, top_k=top_k, steps=steps)
+        return predict(self, inputs, top_k=top_k, steps=steps, temperature=temperature)

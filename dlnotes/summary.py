@@ -64,12 +64,17 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], kind: str) -> Non
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.float32) -> dict:
-    """``{"layers": [{"name", "type", "output_shape", "params"}], "total_params"}``, shapes checked by a forward pass."""
+    """``{"layers": [{"name", "type", "output_shape", "params"}], "total_params"}``, shapes checked by a forward pass.
+
+    Each layer's output shape is computed by formula from the input it really received (so reshapes
+    done in ``forward``, like a recurrent net's head, do not confuse it) and must equal the real one.
+    """
     leaves = _leaves(model)
-    seen: dict[str, tuple[int, ...]] = {}
+    seen: dict[str, tuple[tuple[int, ...] | None, tuple[int, ...]]] = {}
     def record(name):
         def hook(module, inputs, output):  # returns None: the output is left as it is
-            seen.setdefault(name, tuple(_first(output).shape[1:]))
+            given = tuple(inputs[0].shape[1:]) if inputs and torch.is_tensor(inputs[0]) else None
+            seen.setdefault(name, (given, tuple(_first(output).shape[1:])))
         return hook
 
     hooks = [m.register_forward_hook(record(n)) for n, m in leaves]
@@ -83,8 +88,8 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.floa
             h.remove()
     rows, shape = [], tuple(input_shape)
     for name, layer in leaves:
-        by_formula = formula_shape(layer, shape)
-        real = seen.get(name)
+        given, real = seen.get(name, (shape, None))
+        by_formula = formula_shape(layer, given if given is not None else shape)
         if by_formula is not None and real is not None and tuple(by_formula) != tuple(real):
             raise AssertionError(f"layer {name}: formula gives {by_formula}, forward pass {real}")
         shape = real if real is not None else by_formula

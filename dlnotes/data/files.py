@@ -47,7 +47,7 @@ def read_table(path: str | Path, where: str) -> tuple[list[str], list[list[str]]
     return header, rows[1:]
 
 
-def numeric_columns(path, header, rows, columns: list[str]) -> np.ndarray:
+def numeric_columns(path, header, rows, columns: list[str], first_line: int = 2) -> np.ndarray:
     idx = [header.index(c) for c in columns]
     out = np.empty((len(rows), len(idx)), dtype=np.float64)
     for n, r in enumerate(rows):
@@ -55,11 +55,11 @@ def numeric_columns(path, header, rows, columns: list[str]) -> np.ndarray:
             try:
                 out[n, j] = float(r[i])
             except ValueError:
-                raise UserError(f"'{path}' line {n + 2}, column '{columns[j]}': '{r[i]}' is not a number "
+                raise UserError(f"'{path}' line {n + first_line}, column '{columns[j]}': '{r[i]}' is not a number "
                                 f"(feature columns must be numeric)") from None
     if not np.isfinite(out).all():
         n, j = np.argwhere(~np.isfinite(out))[0]
-        raise UserError(f"'{path}' line {n + 2}, column '{columns[j]}': missing or infinite value")
+        raise UserError(f"'{path}' line {n + first_line}, column '{columns[j]}': missing or infinite value")
     return out
 
 

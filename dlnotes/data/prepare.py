@@ -51,8 +51,16 @@ def build_dataset(cfg) -> Dataset:
         raise UserError(f"data ({cfg.data.name}): {e}") from None
 
 
-def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffled (keep, held_out) index arrays; ``labels`` makes it stratified: each class gives its share."""
+def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None = None,
+                  gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled (keep, held_out) index arrays; ``labels`` makes it stratified: each class gives its share.
+
+    ``gap`` (time-ordered windows) holds out the *last* ``fraction`` instead and drops ``gap`` samples
+    before it, so that no window of the held-out part shares a value with a kept one.
+    """
+    if gap is not None:
+        k = int(round(n * fraction))
+        return np.arange(max(n - k - (gap if k else 0), 0)), np.arange(n - k, n)
     rng = np.random.default_rng(seed)
     if labels is None or fraction == 0:
         perm = rng.permutation(n)
@@ -67,9 +75,9 @@ def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None 
     return keep, held_out
 
 
-def _split(x, y, fraction, seed, stratify) -> tuple[Split, Split]:
-    labels = y.numpy() if stratify else None
-    keep, held = split_indices(len(x), fraction, seed, labels)
+def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
+    labels = y.numpy() if stratify and gap is None else None
+    keep, held = split_indices(len(x), fraction, seed, labels, gap)
     if len(keep) == 0:
         raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
     k, h = torch.from_numpy(keep), torch.from_numpy(held)
@@ -105,13 +113,14 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
 def prepare(cfg) -> Prepared:
     ds = build_dataset(cfg)
     seed, stratify = cfg.seed, ds.task == "classification"
+    gap = ds.info.get("split_gap", 0) if ds.info.get("ordered") else None  # series: test on the end
     if ds.x_test is None:
-        train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify)
+        train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap)
     else:
         train, test = Split(ds.x, ds.y), Split(ds.x_test, ds.y_test)
     val = None
     if cfg.data.val_fraction > 0:
-        train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify)
+        train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap)
     pre: dict[str, Any] = {"kind": ds.kind, **ds.info}
     if cfg.data.standardize and ds.kind != "text":
         mean, std = _stats(train.x, ds.kind)

@@ -84,7 +84,7 @@ def _classify_rows(names, logits, classes, top_k, threshold) -> list[dict[str, A
     return rows
 
 
-def predict(run, inputs, top_k: int = 0, steps: int = 0) -> list[dict[str, Any]]:
+def predict(run, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8) -> list[dict[str, Any]]:
     from dlnotes.engine.checkpoint import unwrap
     from dlnotes.engine.evaluate import predict_outputs
 
@@ -93,7 +93,7 @@ def predict(run, inputs, top_k: int = 0, steps: int = 0) -> list[dict[str, Any]]
     if kind in ("sequence", "text") and task in ("forecasting", "language"):
         from dlnotes.engine.forecast import predict_sequence
 
-        return predict_sequence(run, inputs, steps=steps)
+        return predict_sequence(run, inputs, steps=steps, temperature=temperature)
     path = Path(inputs)
     if kind == "image":
         names, x = load_images(path, pre)

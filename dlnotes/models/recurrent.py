@@ -1,0 +1,109 @@
+"""Recurrent networks: RNN, LSTM and GRU over (batch, time, features) sequences.
+
+``impl: fused`` uses ``torch.nn.RNN/LSTM/GRU`` (cuDNN on a GPU); ``impl: scratch`` uses the cells of
+``dlnotes.nn.cells`` written from the gate equations. Both keep the recurrent layers under the name
+``rnn`` with torch's parameter names, so a run trained with one loads into the other.
+
+Heads: a classifier or forecaster reads the sequence through ``head`` (``last``: the final hidden
+state of each direction; ``mean``/``max``: pooled over time; ``flatten``: every step's state, as the
+MNIST-1D paper's GRU), then one linear layer to ``num_classes`` logits or ``horizon`` future values.
+With ``vocab_size`` > 0 the network is a character-level language model: an embedding in, a
+prediction of the next token at every step out.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from dlnotes.nn.cells import Recurrent
+from dlnotes.registry import MODELS
+
+FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RecurrentNet(nn.Module):
+    def __init__(self, mode: str, input_size: int, out_features: int, hidden_size: int, num_layers: int,
+                 bidirectional: bool, dropout: float, head: str, impl: str, seq_len: int = 0,
+                 vocab_size: int = 0, embed_dim: int = 32, nonlinearity: str = "tanh"):
+        super().__init__()
+        self.mode, self.head, self.language = mode, head, vocab_size > 0
+        self.embed = nn.Embedding(vocab_size, embed_dim) if self.language else None
+        width_in = embed_dim if self.language else input_size
+        kwargs = dict(num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+                      dropout=dropout if num_layers > 1 else 0.0)
+        if mode == "rnn":
+            kwargs["nonlinearity"] = nonlinearity
+        if impl == "fused":
+            self.rnn = FUSED[mode](width_in, hidden_size, **kwargs)
+        else:
+            self.rnn = Recurrent(mode, width_in, hidden_size, **kwargs)
+        width = hidden_size * (2 if bidirectional else 1)
+        if head == "flatten" and not self.language:
+            width *= seq_len
+        self.fc = nn.Linear(width, vocab_size if self.language else out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.language:
+            return self.fc(self.rnn(self.embed(x))[0])  # (B, T, vocab): the next token at every step
+        if x.dim() == 2:  # (B, T): one feature per step
+            x = x.unsqueeze(-1)
+        out, state = self.rnn(x)
+        if self.head == "last":
+            h_n = state[0] if isinstance(state, tuple) else state
+            dirs = 2 if self.rnn.bidirectional else 1
+            feats = torch.cat(list(h_n[-dirs:]), dim=-1)  # the top layer's final state, each direction
+        elif self.head == "mean":
+            feats = out.mean(dim=1)
+        elif self.head == "max":
+            feats = out.amax(dim=1)
+        else:
+            feats = out.flatten(1)
+        return self.fc(feats)
+
+
+def _recurrent(mode: str, input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
+               bidirectional, dropout, head, impl, embed_dim, nonlinearity="tanh") -> RecurrentNet:
+    if hidden_size < 1 or num_layers < 1:
+        raise ValueError("hidden_size and num_layers must be >= 1")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if vocab_size > 0 and bidirectional:
+        raise ValueError("a language model reads left to right: bidirectional must be false for text")
+    if head == "flatten" and vocab_size == 0 and seq_len < 1:
+        raise ValueError("head 'flatten' needs the sequence length (seq_len), which the data provides")
+    out = num_classes if num_classes > 0 else horizon
+    return RecurrentNet(mode, input_size, out, hidden_size, num_layers, bidirectional, dropout, head, impl,
+                        seq_len, vocab_size, embed_dim, nonlinearity)
+
+
+@MODELS.register
+def rnn(input_size: int = 1, num_classes: int = 0, horizon: int = 1, vocab_size: int = 0, seq_len: int = 0,
+        hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+        head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
+        embed_dim: int = 32, nonlinearity: Literal["tanh", "relu"] = "tanh") -> nn.Module:
+    """Elman RNN, h_t = tanh(W_ih x_t + W_hh h_{t-1} + b): classifier, forecaster or language model."""
+    return _recurrent("rnn", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
+                      bidirectional, dropout, head, impl, embed_dim, nonlinearity)
+
+
+@MODELS.register
+def lstm(input_size: int = 1, num_classes: int = 0, horizon: int = 1, vocab_size: int = 0, seq_len: int = 0,
+         hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+         head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
+         embed_dim: int = 32) -> nn.Module:
+    """LSTM: input, forget and output gates around a cell state; classifier, forecaster or language model."""
+    return _recurrent("lstm", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
+                      bidirectional, dropout, head, impl, embed_dim)
+
+
+@MODELS.register
+def gru(input_size: int = 1, num_classes: int = 0, horizon: int = 1, vocab_size: int = 0, seq_len: int = 0,
+        hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+        head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
+        embed_dim: int = 32) -> nn.Module:
+    """GRU: update and reset gates, no separate cell; classifier, forecaster or language model."""
+    return _recurrent("gru", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
+                      bidirectional, dropout, head, impl, embed_dim)
