@@ -30,3 +30,14 @@ def test_digits_pipeline_splits_and_normalises_from_train_only():
     mean = d.preprocess["x_mean"][0]
     assert abs(raw.train.x.mean().item() - mean) < 1e-5
     assert torch.equal(raw.test.y, d.test.y)
+
+
+def test_digits_loader_equals_sklearn_load_digits():
+    from sklearn.datasets import load_digits
+
+    from dlnotes.data.embedded import _digits_images
+
+    d = load_digits()
+    x, y = _digits_images()
+    assert torch.equal(x, torch.from_numpy(d.images.astype(np.float32) / 16.0).unsqueeze(1))
+    assert torch.equal(y, torch.from_numpy(d.target.astype(np.int64)))

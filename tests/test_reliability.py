@@ -161,3 +161,42 @@ def tiny_run(tmp_path_factory):
 def test_bad_predict_inputs(cli, tiny_run, tmp_path, make, message):
     r = cli("predict", "--run", tiny_run, "--input", make(tmp_path))
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_deferred_checkpoints_reach_disk_on_interrupt(monkeypatch):
+    """Fast epochs are saved at most every SAVE_EVERY_S; an interrupt still writes the last finished one."""
+    import json as _json
+
+    import torch
+
+    from dlnotes.config import validate
+    from dlnotes.data.prepare import prepare
+    from dlnotes.engine import trainer as trainer_mod
+    from dlnotes.models import build_model, model_args
+    from tests.conftest import TINY_LENET
+
+    monkeypatch.setattr(trainer_mod, "SAVE_EVERY_S", 1e9)
+    cfg = validate({**TINY_LENET, "train": {**TINY_LENET["train"], "epochs": 5}})
+    data = prepare(cfg)
+    model = build_model("lenet", model_args("lenet", cfg.extras("model"), data.dataset.model_inputs()))
+    saved = []
+
+    def save(m, state, hist):
+        weights = m if isinstance(m, dict) else {k: v.clone() for k, v in m.state_dict().items()}
+        saved.append((state["epoch"], len(_json.loads(state["history"])), weights))
+
+    t = trainer_mod.Trainer(cfg, model, data, torch.device("cpu"), save=save, quiet=True)
+    original = t.train_epoch
+    after_two = {}
+
+    def train_epoch(epoch, bar):
+        if epoch == 3:
+            after_two.update({k: v.clone() for k, v in model.state_dict().items()})
+            raise trainer_mod.Interrupted(2, epoch - 1)
+        return original(epoch, bar)
+
+    t.train_epoch = train_epoch
+    with pytest.raises(trainer_mod.Interrupted):
+        t.fit()
+    assert [(e, n) for e, n, _ in saved] == [(0, 0), (2, 2)]  # epoch 1 was deferred, then superseded
+    assert all(torch.equal(saved[-1][2][k], after_two[k]) for k in after_two)

@@ -74,10 +74,13 @@ def read_json(path: str | Path) -> dict:
     return obj
 
 
-def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+def save_weights(model: torch.nn.Module | dict[str, torch.Tensor], path: str | Path,
+                 metadata: dict[str, str] | None = None) -> None:
+    """Writes a module's (or a ready state dict's) tensors as safetensors."""
     from safetensors.torch import save
 
-    state = {k: v.detach().contiguous().cpu() for k, v in unwrap(model).state_dict().items()}
+    tensors = model if isinstance(model, dict) else unwrap(model).state_dict()
+    state = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     atomic_write(path, save(state, metadata=metadata or {}))
 
 

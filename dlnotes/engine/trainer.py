@@ -9,6 +9,7 @@ Losses stay on the device and are read once per progress refresh, never per step
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
 import time
@@ -27,6 +28,19 @@ from dlnotes.errors import RunFailure, UserError
 from dlnotes.nn.losses import build_loss
 
 REFRESH_STEPS = 25  # how often (in steps) the progress bar shows the loss and NaNs are looked for
+SAVE_EVERY_S = 2.0  # checkpoints at most this often; a faster epoch is kept in memory until the next
+                    # save, the last epoch, an interrupt or a failure, so no finished epoch is lost
+
+
+def _copy(obj):
+    """Copies the tensors (and containers) of a state; scalars and strings are immutable already."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)) and any(isinstance(v, (torch.Tensor, dict, list, tuple)) for v in obj):
+        return type(obj)(_copy(v) for v in obj)
+    return list(obj) if isinstance(obj, list) else obj
 
 
 class Interrupted(Exception):
@@ -39,10 +53,11 @@ class Interrupted(Exception):
 
 class Trainer:
     def __init__(self, cfg, model: torch.nn.Module, data: Prepared, device: torch.device, *,
-                 save=None, quiet: bool = False, dist=None):
+                 save=None, quiet: bool = False, dist=None, log=None):
         self.cfg, self.data, self.device = cfg, data, device
         self.task = data.dataset.task
         self.save = save  # callable(model, state, history) -> None, or None (nothing written)
+        self.log = log  # callable(row) -> None after every epoch (TensorBoard), or None
         self.dist = dist  # dlnotes.engine.distributed.Dist, or None
         self.quiet = quiet or (dist is not None and dist.rank != 0)
         t = cfg.train
@@ -72,6 +87,7 @@ class Trainer:
         self.epoch = 0
         self.best = (math.inf, 0)  # (best val loss, epoch) for early stopping
         self._signal: int | None = None
+        self._pending = None  # a finished epoch not yet on disk (see SAVE_EVERY_S)
 
     # -- hooks ------------------------------------------------------------------------------------
     def autocast(self):
@@ -139,28 +155,53 @@ class Trainer:
 
     def fit(self) -> list[dict[str, Any]]:
         t = self.cfg.train
+        self._pending = None
         with self._signals(), tqdm(total=t.epochs, initial=self.epoch, desc="epochs", unit="epoch",
                                    disable=self.quiet, position=0, dynamic_ncols=True) as overall:
             if self.epoch == 0 and self.save is not None:
                 self.save(self.model, self.state(), self.history)  # so Ctrl-C in epoch 1 can resume too
-            for epoch in range(self.epoch + 1, t.epochs + 1):
-                start = time.perf_counter()
-                with tqdm(total=len(self.batches), desc=f"epoch {epoch}", unit="batch", leave=False,
-                          disable=self.quiet, position=1, dynamic_ncols=True) as bar:
-                    row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, bar)}
-                row.update(self.validate())
-                row["lr"] = self.optimizer.param_groups[0]["lr"]
-                self.scheduler.step()
-                row["seconds"] = time.perf_counter() - start
-                self.history.append(row)
-                self.epoch = epoch
-                if self.save is not None:
-                    self.save(self.model, self.state(), self.history)
-                overall.update(1)
-                overall.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss")})
-                if self._early_stop(row):
-                    break
+            last_save = time.perf_counter()
+            try:
+                for epoch in range(self.epoch + 1, t.epochs + 1):
+                    start = time.perf_counter()
+                    with tqdm(total=len(self.batches), desc=f"epoch {epoch}", unit="batch", leave=False,
+                              disable=self.quiet, position=1, dynamic_ncols=True) as bar:
+                        row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, bar)}
+                    row.update(self.validate())
+                    row["lr"] = self.optimizer.param_groups[0]["lr"]
+                    row.update(getattr(unwrap(self.model), "trace", dict)())  # e.g. w, b of a 1-D fit
+                    self.scheduler.step()
+                    row["seconds"] = time.perf_counter() - start
+                    self.history.append(row)
+                    self.epoch = epoch
+                    if self.log is not None:
+                        self.log(row)
+                    stop = self._early_stop(row)
+                    if self.save is not None:
+                        if stop or epoch == t.epochs or time.perf_counter() - last_save >= SAVE_EVERY_S:
+                            self._pending = None
+                            self.save(self.model, self.state(), self.history)
+                            last_save = time.perf_counter()
+                        else:
+                            self._pending = self._snapshot()
+                    overall.update(1)
+                    overall.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss")})
+                    if stop:
+                        break
+            except (Interrupted, RunFailure):
+                self._flush()  # the last finished epoch reaches the disk before we stop
+                raise
         return self.history
+
+    def _snapshot(self) -> tuple:
+        """A copy of everything a checkpoint holds, taken now and written later."""
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in unwrap(self.model).state_dict().items()}
+        return weights, _copy(self.state()), list(self.history)
+
+    def _flush(self) -> None:
+        if self._pending is not None and self.save is not None:
+            self.save(*self._pending)
+        self._pending = None
 
     def validate(self) -> dict[str, float]:
         if self.data.val is None:
@@ -189,7 +230,7 @@ class Trainer:
             "data_order": self.generator.get_state(),
             "augment_order": self.augment_generator.get_state(),
             "rng": rng_state(),
-            "history": self.history,
+            "history": json.dumps(self.history),  # one string: pickling 100s of small dicts is slow
             "best": list(self.best),
         }
 
@@ -203,7 +244,7 @@ class Trainer:
         self.generator.set_state(state["data_order"])
         self.augment_generator.set_state(state["augment_order"])
         set_rng_state(state["rng"])
-        self.history = list(state["history"])
+        self.history = json.loads(state["history"])
         self.best = tuple(state["best"])
         self.epoch = int(state["epoch"])
 

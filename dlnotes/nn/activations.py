@@ -1,7 +1,8 @@
 """The activation functions of the notes, selectable by name (``model.activation: tanh``).
 
-Each is written from its formula so a reader sees the function itself; tests check them against
-``torch.sigmoid``, ``torch.tanh``, ``F.relu`` and ``F.leaky_relu``.
+Each class states its formula and derivative; ``forward`` calls torch's fused kernel for it (a
+hand-written ``clamp_min`` ReLU made LeNet's training step 30% slower on CPU). Tests check the
+formulas and their gradients against ``torch.sigmoid``, ``torch.tanh``, ``F.relu`` and ``F.leaky_relu``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ReLU(nn.Module):
     """relu(x) = max(0, x); derivative 1 for x > 0, else 0."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp_min(x, 0)
+        return torch.relu(x)
 
 
 class LeakyReLU(nn.Module):
@@ -41,7 +42,7 @@ class LeakyReLU(nn.Module):
         self.slope = slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.where(x > 0, x, x * self.slope)
+        return nn.functional.leaky_relu(x, self.slope)
 
     def extra_repr(self) -> str:
         return f"slope={self.slope}"
