@@ -99,15 +99,20 @@ def train(
 
     if resume is None:
         cfg = load_config(config, overrides)  # config errors surface before torch is imported
+    from dlnotes.run import default_out
+
+    out_given = out is not None
+    if resume is None and out is None:
+        out = default_out(cfg)  # fixed here, so that every process of a DDP run agrees on it
     if nproc > 1:
         from dlnotes.engine.launch import launch
 
-        raise typer.Exit(launch(nproc, sys.argv[1:]))
+        argv = sys.argv[1:] + (["--out", str(out)] if resume is None and not out_given else [])
+        raise typer.Exit(launch(nproc, argv))
+    from dlnotes.engine.distributed import launched_rank
     from dlnotes.engine.trainer import Interrupted
-    from dlnotes.run import default_out, train as run_train
+    from dlnotes.run import train as run_train
 
-    if resume is None and out is None:
-        out = default_out(cfg)
     target = resume or out
     try:
         run = run_train(cfg if resume is None else None, out=out, device=device, resume=resume,
@@ -115,6 +120,8 @@ def train(
     except Interrupted as e:
         e.run_dir = target
         raise
+    if launched_rank() != 0:  # under torchrun only rank 0 reports
+        return
     m = run.metrics
     shown = {k: m[k] for k in ("accuracy", "f1", "r2", "mse", "mae", "perplexity", "loss") if k in m}
     typer.echo(f"run: {run.path}")
@@ -266,16 +273,51 @@ def summary(
 
 @app.command()
 @guarded
-def plot(run: Path = typer.Option(..., "--run", "-r", help="Run directory.")):
-    """(Re)draw a run's figures into RUN/plots/.
+def plot(
+    run: Optional[Path] = typer.Option(None, "--run", "-r", help="Run directory."),
+    activations: bool = typer.Option(False, "--activations", help="Draw sigmoid, tanh, ReLU and Leaky ReLU "
+                                     "with their derivatives (no run needed)."),
+    output: Path = typer.Option(Path("activations.png"), "--output", "-o", help="File for --activations."),
+):
+    """(Re)draw a run's figures into RUN/plots/, or the notes' activation functions.
 
     Example: dlnotes plot --run runs/lenet_digits-20260101-120000
+    Example: dlnotes plot --activations --output activations.png
     """
+    if activations:
+        from dlnotes.plots import activation_functions
+
+        typer.echo(str(activation_functions(output)))
+        if run is None:
+            return
+    if run is None:
+        raise UserError("plot needs --run DIR (or --activations)")
     from dlnotes.plots import plot_run
     from dlnotes.run import Run
 
     for path in plot_run(Run.load(run)):
         typer.echo(str(path))
+
+
+@app.command()
+@guarded
+def export(
+    run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
+    fmt: str = typer.Option(..., "--format", "-f", help="onnx | torchscript"),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write (e.g. model.onnx, model.pt)."),
+):
+    """Export a run's model to ONNX or TorchScript, with a dynamic batch size.
+
+    The file carries the run's preprocessing (normalisation, classes) as 'dlnotes' metadata.
+
+    Example: dlnotes export --run runs/lenet_digits-20260101-120000 --format onnx --output lenet.onnx
+    """
+    from dlnotes.engine.export import FORMATS, export as export_model
+    from dlnotes.run import Run
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format: '{fmt}' is not allowed; allowed: {', '.join(FORMATS)}")
+    typer.echo(str(export_model(Run.load(run), fmt, output)))
 
 
 @app.command()

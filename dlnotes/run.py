@@ -67,7 +67,7 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
     else:
         cfg = config if isinstance(config, Config) else load_config(config, overrides)
         out = Path(out) if out is not None else default_out(cfg)
-        if (out / RunDir.META).exists():
+        if distributed.launched_rank() == 0 and (out / RunDir.META).exists():  # rank 0 alone: it writes meta
             raise UserError(f"--out '{out}' already holds a run; continue it with --resume {out} or choose another --out")
         rd = RunDir(out)
     dist = distributed.init()
@@ -119,7 +119,7 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, ra
         history = []
         meta.update(extra.get("meta", {}))
         if rank0:
-            rd.save_checkpoint(model, {"epoch": 1, "history": []}, meta)
+            rd.save_checkpoint(model, {"epoch": 1, "history": "[]"}, meta)
             if "surface" in extra:
                 from dlnotes.engine.checkpoint import save_state
                 save_state({"epoch": 0, **extra["surface"]}, rd / "checkpoint/surface.pt")
@@ -131,7 +131,8 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, ra
                 rd.save_checkpoint(m, state, meta)
                 rd.write_history(hist)
 
-        trainer = Trainer(cfg, model, data, dev, save=save, quiet=quiet, dist=dist)
+        log = _tensorboard(rd) if cfg.train.tensorboard and rank0 else None
+        trainer = Trainer(cfg, model, data, dev, save=save, quiet=quiet, dist=dist, log=log)
         if resume is not None:
             load_weights(model, rd / RunDir.WEIGHTS, meta["files"].get(RunDir.WEIGHTS))
             trainer.load_state(load_state(rd / RunDir.STATE, meta["files"].get(RunDir.STATE)))
@@ -158,6 +159,23 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, ra
     if dist is not None:
         distributed.finish(dist)
     return run
+
+
+def _tensorboard(rd: RunDir):
+    """Per-epoch scalars to RUN/tensorboard/ (``tensorboard --logdir runs``)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UserError("train.tensorboard: install the extra first: pip install 'dlnotes[tensorboard]'") from None
+    writer = SummaryWriter(log_dir=str(rd / "tensorboard"))
+
+    def log(row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)):
+                writer.add_scalar(key.replace("_", "/", 1) if key.startswith(("train_", "val_")) else key,
+                                  value, row["epoch"])
+        writer.flush()
+    return log
 
 
 class Run:

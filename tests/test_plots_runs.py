@@ -12,7 +12,7 @@ def test_classification_and_regression_runs_write_figures_and_are_listed(cli, tm
     assert cli("train", "--config", "configs/linreg_synthetic_grid.yaml", "--out", runs / "grid", "-q").returncode == 0
     pngs = list(runs.glob("*/plots/*.png"))
     names = {p.name for p in pngs}
-    assert {"learning_curves.png", "confusion_matrix.png", "loss_surface.png", "fit.png"} <= names
+    assert {"learning_curves.png", "confusion_matrix.png", "misclassified.png", "loss_surface.png", "fit.png"} <= names
     assert all(p.read_bytes()[:8] == PNG and p.stat().st_size > 5000 for p in pngs)
     r = cli("runs", runs, "--json")
     rows = json.loads(r.stdout)
@@ -21,3 +21,40 @@ def test_classification_and_regression_runs_write_figures_and_are_listed(cli, tm
     (runs / "lenet/plots/confusion_matrix.png").unlink()
     r = cli("plot", "--run", runs / "lenet")
     assert r.returncode == 0 and (runs / "lenet/plots/confusion_matrix.png").is_file()
+
+
+def test_gradient_descent_path_is_drawn_on_the_loss_surface(cli, tmp_path):
+    out = tmp_path / "gd"
+    r = cli("train", "--config", "configs/linreg_synthetic_gd.yaml", "--out", out, "-q", "train.epochs=40")
+    assert r.returncode == 0, r.stderr
+    header, *rows = (out / "history.csv").read_text().strip().splitlines()
+    assert header.split(",")[-2:] == ["w", "b"] or {"w", "b"} <= set(header.split(","))
+    cols = header.split(",")
+    ws = [float(row.split(",")[cols.index("w")]) for row in rows]
+    assert abs(ws[-1] - 3.0) < abs(ws[0] - 3.0)  # the path heads for the true w = 3
+    assert (out / "plots/loss_surface.png").read_bytes()[:8] == PNG
+
+
+def test_plot_activations_without_a_run(cli, tmp_path):
+    r = cli("plot", "--activations", "--output", tmp_path / "act.png")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "act.png").read_bytes()[:8] == PNG
+    assert cli("plot").returncode == 2
+
+
+def test_tensorboard_scalars(tmp_path, write_config, cli):
+    import pytest
+
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.conftest import TINY_LENET
+
+    cfg = {**TINY_LENET, "train": {**TINY_LENET["train"], "tensorboard": True}}
+    out = tmp_path / "run"
+    r = cli("train", "--config", write_config(cfg), "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    acc = EventAccumulator(str(out / "tensorboard"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
+    assert len(acc.Scalars("val/accuracy")) == 2

@@ -39,6 +39,11 @@ class Dist:
                 p.grad /= self.world
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun announced it (0 outside torchrun), before any process group exists."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init() -> Dist | None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:

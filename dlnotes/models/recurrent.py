@@ -54,7 +54,7 @@ class RecurrentNet(nn.Module):
         if self.head == "last":
             h_n = state[0] if isinstance(state, tuple) else state
             dirs = 2 if self.rnn.bidirectional else 1
-            feats = torch.cat(list(h_n[-dirs:]), dim=-1)  # the top layer's final state, each direction
+            feats = h_n[-dirs:].transpose(0, 1).flatten(1)  # the top layer's final state, each direction
         elif self.head == "mean":
             feats = out.mean(dim=1)
         elif self.head == "max":

@@ -35,6 +35,12 @@ class LinearRegression(nn.Module):
         self.linear.weight.grad = err.T @ x
         self.linear.bias.grad = err.sum(0)
 
+    def trace(self) -> dict[str, float]:
+        """(w, b) after each epoch when there is one of each: the path gradient descent takes."""
+        if self.linear.weight.numel() != 1:
+            return {}
+        return {"w": self.linear.weight.item(), "b": self.linear.bias.item()}
+
 
 class LogisticRegression(nn.Module):
     """Binary: p = sigma(x w + b), one logit. Several classes: p = softmax(x W^T + b)."""
