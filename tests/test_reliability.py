@@ -200,3 +200,14 @@ def test_deferred_checkpoints_reach_disk_on_interrupt(monkeypatch):
         t.fit()
     assert [(e, n) for e, n, _ in saved] == [(0, 0), (2, 2)]  # epoch 1 was deferred, then superseded
     assert all(torch.equal(saved[-1][2][k], after_two[k]) for k in after_two)
+
+
+def test_atomic_writes_keep_the_usual_file_permissions(tmp_path):
+    import os
+
+    from dlnotes.engine.checkpoint import atomic_write
+
+    mask = os.umask(0)
+    os.umask(mask)
+    atomic_write(tmp_path / "a.json", "{}")  # mkstemp alone would leave it 0600, unreadable to others
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -21,6 +21,15 @@ import torch
 from dlnotes.errors import UserError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     """Writes ``data`` to ``path`` all or nothing: temp file, fsync, rename, fsync the folder."""
     path = Path(path)
@@ -28,6 +37,7 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             f.flush()
