@@ -115,3 +115,18 @@ def test_alexnet_groups_two_halves_the_grouped_convolutions():
     conv2_1, conv2_2 = one.features[4], two.features[4]
     assert conv2_2.groups == 2 and conv2_2.weight.numel() * 2 == conv2_1.weight.numel()
     assert two(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_batches_from_pinned_host_memory_reach_the_gpu():
+    from dlnotes.engine.batching import Batches, place
+
+    x, y = torch.randn(100, 3), torch.arange(100)
+    dev = torch.device("cuda")
+    assert place(x, dev).is_cuda
+    host = place(x, dev, share=0.0)  # pretend it does not fit: stays pinned on the host
+    assert host.is_pinned() and not host.is_cuda
+    batches = list(Batches(host, y, 32, True, torch.Generator().manual_seed(0), device=dev))
+    assert all(xb.is_cuda and yb.is_cuda for xb, yb in batches)
+    assert sorted(torch.cat([yb for _, yb in batches]).tolist()) == list(range(100))

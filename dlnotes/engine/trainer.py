@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dlnotes.data.prepare import Prepared
-from dlnotes.engine.batching import Batches
+from dlnotes.engine.batching import Batches, place
 from dlnotes.engine.checkpoint import unwrap
 from dlnotes.engine.device import rng_state, set_rng_state
 from dlnotes.engine.evaluate import evaluate
@@ -74,10 +74,10 @@ class Trainer:
         if cfg.data.batch_size % world:
             raise UserError(f"data.batch_size: {cfg.data.batch_size} is the global batch and must divide "
                             f"evenly over {world} processes")
-        x, y = data.train.x.to(device), data.train.y.to(device)
+        x, y = place(data.train.x, device), place(data.train.y, device)
         if t.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        self.batches = Batches(x, y, cfg.data.batch_size // world, True, self.generator, rank, world)
+        self.batches = Batches(x, y, cfg.data.batch_size // world, True, self.generator, rank, world, device)
         self.forward = self.model
         if t.compile:
             self.forward = torch.compile(self.model)
