@@ -21,16 +21,22 @@ from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
 
-def read_table(path: str | Path, where: str) -> tuple[list[str], list[list[str]]]:
+def read_text(path: str | Path, where: str) -> str:
+    """A user's UTF-8 text file (a BOM is dropped); exit 2 naming ``where`` if it is missing or unreadable."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{where}: '{path}' not found")
     if not path.is_file():
         raise UserError(f"{where}: '{path}' is not a file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{where}: cannot read '{path}' as UTF-8 text ({type(e).__name__})") from None
+
+
+def read_table(path: str | Path, where: str) -> tuple[list[str], list[list[str]]]:
+    path = Path(path)
+    text = read_text(path, where)
     try:
         dialect = csvlib.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csvlib.Error:

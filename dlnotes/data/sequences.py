@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from dlnotes.data.base import Dataset
-from dlnotes.data.files import numeric_columns, read_table
+from dlnotes.data.files import numeric_columns, read_table, read_text
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -68,12 +68,7 @@ def text(path: str | None = None, seq_len: int = 64, stride: int = 0) -> Dataset
         raise ValueError("seq_len must be >= 1 and stride >= 0 (0 means seq_len)")
     stride = stride or seq_len
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"data.path: '{p}' not found" if not p.exists() else f"data.path: '{p}' is not a file")
-    try:
-        content = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"data.path: cannot read '{p}' as UTF-8 text ({type(e).__name__})") from None
+    content = read_text(p, "data.path")
     vocab = sorted(set(content))
     index = {c: i for i, c in enumerate(vocab)}
     ids = torch.tensor([index[c] for c in content], dtype=torch.long)
