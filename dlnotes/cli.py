@@ -312,11 +312,9 @@ def export(
 
     Example: dlnotes export --run runs/lenet_digits-20260101-120000 --format onnx --output lenet.onnx
     """
-    from dlnotes.engine.export import FORMATS, export as export_model
+    from dlnotes.engine.export import export as export_model
     from dlnotes.run import Run
 
-    if fmt not in FORMATS:
-        raise UserError(f"--format: '{fmt}' is not allowed; allowed: {', '.join(FORMATS)}")
     typer.echo(str(export_model(Run.load(run), fmt, output)))
 
 

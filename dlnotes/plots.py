@@ -13,6 +13,7 @@ activations.png      ``dlnotes plot --activations``: sigmoid, tanh, ReLU, Leaky 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -92,37 +93,36 @@ def fitted_line(x: torch.Tensor, y: torch.Tensor, w: float, b: float, path: Path
     return _save(fig, path)
 
 
-def loss_surface(loss: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor, best: tuple[float, float], path: Path) -> Path:
+def loss_surface(loss: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor, best: tuple[float, float], path: Path,
+                 descent: tuple[list[float], list[float]] | None = None) -> Path:
+    """log10 MSE over (w, b) as a heatmap with the best point; ``descent`` adds gradient descent's path."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
     im = ax.imshow(loss.log10().T.numpy(), origin="lower", aspect="auto", cmap="viridis",
                    extent=[float(ws[0]), float(ws[-1]), float(bs[0]), float(bs[-1])])
-    ax.plot(*best, "r*", ms=12, label=f"best w={best[0]:.3g}, b={best[1]:.3g}")
-    ax.set(xlabel="w", ylabel="b", title="log10 mean squared error over the grid")
-    ax.legend(loc="upper right")
+    if descent is not None:
+        ax.plot(*descent, "w.-", ms=3, lw=1, label="gradient descent, one point per epoch")
+    ax.plot(*best, "r*", ms=12, label=f"{'end' if descent else 'best'} w={best[0]:.3g}, b={best[1]:.3g}")
+    title = "log10 mean squared error and the descent path" if descent else "log10 mean squared error over the grid"
+    ax.set(xlabel="w", ylabel="b", title=title)
+    ax.legend(loc="upper right", fontsize=8)
     fig.colorbar(im, ax=ax)
     return _save(fig, path)
 
 
 def gd_path(x: torch.Tensor, y: torch.Tensor, history: list[dict], path: Path) -> Path:
-    """The mean squared error over (w, b) around the path gradient descent took, and the path."""
+    """The loss surface around the path gradient descent took (by the grid solver), and the path."""
+    from types import SimpleNamespace
+
+    from dlnotes.engine.solvers import grid_search
+
     ws, bs = [h["w"] for h in history], [h["b"] for h in history]
-    x, y = x.reshape(-1).double(), y.reshape(-1).double()
-    ls = torch.linspace(0, 1, 121, dtype=torch.float64)
     def span(v):
-        lo, hi = min(v), max(v)
-        pad = max(hi - lo, 1e-3) * 0.35
-        return ls * (hi - lo + 2 * pad) + lo - pad
-    gw, gb = span(ws), span(bs)
-    loss = ((gw.view(-1, 1, 1) * x + gb.view(1, -1, 1) - y) ** 2).mean(-1)  # (w, b)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
-    im = ax.imshow(loss.log10().T.numpy(), origin="lower", aspect="auto", cmap="viridis",
-                   extent=[float(gw[0]), float(gw[-1]), float(gb[0]), float(gb[-1])])
-    ax.plot(ws, bs, "w.-", ms=3, lw=1, label="gradient descent, one point per epoch")
-    ax.plot(ws[-1], bs[-1], "r*", ms=12, label=f"end w={ws[-1]:.3g}, b={bs[-1]:.3g}")
-    ax.set(xlabel="w", ylabel="b", title="log10 mean squared error and the descent path")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.colorbar(im, ax=ax)
-    return _save(fig, path)
+        pad = max(max(v) - min(v), 1e-3) * 0.35
+        return min(v) - pad, max(v) + pad
+    (w_min, w_max), (b_min, b_max) = span(ws), span(bs)
+    grid = SimpleNamespace(w_min=w_min, w_max=w_max, b_min=b_min, b_max=b_max, steps=121, max_memory_mb=math.inf)
+    g = grid_search(x, y, grid)
+    return loss_surface(g["surface"], g["ws"], g["bs"], (ws[-1], bs[-1]), path, descent=(ws, bs))
 
 
 def misclassified(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, classes: list[str],

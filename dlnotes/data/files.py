@@ -34,8 +34,8 @@ def read_text(path: str | Path, where: str) -> str:
         raise UserError(f"{where}: cannot read '{path}' as UTF-8 text ({type(e).__name__})") from None
 
 
-def read_table(path: str | Path, where: str) -> tuple[list[str], list[list[str]]]:
-    path = Path(path)
+def read_rows(path: str | Path, where: str) -> list[list[str]]:
+    """The non-empty rows of a CSV file (delimiter ``,``, ``;`` or tab, sniffed); exit 2 if there are none."""
     text = read_text(path, where)
     try:
         dialect = csvlib.Sniffer().sniff(text[:4096], delimiters=",;\t")
@@ -44,6 +44,11 @@ def read_table(path: str | Path, where: str) -> tuple[list[str], list[list[str]]
     rows = [r for r in csvlib.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
     if not rows:
         raise UserError(f"{where}: '{path}' is empty")
+    return rows
+
+
+def split_header(rows: list[list[str]], path, where: str) -> tuple[list[str], list[list[str]]]:
+    """(header, data rows), every data row as long as the header."""
     if len(rows) < 2:
         raise UserError(f"{where}: '{path}' has a header but no data rows")
     header = [h.strip() for h in rows[0]]
@@ -51,6 +56,10 @@ def read_table(path: str | Path, where: str) -> tuple[list[str], list[list[str]]
         if len(r) != len(header):
             raise UserError(f"{where}: '{path}' line {n} has {len(r)} fields, the header has {len(header)}")
     return header, rows[1:]
+
+
+def read_table(path: str | Path, where: str) -> tuple[list[str], list[list[str]]]:
+    return split_header(read_rows(path, where), path, where)
 
 
 def numeric_columns(path, header, rows, columns: list[str], first_line: int = 2) -> np.ndarray:

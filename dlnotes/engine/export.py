@@ -36,7 +36,7 @@ def run_metadata(meta: dict) -> dict:
 
 def export(run, fmt: str, output: str | Path) -> Path:
     """Writes the run's model to ``output`` as ``fmt`` (onnx | torchscript), atomically; returns the path."""
-    from dlnotes.engine.checkpoint import atomic_write, unwrap
+    from dlnotes.engine.checkpoint import unwrap
 
     if fmt not in FORMATS:
         raise UserError(f"--format: '{fmt}' is not allowed; allowed: {', '.join(FORMATS)}")

@@ -17,7 +17,17 @@ import torch
 from dlnotes.errors import UserError
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
 def _load_array(path: Path, column: str | None = None) -> np.ndarray:
+    """A finite float32 array from ``.npy`` (never unpickled) or ``.csv`` (with a header: one series per
+    column, or just ``column``; numbers only: one sequence per row)."""
     if not path.exists():
         raise UserError(f"--input '{path}' not found")
     if path.suffix.lower() == ".npy":
@@ -27,25 +37,20 @@ def _load_array(path: Path, column: str | None = None) -> np.ndarray:
             raise UserError(f"--input '{path}' is not a numeric .npy array ({e}); object arrays are refused") from None
         if not np.issubdtype(arr.dtype, np.number):
             raise UserError(f"--input '{path}' holds {arr.dtype} values; give numbers")
+        if not np.isfinite(arr).all():
+            raise UserError(f"--input '{path}' holds missing or infinite values")
         return arr.astype(np.float32)
     if path.suffix.lower() == ".csv":
-        from dlnotes.data.files import numeric_columns, read_table
+        from dlnotes.data.files import numeric_columns, read_rows, split_header
 
-        try:
-            [float(c) for c in path.read_text(encoding="utf-8-sig").splitlines()[0].split(",") if c.strip()]
-            headless = True
-        except (ValueError, IndexError, UnicodeDecodeError):
-            headless = False
-        if headless:  # numbers only: each row one sequence
-            import csv
-
-            rows = [r for r in csv.reader(path.read_text().splitlines()) if any(c.strip() for c in r)]
-            header = [str(i) for i in range(len(rows[0]))]
+        rows = read_rows(path, "--input")
+        if all(_is_number(c) for c in rows[0] if c.strip()):  # numbers only: each row one sequence
+            names = [str(i) for i in range(len(rows[0]))]
             for n, r in enumerate(rows, start=1):
-                if len(r) != len(header):
-                    raise UserError(f"--input '{path}' line {n} has {len(r)} values, line 1 has {len(header)}")
-            return numeric_columns(path, header, rows, header, first_line=1).astype(np.float32)
-        header, rows = read_table(path, "--input")
+                if len(r) != len(names):
+                    raise UserError(f"--input '{path}' line {n} has {len(r)} values, line 1 has {len(names)}")
+            return numeric_columns(path, names, rows, names, first_line=1).astype(np.float32)
+        header, rows = split_header(rows, path, "--input")
         columns = [column] if column in header else header
         return numeric_columns(path, header, rows, columns).astype(np.float32).T  # each column a series
     raise UserError(f"--input '{path}': give a .npy or .csv sequence file")
@@ -69,8 +74,6 @@ def read_sequences(path, input_shape: list[int]) -> tuple[list[str], torch.Tenso
         arr = arr.reshape(-1, t, f)
     if tuple(arr.shape[1:]) != (t, f):
         raise UserError(f"--input '{path}': sequences of shape {tuple(arr.shape[1:])}, the model reads ({t}, {f})")
-    if not np.isfinite(arr).all():
-        raise UserError(f"--input '{path}' holds missing or infinite values")
     return [f"{path.name}:{i}" for i in range(len(arr))], torch.from_numpy(np.ascontiguousarray(arr))
 
 
@@ -82,8 +85,6 @@ def _series(path: Path, seq_len: int, column: str | None) -> tuple[list[str], to
     if arr.shape[1] < seq_len:
         raise UserError(f"--input '{path}': a sequence of {arr.shape[1]} values is too short; the model "
                         f"reads the last {seq_len} values")
-    if not np.isfinite(arr).all():
-        raise UserError(f"--input '{path}' holds missing or infinite values")
     x = torch.from_numpy(np.ascontiguousarray(arr[:, -seq_len:])).unsqueeze(-1)
     names = [path.name] if len(arr) == 1 else [f"{path.name}:{i}" for i in range(len(arr))]
     return names, x
