@@ -114,7 +114,7 @@ def csv(path: str | None = None, train_path: str | None = None, test_path: str |
     classify = task == "classification" or (task == "auto" and _is_classification(all_targets))
     classes = None
     if classify:
-        uniq = sorted(set(all_targets), key=lambda v: (float(v), v) if _num(v) else (np.inf, v))
+        uniq = sorted(set(all_targets), key=lambda v: (float(v), v) if is_number(v) else (np.inf, v))
         classes = uniq
         lookup = {c: i for i, c in enumerate(classes)}
     xs, ys = [], []
@@ -132,7 +132,7 @@ def csv(path: str | None = None, train_path: str | None = None, test_path: str |
     return ds
 
 
-def _num(v: str) -> bool:
+def is_number(v: str) -> bool:
     try:
         float(v)
         return True

@@ -17,14 +17,6 @@ import torch
 from dlnotes.errors import UserError
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
-
-
 def _load_array(path: Path, column: str | None = None) -> np.ndarray:
     """A finite float32 array from ``.npy`` (never unpickled) or ``.csv`` (with a header: one series per
     column, or just ``column``; numbers only: one sequence per row)."""
@@ -41,10 +33,10 @@ def _load_array(path: Path, column: str | None = None) -> np.ndarray:
             raise UserError(f"--input '{path}' holds missing or infinite values")
         return arr.astype(np.float32)
     if path.suffix.lower() == ".csv":
-        from dlnotes.data.files import numeric_columns, read_rows, split_header
+        from dlnotes.data.files import is_number, numeric_columns, read_rows, split_header
 
         rows = read_rows(path, "--input")
-        if all(_is_number(c) for c in rows[0] if c.strip()):  # numbers only: each row one sequence
+        if all(is_number(c) for c in rows[0] if c.strip()):  # numbers only: each row one sequence
             names = [str(i) for i in range(len(rows[0]))]
             for n, r in enumerate(rows, start=1):
                 if len(r) != len(names):
