@@ -142,8 +142,11 @@ def eval_(
         typer.echo(json.dumps(metrics))
         return
     for k, v in metrics.items():
-        if k != "confusion_matrix":
+        if isinstance(v, (int, float)):
             typer.echo(f"{k:>12}  {v:.6f}")
+    if "baseline" in metrics:
+        base = metrics["baseline"]
+        typer.echo(f"baseline ({base['name']}): " + "  ".join(f"{k}={v:.6f}" for k, v in base.items() if k != "name"))
     if "confusion_matrix" in metrics:
         typer.echo("confusion matrix (rows: true class, columns: predicted):")
         for row in metrics["confusion_matrix"]:

@@ -254,6 +254,10 @@ class Run:
                                 self.config.data.batch_size, self.device, self.meta["preprocess"],
                                 len(self.meta["dataset"].get("classes") or []), getattr(model, "threshold", 0.5))
         self._outputs[split] = out.cpu()
+        baseline = self.task.baseline(self.data.train.y, part, self.meta["preprocess"],
+                                      len(self.meta["dataset"].get("classes") or []))
+        if baseline is not None:
+            metrics["baseline"] = baseline
         return metrics
 
     def predict(self, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8) -> list[dict[str, Any]]:

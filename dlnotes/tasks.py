@@ -80,8 +80,19 @@ class Task:
                 threshold: float, loss: float) -> dict[str, Any]:
         raise NotImplementedError
 
+    def baseline(self, train_y: torch.Tensor, test, pre: dict[str, Any], num_classes: int) -> dict[str, Any] | None:
+        """The metrics of the trivial predictor on ``test`` (same split, same units), with its ``name``;
+        None when a task has no meaningful one. Stored as ``metrics["baseline"]``."""
+        return None
+
     def summary(self, metrics: dict[str, Any]) -> str:
-        return "  ".join(f"{k}={metrics[k]:.4f}" for k in self.shown if k in metrics)
+        """``accuracy=0.9750 (majority class 0.1017)  f1=...``: the main metric beside its baseline."""
+        base = metrics.get("baseline") or {}
+
+        def shown(k):
+            text = f"{k}={metrics[k]:.4f}"
+            return f"{text} ({base['name']} {base[k]:.4f})" if k == self.metric and k in base else text
+        return "  ".join(shown(k) for k in self.shown if k in metrics)
 
     # -- applying -------------------------------------------------------------------------------
     def predict(self, model, inputs, spec: Spec, device, top_k: int = 0, steps: int = 0,
@@ -118,6 +129,15 @@ class Classification(Task):
         from dlnotes.engine.metrics import classification_metrics, confusion_matrix, labels
 
         return classification_metrics(confusion_matrix(labels(out, threshold), y, num_classes))
+
+    def baseline(self, train_y, test, pre, num_classes):
+        """Always the most frequent training class."""
+        from dlnotes.engine.metrics import classification_metrics, confusion_matrix
+
+        majority = int(torch.bincount(train_y.reshape(-1).long(), minlength=num_classes).argmax())
+        cm = confusion_matrix(torch.full_like(test.y, majority), test.y, num_classes)
+        m = classification_metrics(cm)
+        return {"name": "majority class", **{k: m[k] for k in ("accuracy", "precision", "recall", "f1")}}
 
     def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
         from dlnotes.engine.predict import class_rows
@@ -160,6 +180,16 @@ class Regression(Task):
 
         return regression_metrics(denormalize_y(out.reshape(y.shape), pre), denormalize_y(y, pre),
                                   with_r2=self.r2)
+
+    def baseline(self, train_y, test, pre, num_classes):
+        """Always the training mean."""
+        from dlnotes.data.prepare import denormalize_y
+        from dlnotes.engine.metrics import regression_metrics
+
+        y = denormalize_y(test.y, pre).double()
+        mean = denormalize_y(train_y, pre).double().reshape(len(train_y), -1).mean(0)
+        return {"name": "training mean", **regression_metrics(mean.expand_as(y.reshape(len(y), -1)).reshape(y.shape),
+                                                              y, with_r2=self.r2)}
 
     def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
         from dlnotes.data.prepare import denormalize_y

@@ -98,3 +98,26 @@ def test_renamed_settings_point_to_their_new_names():
         assert validate({**reg, "train": {"solver": solver}}).train.solver == solver
     with pytest.raises(UserError, match="model.gradient|unknown key 'gradient'"):
         validate({"data": {"name": "diabetes"}, "model": {"name": "linear_regression", "gradient": "manual"}})
+
+
+def test_baselines_are_the_trivial_predictors_on_the_same_split():
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.metrics import accuracy_score, mean_squared_error
+
+    from dlnotes.data.prepare import Split
+
+    g = torch.Generator().manual_seed(0)
+    y_train = torch.tensor([0, 1, 1, 2, 1, 0])
+    test = Split(torch.zeros(5, 2), torch.tensor([1, 1, 0, 2, 2]))
+    base = get_task("classification").baseline(y_train, test, {}, 3)
+    ref = DummyClassifier(strategy="most_frequent").fit(torch.zeros(6, 1), y_train).predict(torch.zeros(5, 1))
+    assert base["name"] == "majority class" and base["accuracy"] == pytest.approx(accuracy_score(test.y, ref))
+    pre = {"y_mean": [3.0], "y_std": [2.0]}
+    yn_train, yn_test = torch.randn(20, 1, generator=g), torch.randn(7, 1, generator=g)
+    base = get_task("regression").baseline(yn_train, Split(torch.zeros(7, 2), yn_test), pre, 0)
+    y_train, y_test = yn_train * 2 + 3, yn_test * 2 + 3
+    ref = DummyRegressor().fit(torch.zeros(20, 1), y_train).predict(torch.zeros(7, 1))
+    assert base["mse"] == pytest.approx(mean_squared_error(y_test, ref), rel=1e-5)
+    line = get_task("classification").summary({"accuracy": 0.9, "loss": 0.1,
+                                               "baseline": {"name": "majority class", "accuracy": 0.25}})
+    assert line.startswith("accuracy=0.9000 (majority class 0.2500)")
