@@ -121,3 +121,10 @@ def test_baselines_are_the_trivial_predictors_on_the_same_split():
     line = get_task("classification").summary({"accuracy": 0.9, "loss": 0.1,
                                                "baseline": {"name": "majority class", "accuracy": 0.25}})
     assert line.startswith("accuracy=0.9000 (majority class 0.2500)")
+
+
+def test_manual_gradient_needs_a_model_with_derived_rules():
+    from dlnotes.config import validate
+
+    with pytest.raises(UserError, match="exists for linear_regression and logistic_regression only, not 'mlp'"):
+        validate({"data": {"name": "iris"}, "model": {"name": "mlp"}, "train": {"gradient": "manual"}})
