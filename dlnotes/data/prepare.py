@@ -7,7 +7,7 @@ recorded so that ``predict`` applies the same preprocessing to raw inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,16 +27,42 @@ class Split:
         return len(self.x)
 
 
-@dataclass
 class Prepared:
-    train: Split
-    val: Split | None
-    test: Split
-    dataset: Dataset
-    preprocess: dict[str, Any] = field(default_factory=dict)
+    """The train/val/test splits and the preprocessing fitted on the training split.
+
+    ``train``, ``val`` and ``test`` are normalised (per ``preprocess``) when first read, one split at a
+    time; ``raw(name)`` gives a split as the dataset produced it. A closed-form solver reads the raw
+    training split and folds the statistics into its answer, so no normalised copy of millions of
+    rows is ever made for it.
+    """
+
+    def __init__(self, train: Split, val: Split | None, test: Split, dataset: Dataset,
+                 preprocess: dict[str, Any] | None = None):
+        self.dataset, self.preprocess = dataset, preprocess if preprocess is not None else {}
+        self._raw = {"train": train, "val": val, "test": test}
+        self._normalised: dict[str, Split | None] = {}
+
+    def raw(self, name: str) -> Split | None:
+        return self._raw[name]
+
+    def size(self, name: str) -> int:
+        part = self._raw[name]
+        return 0 if part is None else len(part)
+
+    def _get(self, name: str) -> Split | None:
+        if name not in self._normalised:
+            part = self._raw[name]
+            self._normalised[name] = normalize_split(part, self.preprocess) if part is not None else None
+        return self._normalised[name]
+
+    train = property(lambda self: self._get("train"))
+    val = property(lambda self: self._get("val"))
+    test = property(lambda self: self._get("test"))
 
     def split(self, name: str) -> Split:
-        part = {"train": self.train, "val": self.val, "test": self.test}[name]
+        if name not in self._raw:
+            raise UserError(f"--split {name}: allowed: train, val, test")
+        part = self._get(name)
         if part is None:
             raise UserError(f"--split {name}: this run has no {name} split (data.val_fraction is 0)")
         return part
@@ -80,21 +106,56 @@ def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
     keep, held = split_indices(len(x), fraction, seed, labels, gap)
     if len(keep) == 0:
         raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
-    k, h = torch.from_numpy(keep), torch.from_numpy(held)
-    return Split(x[k], y[k]), Split(x[h], y[h])
+    return Split(_take(x, keep), _take(y, keep)), Split(_take(x, held), _take(y, held))
 
 
-def _stats(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std per channel (images), per feature (tables) or one scalar (sequences)."""
-    x64 = x.double()
+def _take(t: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+    """t[rows] as a new tensor; numpy's row gather is single-threaded and several times faster than
+    torch's index kernel on a large CPU tensor (0.15 s against 0.6 s for 800,000 x 100 here)."""
+    if t.device.type == "cpu" and t.dtype != torch.bfloat16:
+        return torch.from_numpy(t.numpy()[rows])
+    return t[torch.from_numpy(rows).to(t.device)]
+
+
+STATS_CHUNK = 8192  # rows per step of the statistics pass: a float64 chunk stays in cache
+
+
+def _stats(x: torch.Tensor, kind: str, chunk: int = STATS_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std per channel (images), per feature (tables) or one scalar (sequences).
+
+    One pass over row chunks, each converted to float64 in a reused buffer: shifted sums
+    s1 = sum (x - c), s2 = sum (x - c)^2 with c the first chunk's mean, then
+    mean = c + s1/m and var = s2/m - (s1/m)^2. The shift keeps the subtraction free of cancellation
+    when the mean is large against the spread; no float64 copy of the whole data is made.
+    """
+    n = len(x)
     if kind == "image":
-        dims = [0, 2, 3]
+        groups, shape = x.shape[1], x.shape[1:2]
     elif kind == "tabular":
-        dims = [0]
+        groups, shape = x[0].numel(), x.shape[1:]
     else:
-        dims = list(range(x.dim()))
-    mean = x64.mean(dim=dims)
-    std = x64.std(dim=dims, unbiased=False)
+        groups, shape = 1, ()
+    flat = x.reshape(n, groups, -1)
+    per_group = flat.shape[2]
+    buf = torch.empty(min(chunk, n), groups, per_group, dtype=torch.float64)
+    ones = torch.ones(len(buf), dtype=torch.float64)
+    shift = flat[:chunk].double().mean(dim=(0, 2))
+    s1 = torch.zeros(groups, dtype=torch.float64)
+    s2 = torch.zeros(groups, dtype=torch.float64)
+
+    def column_sums(b: torch.Tensor) -> torch.Tensor:  # a matrix-vector product: much faster than sum(0)
+        return ones[:len(b)] @ (b.sum(2) if per_group > 1 else b.view(len(b), groups))
+
+    for start in range(0, n, chunk):
+        b = buf[:min(chunk, n - start)]
+        b.copy_(flat[start:start + chunk])
+        b -= shift.view(1, -1, 1)
+        s1 += column_sums(b)
+        s2 += column_sums(b.mul_(b))
+    m = n * per_group
+    mean = shift + s1 / m
+    std = (s2 / m - (s1 / m) ** 2).clamp_min(0).sqrt()
+    mean, std = mean.reshape(shape), std.reshape(shape)
     std = torch.where(std < 1e-12, torch.ones_like(std), std)  # constant columns stay as they are
     return mean.float(), std.float()
 
@@ -130,8 +191,7 @@ def prepare(cfg) -> Prepared:
             pre.update(y_mean=y_mean.tolist(), y_std=y_std.tolist())
         elif ds.task == "forecasting":  # the targets are later values of the same series
             pre.update(y_mean=[mean.item()], y_std=[std.item()])
-    parts = [normalize_split(s, pre) if s is not None else None for s in (train, val, test)]
-    return Prepared(parts[0], parts[1], parts[2], ds, pre)
+    return Prepared(train, val, test, ds, pre)
 
 
 def normalize_split(s: Split, pre: dict[str, Any]) -> Split:
