@@ -51,9 +51,14 @@ def _meta(cfg: Config, data, model_name: str, args: dict[str, Any], device, dist
 
 
 def train(config: Config | str | Path, out: str | Path | None = None, device: str | None = None,
-          resume: str | Path | None = None, overrides: list[str] | None = None, quiet: bool = True) -> "Run":
-    """Trains a model from a config (object or YAML path) and returns the finished ``Run``."""
+          resume: str | Path | None = None, overrides: list[str] | None = None, quiet: bool = False) -> "Run":
+    """Trains a model from a config (object or YAML path) and returns the finished ``Run``.
+
+    Progress goes to stderr (bars in a terminal, one line per epoch elsewhere); ``quiet=True`` silences it.
+    """
     import torch
+
+    from dlnotes.engine.progress import status
 
     from dlnotes.data.prepare import prepare
     from dlnotes.engine import distributed
@@ -75,9 +80,12 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
+    quiet = quiet or (dist is not None and dist.rank != 0)
     seed_everything(cfg.seed)
+    status(f"loading data: {cfg.data.name} ...", quiet)
     data = prepare(cfg)  # collect
     args = model_args(cfg.model.name, cfg.extras("model"), data.dataset.model_inputs())
+    status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", quiet)
     model = build_model(cfg.model.name, args)  # build
     from dlnotes.summary import check_fits
     check_fits(model, data.dataset.input_shape, data.dataset.kind)
@@ -114,7 +122,9 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, ra
     if cfg.train.solver in ("lstsq", "grid"):  # train: closed form / exhaustive search
         if dist is not None:
             raise UserError(f"train.solver: '{cfg.train.solver}' runs in one process; launch it without torchrun")
+        from dlnotes.engine.progress import status
         from dlnotes.engine.solvers import solve
+        status(f"solving: {cfg.train.solver} ...", quiet)
         extra = solve(cfg, model, data)
         history = []
         meta.update(extra.get("meta", {}))
