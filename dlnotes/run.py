@@ -196,6 +196,15 @@ class Run:
         self._model, self._data, self.device = model, data, device
         self.metrics: dict[str, Any] = {}
 
+    def __repr__(self) -> str:
+        from dlnotes.engine.evaluate import main_metric
+
+        metric = main_metric(self.task)[0]
+        value = self.metrics.get(metric)
+        shown = f", test {metric}={value:.4f}" if isinstance(value, (int, float)) else ""
+        return (f"Run(path='{self.path}', model={self.meta['model']['name']!r}, "
+                f"dataset={self.meta['dataset']['name']!r}{shown})")
+
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "Run":
         rd = RunDir.open(path)

@@ -86,3 +86,15 @@ def test_unconverged_gradient_descent_warns_and_least_squares_does_not(tmp_path,
     train(validate({**cfg, "train": {"solver": "lstsq"}}), out=tmp_path / "ls", quiet=True)
     assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
     assert capfd.readouterr().err == ""  # quiet: no progress at all
+
+
+def test_run_repr_names_path_model_data_and_main_metric(tmp_path):
+    from dlnotes.run import Run
+
+    run = train(validate({"seed": 0, "data": {"name": "diabetes", "val_fraction": 0.0},
+                          "model": {"name": "linear_regression"}, "train": {"solver": "lstsq"}}),
+                out=tmp_path / "r", quiet=True)
+    text = repr(run)
+    assert text.startswith(f"Run(path='{tmp_path / 'r'}', model='linear_regression', dataset='diabetes'")
+    assert f"test r2={run.metrics['r2']:.4f}" in text
+    assert repr(Run.load(tmp_path / "r")) == text
