@@ -101,7 +101,7 @@ def train(
         cfg = load_config(config, overrides)  # config errors surface before torch is imported
     from dlnotes.engine.progress import status
 
-    status("starting: importing torch ...", quiet)
+    status("starting: importing torch ...", quiet or os.environ.get("RANK", "0") != "0")  # torchrun: rank 0 speaks
     _show_convergence_warnings()
     from dlnotes.run import default_out
 

@@ -59,6 +59,16 @@ def timed(fn):
     return out, time.perf_counter() - t
 
 
+def child_cpu(fn):
+    """(result, wall s, CPU s of the child processes fn ran): CPU time says less about a busy machine's load."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out, wall = timed(fn)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return out, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -119,20 +129,21 @@ def large_case(args, tmp: Path, rows: list) -> None:
             cmd = [sys.executable, "-m", "dlnotes", "train", "-q", "--config",
                    str(ROOT / "configs/linreg_synthetic_grid.yaml"), "--out", str(out), "train.solver=lstsq",
                    "data.standardize=true", f"data.n_samples={n}", f"data.n_features={f}"]
-            _, sec = timed(lambda: subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT))
-            ours.append((sec, json.loads((out / "metrics.json").read_text())["r2"]))
+            _, sec, cpu = child_cpu(lambda: subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT))
+            ours.append((sec, json.loads((out / "metrics.json").read_text())["r2"], cpu))
 
         def sk():
             cmd = [sys.executable, "-c", SKLEARN_CHILD, str(n), str(f), str(BLOCK_ROWS)]
-            p, sec = timed(lambda: subprocess.run(cmd, check=True, capture_output=True, text=True))
+            p, sec, cpu = child_cpu(lambda: subprocess.run(cmd, check=True, capture_output=True, text=True))
             res = json.loads(p.stdout.strip().splitlines()[-1])
-            theirs.append((sec, res["fit_seconds"], res["r2"]))
+            theirs.append((sec, res["fit_seconds"], res["r2"], cpu))
 
         for job in ((dl, sk) if r % 2 == 0 else (sk, dl)):  # alternate who goes first
             job()
-    whole = statistics.median(s for s, _ in ours)
-    sk_whole = statistics.median(s for s, _, _ in theirs)
-    sk_fit = statistics.median(s for _, s, _ in theirs)
+    whole = statistics.median(o[0] for o in ours)
+    sk_whole = statistics.median(t[0] for t in theirs)
+    sk_fit = statistics.median(t[1] for t in theirs)
+    cpu_ours, cpu_sk = statistics.median(o[2] for o in ours), statistics.median(t[3] for t in theirs)
     r2_ours, r2_sk = ours[0][1], theirs[0][2]
     label = f"synthetic {n}x{f}"
     rows.append((label, "dlnotes train lstsq (whole process)", whole, r2_ours, "r2"))
@@ -144,10 +155,14 @@ def large_case(args, tmp: Path, rows: list) -> None:
         print(f"{data:<24} {method:<44} {sec:9.3f} {name}={metric:.6f}")
     print(f"large case, medians of {args.repeats}: sklearn process / dlnotes process = {sk_whole / whole:.2f}x; "
           f"sklearn fit alone / dlnotes process = {sk_fit / whole:.2f}x; |r2 difference| = {abs(r2_ours - r2_sk):.2e}")
+    print(f"CPU seconds (user + sys, medians): dlnotes {cpu_ours:.2f}, sklearn process {cpu_sk:.2f} "
+          f"({cpu_sk / cpu_ours:.2f}x); all walls: dlnotes {[round(o[0], 2) for o in ours]}, "
+          f"sklearn {[round(t[0], 2) for t in theirs]}")
     print(json.dumps({"rows": [dict(zip(("data", "method", "seconds", "metric_value", "metric"), r)) for r in rows],
                       "repeats": args.repeats, "dlnotes_whole_s": whole, "sklearn_whole_s": sk_whole,
                       "sklearn_fit_s": sk_fit, "speedup_vs_sklearn_process": sk_whole / whole,
-                      "speedup_vs_sklearn_fit": sk_fit / whole, "r2_dlnotes": r2_ours, "r2_sklearn": r2_sk}))
+                      "speedup_vs_sklearn_fit": sk_fit / whole, "dlnotes_cpu_s": cpu_ours, "sklearn_cpu_s": cpu_sk,
+                      "r2_dlnotes": r2_ours, "r2_sklearn": r2_sk}))
 
 
 if __name__ == "__main__":
