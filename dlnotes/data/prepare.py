@@ -126,7 +126,9 @@ def _stats(x: torch.Tensor, kind: str, chunk: int = STATS_CHUNK) -> tuple[torch.
     One pass over row chunks, each converted to float64 in a reused buffer: shifted sums
     s1 = sum (x - c), s2 = sum (x - c)^2 with c the first chunk's mean, then
     mean = c + s1/m and var = s2/m - (s1/m)^2. The shift keeps the subtraction free of cancellation
-    when the mean is large against the spread; no float64 copy of the whole data is made.
+    when the mean is large against the spread; no float64 copy of the whole data is made. numpy does
+    the passes: one thread, cast and subtraction in one step (torch's element-wise kernels split each
+    chunk over threads, which costs more than it gains on a busy 2-core machine).
     """
     n = len(x)
     if kind == "image":
@@ -135,26 +137,20 @@ def _stats(x: torch.Tensor, kind: str, chunk: int = STATS_CHUNK) -> tuple[torch.
         groups, shape = x[0].numel(), x.shape[1:]
     else:
         groups, shape = 1, ()
-    flat = x.reshape(n, groups, -1)
+    flat = (x if x.dtype != torch.bfloat16 else x.float()).cpu().numpy().reshape(n, groups, -1)
     per_group = flat.shape[2]
-    buf = torch.empty(min(chunk, n), groups, per_group, dtype=torch.float64)
-    ones = torch.ones(len(buf), dtype=torch.float64)
-    shift = flat[:chunk].double().mean(dim=(0, 2))
-    s1 = torch.zeros(groups, dtype=torch.float64)
-    s2 = torch.zeros(groups, dtype=torch.float64)
-
-    def column_sums(b: torch.Tensor) -> torch.Tensor:  # a matrix-vector product: much faster than sum(0)
-        return ones[:len(b)] @ (b.sum(2) if per_group > 1 else b.view(len(b), groups))
-
+    buf = np.empty((min(chunk, n), groups, per_group))
+    shift = flat[:chunk].mean(axis=(0, 2), dtype=np.float64)[None, :, None]
+    s1 = np.zeros(groups)
+    s2 = np.zeros(groups)
     for start in range(0, n, chunk):
         b = buf[:min(chunk, n - start)]
-        b.copy_(flat[start:start + chunk])
-        b -= shift.view(1, -1, 1)
-        s1 += column_sums(b)
-        s2 += column_sums(b.mul_(b))
+        np.subtract(flat[start:start + chunk], shift, out=b)
+        s1 += b.sum(axis=(0, 2))
+        s2 += np.multiply(b, b, out=b).sum(axis=(0, 2))
     m = n * per_group
-    mean = shift + s1 / m
-    std = (s2 / m - (s1 / m) ** 2).clamp_min(0).sqrt()
+    mean = torch.from_numpy(shift.reshape(-1) + s1 / m)
+    std = torch.from_numpy(np.sqrt(np.maximum(s2 / m - (s1 / m) ** 2, 0)))
     mean, std = mean.reshape(shape), std.reshape(shape)
     std = torch.where(std < 1e-12, torch.ones_like(std), std)  # constant columns stay as they are
     return mean.float(), std.float()
