@@ -58,11 +58,10 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
     """
     import torch
 
-    from dlnotes.engine.progress import status
-
     from dlnotes.data.prepare import prepare
     from dlnotes.engine import distributed
     from dlnotes.engine.device import resolve_device, seed_everything
+    from dlnotes.engine.progress import status
     from dlnotes.models import build_model, model_args
 
     if resume is not None:

@@ -184,7 +184,8 @@ def test_least_squares_equals_sklearn_with_large_offsets_and_chunks():
     # float32 data far from the origin: the shifted sums must not lose the spread to cancellation
     g = torch.Generator().manual_seed(2)
     x = (torch.randn(5000, 6, generator=g) * torch.tensor([1.0, 0.1, 10, 3, 1, 0.5]) + 1e4).float()
-    y = x.double() @ torch.randn(6, 2, generator=g, dtype=torch.float64) + torch.randn(5000, 2, generator=g, dtype=torch.float64)
+    f64 = torch.float64
+    y = x.double() @ torch.randn(6, 2, generator=g, dtype=f64) + torch.randn(5000, 2, generator=g, dtype=f64)
     ref = LinearRegression().fit(x.double().numpy(), y.numpy())
     for chunk in (5000, 333):
         w, b, method = least_squares(x, y.float(), chunk=chunk)
@@ -196,7 +197,8 @@ def test_least_squares_equals_sklearn_with_large_offsets_and_chunks():
 
 def test_least_squares_gives_zero_weight_to_a_constant_feature():
     g = torch.Generator().manual_seed(3)
-    x = torch.cat([torch.randn(300, 2, generator=g, dtype=torch.float64), torch.full((300, 1), 7.0, dtype=torch.float64)], 1)
+    x = torch.cat([torch.randn(300, 2, generator=g, dtype=torch.float64),
+                   torch.full((300, 1), 7.0, dtype=torch.float64)], 1)
     y = x[:, :2] @ torch.tensor([[2.0], [-1.0]], dtype=torch.float64) + 4
     w, b, method = least_squares(x, y)
     assert method == "lstsq"
