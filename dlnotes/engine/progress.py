@@ -62,8 +62,9 @@ class Progress:
                                   dynamic_ncols=True, file=self.stream, mininterval=self.interval)
 
     def due(self) -> bool:
-        """Whether it is time to redraw (and so to read the loss); cheap enough for every step."""
-        return self.mode == "bars" and self.clock() - self._last >= self.interval
+        """Whether it is time to read the loss (to redraw, and for the trainer to look for NaNs, in every
+        mode); one clock read, cheap enough for every step."""
+        return self.clock() - self._last >= self.interval
 
     def step(self, step: int, running_loss: float) -> None:
         """Redraws the batch bar at ``step`` with the running mean loss (call when ``due()``)."""
