@@ -95,6 +95,10 @@ def train(
 
     if resume is None:
         cfg = load_config(config, overrides)  # config errors surface before torch is imported
+    from dlnotes.engine.progress import status
+
+    status("starting: importing torch ...", quiet or os.environ.get("RANK", "0") != "0")  # torchrun: rank 0 speaks
+    _show_convergence_warnings()
     from dlnotes.run import default_out
 
     out_given = out is not None
@@ -119,6 +123,22 @@ def train(
         return
     typer.echo(f"run: {run.path}")
     typer.echo("test: " + run.task.summary(run.metrics))
+
+
+def _show_convergence_warnings() -> None:
+    """A ConvergenceWarning reads as one line, "warning: ...", not as Python's file:line form."""
+    import warnings
+
+    from dlnotes.errors import ConvergenceWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ConvergenceWarning):
+            typer.echo(f"warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+    warnings.showwarning = show
 
 
 @app.command("eval")

@@ -41,6 +41,10 @@ class Interrupted(Exception):
                 f"Continue with: dlnotes train --resume {self.run_dir}")
 
 
+class ConvergenceWarning(UserWarning):
+    """Gradient descent stopped while the loss was still falling (scikit-learn's warning of that name)."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest choice, or the list of choices when none is close."""
     choices = sorted(set(map(str, choices)))

@@ -38,8 +38,8 @@ def _meta(cfg: Config, data, model_name: str, args: dict[str, Any], device, dist
         "model": {"name": model_name, "args": args},
         "dataset": {"name": cfg.data.name, "args": cfg.extras("data"), "task": ds.task, "kind": ds.kind,
                     "input_shape": list(ds.input_shape), "classes": ds.classes, "feature_names": ds.feature_names,
-                    "target_name": ds.target_name, "sizes": {"train": len(data.train),
-                    "val": len(data.val) if data.val is not None else 0, "test": len(data.test)}},
+                    "target_name": ds.target_name, "sizes": {"train": data.size("train"),
+                    "val": data.size("val"), "test": data.size("test")}},
         "preprocess": data.preprocess,
         "seed": cfg.seed,
         "solver": cfg.train.solver,
@@ -51,13 +51,17 @@ def _meta(cfg: Config, data, model_name: str, args: dict[str, Any], device, dist
 
 
 def train(config: Config | str | Path, out: str | Path | None = None, device: str | None = None,
-          resume: str | Path | None = None, overrides: list[str] | None = None, quiet: bool = True) -> "Run":
-    """Trains a model from a config (object or YAML path) and returns the finished ``Run``."""
+          resume: str | Path | None = None, overrides: list[str] | None = None, quiet: bool = False) -> "Run":
+    """Trains a model from a config (object or YAML path) and returns the finished ``Run``.
+
+    Progress goes to stderr (bars in a terminal, one line per epoch elsewhere); ``quiet=True`` silences it.
+    """
     import torch
 
     from dlnotes.data.prepare import prepare
     from dlnotes.engine import distributed
     from dlnotes.engine.device import resolve_device, seed_everything
+    from dlnotes.engine.progress import status
     from dlnotes.models import build_model, model_args
 
     if resume is not None:
@@ -75,10 +79,13 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
+    quiet = quiet or (dist is not None and dist.rank != 0)
     seed_everything(cfg.seed)
+    status(f"loading data: {cfg.data.name} ...", quiet)
     data = prepare(cfg)  # collect
     args = model_args(cfg.model.name, cfg.extras("model"), {**data.dataset.model_inputs(),
                                                               "gradient": cfg.train.gradient})
+    status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", quiet)
     model = build_model(cfg.model.name, args)  # build
     from dlnotes.data.kinds import input_kind
     from dlnotes.summary import check_fits
@@ -118,7 +125,9 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, ra
     if cfg.train.solver != "gd":  # train: closed form / exhaustive search (engine/solvers.py)
         if dist is not None:
             raise UserError(f"train.solver: '{cfg.train.solver}' runs in one process; launch it without torchrun")
+        from dlnotes.engine.progress import status
         from dlnotes.engine.solvers import solve
+        status(f"solving: {cfg.train.solver} ...", quiet)
         extra = solve(cfg, model, data)
         history = []
         meta.update(extra.get("meta", {}))
@@ -190,6 +199,13 @@ class Run:
         self.metrics: dict[str, Any] = {}
         self._outputs: dict[str, Any] = {}  # split -> the model's raw outputs, kept by evaluate for figures
 
+    def __repr__(self) -> str:
+        metric = self.task.metric
+        value = self.metrics.get(metric)
+        shown = f", test {metric}={value:.4f}" if isinstance(value, (int, float)) else ""
+        return (f"Run(path='{self.path}', model={self.meta['model']['name']!r}, "
+                f"dataset={self.meta['dataset']['name']!r}{shown})")
+
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "Run":
         rd = RunDir.open(path)
@@ -254,7 +270,7 @@ class Run:
                                 self.config.data.batch_size, self.device, self.meta["preprocess"],
                                 len(self.meta["dataset"].get("classes") or []), getattr(model, "threshold", 0.5))
         self._outputs[split] = out.cpu()
-        baseline = self.task.baseline(self.data.train.y, part, self.meta["preprocess"],
+        baseline = self.task.baseline(self.data.raw("train").y, part, self.meta["preprocess"],
                                       len(self.meta["dataset"].get("classes") or []))
         if baseline is not None:
             metrics["baseline"] = baseline
@@ -280,5 +296,5 @@ class Run:
         line = (lin.weight.item(), lin.bias.item()) if lin is not None and lin.weight.numel() == 1 else None
         surface = load_state(rd / RunDir.SURFACE) if (rd / RunDir.SURFACE).is_file() else None
         report = Report(rd.read_history(), metrics, self.data.test, self._outputs["test"], self.spec,
-                        train=self.data.train, line=line, surface=surface)
+                        data=self.data, line=line, surface=surface)
         return self.task.figures(report, rd / RunDir.PLOTS)

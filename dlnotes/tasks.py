@@ -54,7 +54,7 @@ class Report:
     test: Any  # the normalised test Split (x, y)
     outputs: torch.Tensor  # the model's raw outputs on test.x
     spec: Spec
-    train: Any = None  # the normalised training Split, for the gradient-descent loss surface
+    data: Any = None  # the Prepared splits (data.train, normalised when first read), for the descent surface
     line: tuple[float, float] | None = None  # (w, b) of a one-feature linear model
     surface: dict[str, torch.Tensor] | None = None  # the grid solver's loss surface (loss, w, b)
 
@@ -81,8 +81,9 @@ class Task:
         raise NotImplementedError
 
     def baseline(self, train_y: torch.Tensor, test, pre: dict[str, Any], num_classes: int) -> dict[str, Any] | None:
-        """The metrics of the trivial predictor on ``test`` (same split, same units), with its ``name``;
-        None when a task has no meaningful one. Stored as ``metrics["baseline"]``."""
+        """The metrics of the trivial predictor on ``test`` (the normalised split), with its ``name``;
+        ``train_y``: the training targets in the data's units. None when a task has no meaningful one.
+        Stored as ``metrics["baseline"]``."""
         return None
 
     def summary(self, metrics: dict[str, Any]) -> str:
@@ -187,7 +188,7 @@ class Regression(Task):
         from dlnotes.engine.metrics import regression_metrics
 
         y = denormalize_y(test.y, pre).double()
-        mean = denormalize_y(train_y, pre).double().reshape(len(train_y), -1).mean(0)
+        mean = train_y.double().reshape(len(train_y), -1).mean(0)
         return {"name": "training mean", **regression_metrics(mean.expand_as(y.reshape(len(y), -1)).reshape(y.shape),
                                                               y, with_r2=self.r2)}
 
@@ -212,7 +213,7 @@ class Regression(Task):
         paths.append(plots.predicted_vs_true(pred, truth, out / "predicted_vs_true.png"))
         if report.line is not None and "x_mean" not in report.spec.pre:
             paths.append(plots.fitted_line(report.test.x, truth, *report.line, out / "fit.png"))
-        if report.history and "w" in report.history[0] and "b" in report.history[0] and report.train is not None:
+        if report.history and "w" in report.history[0] and "b" in report.history[0] and report.data is not None:
             paths.append(self._descent(report, out / "loss_surface.png"))
         if report.surface is not None:
             best = (report.line or (0.0, 0.0))
@@ -233,7 +234,8 @@ class Regression(Task):
             return min(v) - pad, max(v) + pad
 
         (w_min, w_max), (b_min, b_max) = span(ws), span(bs)
-        g = grid_search(report.train.x, report.train.y, w_min, w_max, b_min, b_max, steps=121)
+        train = report.data.train
+        g = grid_search(train.x, train.y, w_min, w_max, b_min, b_max, steps=121)
         return plots.loss_surface(g["surface"], g["ws"], g["bs"], (ws[-1], bs[-1]), path, descent=(ws, bs))
 
 

@@ -1,10 +1,14 @@
 """Regression solvers against scikit-learn, in one run: fit time, coefficients, test metrics.
 
-    python scripts/bench_regression.py [--rows 1000000 --features 100]
+    python scripts/bench_regression.py [--rows 1000000 --features 100] [--repeats 3] [--large-only]
 
-Prints a table and one JSON line. The large case times the whole `dlnotes train` process (start-up,
-data generation, split, normal equations, test) against scikit-learn's LinearRegression.fit alone
-on the same data (float64, as a user's numpy data usually is).
+Prints a table and one JSON line. The large case (synthetic_linear, solver lstsq, standardised) runs
+two whole processes, alternating, `--repeats` times each, and reports medians:
+- `dlnotes train` (start-up, data generation, split, statistics, normal equations, test, figures);
+- a scikit-learn process: imports, the same data (the same PCG64 streams as synthetic_linear, then
+  float64, as a user's numpy data usually is), the same split, StandardScaler-free
+  `LinearRegression().fit`, test r2. Its fit time alone is reported too.
+The two test r2 values must agree: the same rows, the same least-squares problem.
 """
 
 from __future__ import annotations
@@ -23,17 +27,59 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+SKLEARN_CHILD = r"""
+import json, sys, time
+import numpy as np
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
+
+n, f, block = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+x = np.empty((n, f), np.float32); y = np.empty((n, 1), np.float32)
+streams = np.random.SeedSequence(0).spawn(-(-n // block))
+for k, ss in enumerate(streams):  # synthetic_linear's recipe: w=3, b=2, noise 1, x uniform in [-5, 5]
+    g = np.random.Generator(np.random.PCG64(ss))
+    xb, yb = x[k * block:(k + 1) * block], y[k * block:(k + 1) * block]
+    g.random(out=xb, dtype=np.float32); xb *= np.float32(10); xb += np.float32(-5)
+    g.standard_normal(out=yb, dtype=np.float32); yb *= np.float32(1.0)
+    yb += np.float32(3.0) * xb.sum(1, keepdims=True) + np.float32(2.0)
+perm = np.random.default_rng(0).permutation(n)  # dlnotes' split_indices(n, 0.2, seed=0)
+k = int(round(n * 0.2))
+test, train = np.sort(perm[:k]), np.sort(perm[k:])
+xd, yd = x.astype(np.float64), y.ravel().astype(np.float64)
+t = time.perf_counter()
+model = LinearRegression().fit(xd[train], yd[train])
+fit = time.perf_counter() - t
+print(json.dumps({"fit_seconds": fit, "r2": r2_score(yd[test], model.predict(xd[test]))}))
+"""
+
+
 def timed(fn):
     t = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t
 
 
+def child_cpu(fn):
+    """(result, wall s, CPU s of the child processes fn ran): CPU time says less about a busy machine's load."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out, wall = timed(fn)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return out, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--features", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--large-only", action="store_true", help="skip the small diabetes/breast_cancer rows")
     args = ap.parse_args()
+    rows = []
+    tmp = Path(tempfile.mkdtemp())
+    if args.large_only:
+        return large_case(args, tmp, rows)
     from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.preprocessing import StandardScaler
@@ -41,8 +87,6 @@ def main() -> None:
     from dlnotes.config import validate
     from dlnotes.run import train
 
-    rows = []
-    tmp = Path(tempfile.mkdtemp())
     base = {"seed": 0, "data": {"name": "diabetes", "val_fraction": 0.0, "batch_size": 512},
             "model": {"name": "linear_regression"}}
     for solver, train_cfg in (("lstsq", {"solver": "lstsq"}),
@@ -68,29 +112,57 @@ def main() -> None:
     rows.append(("breast_cancer", "sklearn LogisticRegression", sec,
                  accuracy_score(raw.test.y.numpy(), sk.predict(sc.transform(raw.test.x.numpy()))), "accuracy"))
 
-    # the large case: whole dlnotes process vs sklearn's fit alone
+    large_case(args, tmp, rows)
+
+
+def large_case(args, tmp: Path, rows: list) -> None:
+    """Whole dlnotes process against a whole scikit-learn process, alternating, medians."""
+    import statistics
+
+    from dlnotes.data.synthetic import BLOCK_ROWS
+
     n, f = args.rows, args.features
-    cmd = [sys.executable, "-m", "dlnotes", "train", "-q", "--config", str(ROOT / "configs/linreg_synthetic_grid.yaml"),
-           "--out", str(tmp / "big"), "train.solver=lstsq", f"data.n_samples={n}", f"data.n_features={f}"]
-    _, whole = timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
-    big = json.loads((tmp / "big/metrics.json").read_text())
-    import torch
+    ours, theirs = [], []
+    for r in range(args.repeats):
+        def dl():
+            out = tmp / f"big{r}"
+            cmd = [sys.executable, "-m", "dlnotes", "train", "-q", "--config",
+                   str(ROOT / "configs/linreg_synthetic_grid.yaml"), "--out", str(out), "train.solver=lstsq",
+                   "data.standardize=true", f"data.n_samples={n}", f"data.n_features={f}"]
+            _, sec, cpu = child_cpu(lambda: subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT))
+            ours.append((sec, json.loads((out / "metrics.json").read_text())["r2"], cpu))
 
-    g = torch.Generator().manual_seed(0)
-    x = torch.empty(n, f).uniform_(-5, 5, generator=g)
-    y = torch.randn(n, 1, generator=g).add_(x.sum(1, keepdim=True), alpha=3.0).add_(2.0)
-    xd, yd = x.numpy().astype(np.float64), y.numpy().ravel().astype(np.float64)
-    del x, y
-    _, sk_sec = timed(lambda: LinearRegression().fit(xd, yd))
-    rows.append((f"synthetic {n}x{f}", "dlnotes train (whole process)", whole, big["r2"], "r2"))
-    rows.append((f"synthetic {n}x{f}", "sklearn LinearRegression.fit", sk_sec, float("nan"), "r2"))
+        def sk():
+            cmd = [sys.executable, "-c", SKLEARN_CHILD, str(n), str(f), str(BLOCK_ROWS)]
+            p, sec, cpu = child_cpu(lambda: subprocess.run(cmd, check=True, capture_output=True, text=True))
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+            theirs.append((sec, res["fit_seconds"], res["r2"], cpu))
 
-    print(f"{'data':<24} {'method':<36} {'seconds':>9} {'metric':>10}")
+        for job in ((dl, sk) if r % 2 == 0 else (sk, dl)):  # alternate who goes first
+            job()
+    whole = statistics.median(o[0] for o in ours)
+    sk_whole = statistics.median(t[0] for t in theirs)
+    sk_fit = statistics.median(t[1] for t in theirs)
+    cpu_ours, cpu_sk = statistics.median(o[2] for o in ours), statistics.median(t[3] for t in theirs)
+    r2_ours, r2_sk = ours[0][1], theirs[0][2]
+    label = f"synthetic {n}x{f}"
+    rows.append((label, "dlnotes train lstsq (whole process)", whole, r2_ours, "r2"))
+    rows.append((label, "sklearn process (import, data, fit, test)", sk_whole, r2_sk, "r2"))
+    rows.append((label, "sklearn LinearRegression.fit alone", sk_fit, r2_sk, "r2"))
+
+    print(f"{'data':<24} {'method':<44} {'seconds':>9} {'metric':>10}")
     for data, method, sec, metric, name in rows:
-        print(f"{data:<24} {method:<36} {sec:9.3f} {name}={metric:.6f}")
-    print(f"speed-up of the whole dlnotes process over sklearn's fit: {sk_sec / whole:.2f}x")
+        print(f"{data:<24} {method:<44} {sec:9.3f} {name}={metric:.6f}")
+    print(f"large case, medians of {args.repeats}: sklearn process / dlnotes process = {sk_whole / whole:.2f}x; "
+          f"sklearn fit alone / dlnotes process = {sk_fit / whole:.2f}x; |r2 difference| = {abs(r2_ours - r2_sk):.2e}")
+    print(f"CPU seconds (user + sys, medians): dlnotes {cpu_ours:.2f}, sklearn process {cpu_sk:.2f} "
+          f"({cpu_sk / cpu_ours:.2f}x); all walls: dlnotes {[round(o[0], 2) for o in ours]}, "
+          f"sklearn {[round(t[0], 2) for t in theirs]}")
     print(json.dumps({"rows": [dict(zip(("data", "method", "seconds", "metric_value", "metric"), r)) for r in rows],
-                      "large_speedup": sk_sec / whole}))
+                      "repeats": args.repeats, "dlnotes_whole_s": whole, "sklearn_whole_s": sk_whole,
+                      "sklearn_fit_s": sk_fit, "speedup_vs_sklearn_process": sk_whole / whole,
+                      "speedup_vs_sklearn_fit": sk_fit / whole, "dlnotes_cpu_s": cpu_ours, "sklearn_cpu_s": cpu_sk,
+                      "r2_dlnotes": r2_ours, "r2_sklearn": r2_sk}))
 
 
 if __name__ == "__main__":

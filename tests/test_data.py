@@ -41,3 +41,36 @@ def test_digits_loader_equals_sklearn_load_digits():
     x, y = _digits_images()
     assert torch.equal(x, torch.from_numpy(d.images.astype(np.float32) / 16.0).unsqueeze(1))
     assert torch.equal(y, torch.from_numpy(d.target.astype(np.int64)))
+
+
+def test_chunked_statistics_equal_a_float64_reference():
+    from dlnotes.data.prepare import stats
+
+    g = torch.Generator().manual_seed(0)
+    cases = [(torch.randn(500, 3, 4, 4, generator=g) * 3 + 100, "image", [0, 2, 3]),
+             (torch.randn(700, 5, generator=g) * 0.01 + 1000, "tabular", [0]),
+             (torch.randn(300, 20, 1, generator=g) + 5, "sequence", [0, 1, 2])]
+    for x, kind, dims in cases:
+        mean, std = stats(x, dims, chunk=64)  # many chunks, the last one partial
+        x64 = x.double()
+        assert torch.allclose(mean.double(), x64.mean(dims), rtol=1e-7, atol=0)
+        assert torch.allclose(std.double(), x64.std(dims, unbiased=False), rtol=1e-6, atol=0)
+    _, std = stats(torch.full((10, 2), 3.0), [0])
+    assert std.tolist() == [1.0, 1.0]  # a constant column is left as it is
+
+
+def test_synthetic_linear_does_not_depend_on_the_thread_count():
+    from dlnotes.data.synthetic import synthetic_linear
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = synthetic_linear(n_samples=70_000, n_features=3, seed=5)
+        torch.set_num_threads(2)
+        two = synthetic_linear(n_samples=70_000, n_features=3, seed=5)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one.x, two.x) and torch.equal(one.y, two.y) and one.x.dtype == torch.float32
+    assert -5 <= one.x.min() and one.x.max() <= 5
+    resid = one.y - (3 * one.x.sum(1, keepdim=True) + 2)
+    assert abs(resid.mean().item()) < 0.02 and abs(resid.std().item() - 1) < 0.02

@@ -60,7 +60,12 @@ def test_gd_close_to_sklearn_on_diabetes_csv(diabetes_csvs, tmp_path):
 def test_grid_finds_the_line(tmp_path):
     run = train("configs/linreg_synthetic_grid.yaml", out=tmp_path / "g")
     best = run.meta["grid_best"]
-    assert abs(best["w"] - 3) < 0.1 and abs(best["b"] - 2) < 0.1
+    x, y = run.data.train.x.double().numpy().ravel(), run.data.train.y.double().numpy().ravel()
+    w_ls, b_ls = np.polyfit(x, y, 1)  # the grid's best point is the least-squares line, to one grid step
+    step = 20 / 400
+    assert abs(best["w"] - w_ls) <= step and abs(best["b"] - b_ls) <= step
+    # 160 points with noise 1: the standard errors of w and b are about 0.03 and 0.08
+    assert abs(best["w"] - 3) < 0.1 and abs(best["b"] - 2) < 0.25
     assert (tmp_path / "g/checkpoint/surface.pt").is_file()
 
 
@@ -173,3 +178,44 @@ def test_predict_csv_errors_name_the_file_and_column(tmp_path, cli):
         p.write_text(content)
         r = cli("predict", "--run", tmp_path / "r", "--input", p)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_least_squares_equals_sklearn_with_large_offsets_and_chunks():
+    # float32 data far from the origin: the shifted sums must not lose the spread to cancellation
+    g = torch.Generator().manual_seed(2)
+    x = (torch.randn(5000, 6, generator=g) * torch.tensor([1.0, 0.1, 10, 3, 1, 0.5]) + 1e4).float()
+    f64 = torch.float64
+    y = x.double() @ torch.randn(6, 2, generator=g, dtype=f64) + torch.randn(5000, 2, generator=g, dtype=f64)
+    ref = LinearRegression().fit(x.double().numpy(), y.numpy())
+    for chunk in (5000, 333):
+        w, b, method = least_squares(x, y.float(), chunk=chunk)
+        assert method == "cholesky"
+        pred = (x.double() @ w.T + b).numpy()
+        assert np.allclose(pred, ref.predict(x.double().numpy()), rtol=0, atol=2e-3 * y.std().item())
+        assert np.allclose(w.numpy(), ref.coef_, rtol=1e-3, atol=1e-3)
+
+
+def test_least_squares_gives_zero_weight_to_a_constant_feature():
+    g = torch.Generator().manual_seed(3)
+    x = torch.cat([torch.randn(300, 2, generator=g, dtype=torch.float64),
+                   torch.full((300, 1), 7.0, dtype=torch.float64)], 1)
+    y = x[:, :2] @ torch.tensor([[2.0], [-1.0]], dtype=torch.float64) + 4
+    w, b, method = least_squares(x, y)
+    assert method == "lstsq"
+    assert torch.allclose(w, torch.tensor([[2.0, -1.0, 0.0]], dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(b, torch.tensor([4.0], dtype=torch.float64), atol=1e-9)
+
+
+def test_lstsq_standardised_and_raw_runs_predict_the_same(tmp_path):
+    base = {"seed": 0, "data": {"name": "synthetic_linear", "n_samples": 3000, "n_features": 4, "x_min": 100,
+                                "x_max": 110, "val_fraction": 0.0}, "model": {"name": "linear_regression"},
+            "train": {"solver": "lstsq"}}
+    std = train(validate(base), out=tmp_path / "std")
+    raw = train(validate({**base, "data": {**base["data"], "standardize": False}}), out=tmp_path / "raw")
+    assert "x_mean" in std.meta["preprocess"] and "x_mean" not in raw.meta["preprocess"]
+    assert std.metrics["r2"] == pytest.approx(raw.metrics["r2"], abs=1e-6)
+    x = raw.data.test.x.double().numpy()
+    ref = LinearRegression().fit(raw.data.train.x.double().numpy(), raw.data.train.y.double().numpy())
+    write_csv(tmp_path / "new.csv", x[:20], [0] * 20, [f"x{i}" for i in range(4)], target="y")
+    rows = std.predict(tmp_path / "new.csv")  # raw rows in, the folded statistics applied by predict
+    assert np.allclose([float(r["prediction"]) for r in rows], ref.predict(x[:20]).ravel(), rtol=1e-5)

@@ -114,8 +114,8 @@ def test_baselines_are_the_trivial_predictors_on_the_same_split():
     assert base["name"] == "majority class" and base["accuracy"] == pytest.approx(accuracy_score(test.y, ref))
     pre = {"y_mean": [3.0], "y_std": [2.0]}
     yn_train, yn_test = torch.randn(20, 1, generator=g), torch.randn(7, 1, generator=g)
-    base = get_task("regression").baseline(yn_train, Split(torch.zeros(7, 2), yn_test), pre, 0)
     y_train, y_test = yn_train * 2 + 3, yn_test * 2 + 3
+    base = get_task("regression").baseline(y_train, Split(torch.zeros(7, 2), yn_test), pre, 0)
     ref = DummyRegressor().fit(torch.zeros(20, 1), y_train).predict(torch.zeros(7, 1))
     assert base["mse"] == pytest.approx(mean_squared_error(y_test, ref), rel=1e-5)
     line = get_task("classification").summary({"accuracy": 0.9, "loss": 0.1,

@@ -7,7 +7,7 @@ recorded so that ``predict`` applies the same preprocessing to raw inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,16 +29,42 @@ class Split:
         return len(self.x)
 
 
-@dataclass
 class Prepared:
-    train: Split
-    val: Split | None
-    test: Split
-    dataset: Dataset
-    preprocess: dict[str, Any] = field(default_factory=dict)
+    """The train/val/test splits and the preprocessing fitted on the training split.
+
+    ``train``, ``val`` and ``test`` are normalised (per ``preprocess``) when first read, one split at a
+    time; ``raw(name)`` gives a split as the dataset produced it. A closed-form solver reads the raw
+    training split and folds the statistics into its answer, so no normalised copy of millions of
+    rows is ever made for it.
+    """
+
+    def __init__(self, train: Split, val: Split | None, test: Split, dataset: Dataset,
+                 preprocess: dict[str, Any] | None = None):
+        self.dataset, self.preprocess = dataset, preprocess if preprocess is not None else {}
+        self._raw = {"train": train, "val": val, "test": test}
+        self._normalised: dict[str, Split | None] = {}
+
+    def raw(self, name: str) -> Split | None:
+        return self._raw[name]
+
+    def size(self, name: str) -> int:
+        part = self._raw[name]
+        return 0 if part is None else len(part)
+
+    def _get(self, name: str) -> Split | None:
+        if name not in self._normalised:
+            part = self._raw[name]
+            self._normalised[name] = normalize_split(part, self.preprocess) if part is not None else None
+        return self._normalised[name]
+
+    train = property(lambda self: self._get("train"))
+    val = property(lambda self: self._get("val"))
+    test = property(lambda self: self._get("test"))
 
     def split(self, name: str) -> Split:
-        part = {"train": self.train, "val": self.val, "test": self.test}[name]
+        if name not in self._raw:
+            raise UserError(f"--split {name}: allowed: train, val, test")
+        part = self._get(name)
         if part is None:
             raise UserError(f"--split {name}: this run has no {name} split (data.val_fraction is 0)")
         return part
@@ -82,15 +108,49 @@ def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
     keep, held = split_indices(len(x), fraction, seed, labels, gap)
     if len(keep) == 0:
         raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
-    k, h = torch.from_numpy(keep), torch.from_numpy(held)
-    return Split(x[k], y[k]), Split(x[h], y[h])
+    return Split(_take(x, keep), _take(y, keep)), Split(_take(x, held), _take(y, held))
 
 
-def stats(x: torch.Tensor, dims: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (population) std over ``dims``, in float64; a constant column keeps std 1."""
-    x64 = x.double()
-    mean = x64.mean(dim=dims)
-    std = x64.std(dim=dims, unbiased=False)
+def _take(t: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+    """t[rows] as a new tensor; numpy's row gather is single-threaded and several times faster than
+    torch's index kernel on a large CPU tensor (0.15 s against 0.6 s for 800,000 x 100 here)."""
+    if t.device.type == "cpu" and t.dtype != torch.bfloat16:
+        return torch.from_numpy(t.numpy()[rows])
+    return t[torch.from_numpy(rows).to(t.device)]
+
+
+STATS_CHUNK = 8192  # rows per step of the statistics pass: a float64 chunk stays in cache
+
+
+def stats(x: torch.Tensor, dims: list[int], chunk: int = STATS_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (population) std over ``dims`` (axis 0 and any trailing axes), one per kept axis entry.
+
+    One pass over row chunks, each converted to float64 in a reused buffer: shifted sums
+    s1 = sum (x - c), s2 = sum (x - c)^2 with c the first chunk's mean, then
+    mean = c + s1/m and var = s2/m - (s1/m)^2. The shift keeps the subtraction free of cancellation
+    when the mean is large against the spread; no float64 copy of the whole data is made. numpy does
+    the passes: one thread, cast and subtraction in one step (torch's element-wise kernels split each
+    chunk over threads, which costs more than it gains on a busy 2-core machine).
+    """
+    n = len(x)
+    kept = [d for d in range(1, x.dim()) if d not in dims]  # e.g. [1]: per channel or per feature
+    assert kept == list(range(1, 1 + len(kept))), dims
+    shape = tuple(x.shape[d] for d in kept)
+    groups = int(np.prod(shape)) if shape else 1
+    flat = (x if x.dtype != torch.bfloat16 else x.float()).cpu().numpy().reshape(n, groups, -1)
+    per_group = flat.shape[2]
+    buf = np.empty((min(chunk, n), groups, per_group))
+    shift = flat[:chunk].mean(axis=(0, 2), dtype=np.float64)[None, :, None]
+    s1 = np.zeros(groups)
+    s2 = np.zeros(groups)
+    for start in range(0, n, chunk):
+        b = buf[:min(chunk, n - start)]
+        np.subtract(flat[start:start + chunk], shift, out=b)
+        s1 += b.sum(axis=(0, 2))
+        s2 += np.multiply(b, b, out=b).sum(axis=(0, 2))
+    m = n * per_group
+    mean = torch.from_numpy(shift.reshape(-1) + s1 / m).reshape(shape)
+    std = torch.from_numpy(np.sqrt(np.maximum(s2 / m - (s1 / m) ** 2, 0))).reshape(shape)
     std = torch.where(std < 1e-12, torch.ones_like(std), std)  # constant columns stay as they are
     return mean.float(), std.float()
 
@@ -121,8 +181,7 @@ def prepare(cfg) -> Prepared:
     if cfg.data.standardize and kind.dtype.is_floating_point:
         mean, std = stats(train.x, kind.stat_dims(train.x))
         pre.update(x_mean=mean.tolist(), x_std=std.tolist(), **task.target_stats(train.y, mean, std))
-    parts = [normalize_split(s, pre) if s is not None else None for s in (train, val, test)]
-    return Prepared(parts[0], parts[1], parts[2], ds, pre)
+    return Prepared(train, val, test, ds, pre)
 
 
 def normalize_split(s: Split, pre: dict[str, Any]) -> Split:

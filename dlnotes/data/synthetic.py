@@ -10,18 +10,46 @@ from dlnotes.data.base import Dataset
 from dlnotes.registry import DATASETS
 
 
+BLOCK_ROWS = 65536  # rows per random stream of synthetic_linear: the data never depends on the thread count
+
+
 @DATASETS.register
 def synthetic_linear(n_samples: int = 200, n_features: int = 1, w: float = 3.0, b: float = 2.0,
                      noise: float = 1.0, x_min: float = -5.0, x_max: float = 5.0, seed: int = 0) -> Dataset:
-    """y = w . x + b + noise, x uniform in [x_min, x_max]; w is one value for every feature."""
+    """y = w . x + b + noise, x uniform in [x_min, x_max]; w is one value for every feature.
+
+    Written straight into float32 by numpy's PCG64: block k of BLOCK_ROWS rows draws its x and its
+    noise from its own stream, ``SeedSequence(seed).spawn(...)[k]``, so blocks fill in parallel
+    threads (numpy releases the GIL while filling) and the values are the same on any machine.
+    """
     if n_samples < 2 or n_features < 1:
         raise ValueError("n_samples must be >= 2 and n_features >= 1")
-    g = torch.Generator().manual_seed(seed)
-    x = torch.empty(n_samples, n_features).uniform_(x_min, x_max, generator=g)
-    y = torch.randn(n_samples, 1, generator=g).mul_(noise).add_(x.sum(1, keepdim=True), alpha=w).add_(b)
+    import numpy as np
+
+    x = np.empty((n_samples, n_features), dtype=np.float32)
+    y = np.empty((n_samples, 1), dtype=np.float32)
+    streams = np.random.SeedSequence(seed).spawn(-(-n_samples // BLOCK_ROWS))
+
+    def fill(k: int) -> None:
+        g = np.random.Generator(np.random.PCG64(streams[k]))
+        xb, yb = x[k * BLOCK_ROWS:(k + 1) * BLOCK_ROWS], y[k * BLOCK_ROWS:(k + 1) * BLOCK_ROWS]
+        g.random(out=xb, dtype=np.float32)
+        xb *= np.float32(x_max - x_min)
+        xb += np.float32(x_min)
+        g.standard_normal(out=yb, dtype=np.float32)
+        yb *= np.float32(noise)
+        yb += np.float32(w) * xb.sum(1, keepdims=True) + np.float32(b)
+
+    if len(streams) == 1:
+        fill(0)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(torch.get_num_threads(), len(streams))) as pool:
+            list(pool.map(fill, range(len(streams))))
     names = [f"x{i}" for i in range(n_features)]
-    return Dataset(x, y, "regression", "tabular", feature_names=names, target_name="y",
-                   true_w=w, true_b=b)
+    return Dataset(torch.from_numpy(x), torch.from_numpy(y), "regression", "tabular", feature_names=names,
+                   target_name="y", true_w=w, true_b=b)
 
 
 @DATASETS.register

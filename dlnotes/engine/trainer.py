@@ -14,10 +14,10 @@ import json
 import math
 import signal
 import time
+import warnings
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from dlnotes.data.prepare import Prepared
 from dlnotes.engine.batching import Batches, place
@@ -26,15 +26,41 @@ from dlnotes.engine.device import rng_state, set_rng_state
 from dlnotes.engine.evaluate import evaluate
 from dlnotes.engine.optim import build_optimizer, build_scheduler
 from dlnotes.data.kinds import input_kind
-from dlnotes.errors import Interrupted, RunFailure, UserError
+from dlnotes.engine.progress import Progress
+from dlnotes.errors import ConvergenceWarning, Interrupted, RunFailure, UserError
 from dlnotes.nn.losses import build_loss
 from dlnotes.tasks import get_task
 
 __all__ = ["Trainer", "Interrupted"]
 
-REFRESH_STEPS = 25  # how often (in steps) the progress bar shows the loss and NaNs are looked for
+CONVERGED_TOL = 1e-3  # a loss falling by less than this fraction per epoch has converged (for this many epochs)
+CONVERGED_WINDOW = 5
 SAVE_EVERY_S = 2.0  # checkpoints at most this often; a faster epoch is kept in memory until the next
                     # save, the last epoch, an interrupt or a failure, so no finished epoch is lost
+
+
+def still_falling(history: list[dict[str, Any]], key: str, window: int = CONVERGED_WINDOW) -> float | None:
+    """The mean relative fall per epoch of ``history[key]`` over the last ``window`` epochs, when it is
+    above CONVERGED_TOL (not converged); None when the loss has levelled off or there is too little history."""
+    values = [row[key] for row in history if isinstance(row.get(key), (int, float))]
+    k = min(window, len(values) - 1)
+    if k < 1 or not all(math.isfinite(v) for v in values[-k - 1:]):
+        return None
+    start, end = values[-k - 1], values[-1]
+    rate = (start - end) / (k * max(abs(start), 1e-12))
+    return rate if rate > CONVERGED_TOL else None
+
+
+def convergence_message(history: list[dict[str, Any]], epochs: int, lr: float) -> str | None:
+    """scikit-learn's ConvergenceWarning for gradient descent: the training loss (and the validation
+    loss, when there is one) still falling by more than CONVERGED_TOL per epoch when the epochs ran out."""
+    rate = still_falling(history, "train_loss")
+    if rate is None or ("val_loss" in history[-1] and still_falling(history, "val_loss") is None):
+        return None
+    k = min(CONVERGED_WINDOW, len(history) - 1)
+    return (f"gradient descent has not converged: the training loss still fell by {rate:.1%} per epoch over the "
+            f"last {k} epoch{'s' if k > 1 else ''}{' (the validation loss too)' if 'val_loss' in history[-1] else ''}; "
+            f"raise train.epochs (now {epochs}) or train.optimizer.lr (now {lr:g})")
 
 
 def _copy(obj):
@@ -111,7 +137,7 @@ class Trainer:
         self.scaler.update()
 
     # -- the loop ---------------------------------------------------------------------------------
-    def train_epoch(self, epoch: int, bar) -> float:
+    def train_epoch(self, epoch: int, progress: Progress) -> float:
         self.forward.train()
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         first_bad = torch.full((), -1, device=self.device)
@@ -128,10 +154,9 @@ class Trainer:
             loss_sum += loss * len(xb)
             first_bad = torch.where(~torch.isfinite(loss) & (first_bad < 0), step, first_bad)
             count += len(xb)
-            if step % REFRESH_STEPS == 0 or step == n_steps:
+            if step == n_steps or progress.due():  # by time: no host sync on the other steps
                 self._check_finite(int(first_bad), epoch)
-                bar.update(step - bar.n)
-                bar.set_postfix(loss=f"{loss_sum.item() / count:.4f}", refresh=False)
+                progress.step(step, loss_sum.item() / count)
             if self._signal is not None:
                 raise Interrupted(self._signal, epoch - 1)
         if self.dist is not None:
@@ -148,17 +173,17 @@ class Trainer:
     def fit(self) -> list[dict[str, Any]]:
         t = self.cfg.train
         self._pending = None
-        with self._signals(), tqdm(total=t.epochs, initial=self.epoch, desc="epochs", unit="epoch",
-                                   disable=self.quiet, position=0, dynamic_ncols=True) as overall:
+        stop = False
+        progress = Progress(t.epochs, self.epoch, len(self.batches), self.task.metric, quiet=self.quiet)
+        with self._signals(), contextlib.closing(progress):
             if self.epoch == 0 and self.save is not None:
                 self.save(self.model, self.state(), self.history)  # so Ctrl-C in epoch 1 can resume too
             last_save = time.perf_counter()
             try:
                 for epoch in range(self.epoch + 1, t.epochs + 1):
                     start = time.perf_counter()
-                    with tqdm(total=len(self.batches), desc=f"epoch {epoch}", unit="batch", leave=False,
-                              disable=self.quiet, position=1, dynamic_ncols=True) as bar:
-                        row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, bar)}
+                    progress.epoch_start(epoch)
+                    row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, progress)}
                     row.update(self.validate())
                     row["lr"] = self.optimizer.param_groups[0]["lr"]
                     row.update(getattr(unwrap(self.model), "trace", dict)())  # e.g. w, b of a 1-D fit
@@ -176,13 +201,16 @@ class Trainer:
                             last_save = time.perf_counter()
                         else:
                             self._pending = self._snapshot()
-                    overall.update(1)
-                    overall.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss")})
+                    progress.epoch_end(row)
                     if stop:
                         break
             except (Interrupted, RunFailure):
                 self._flush()  # the last finished epoch reaches the disk before we stop
                 raise
+        if not stop and self.history and not (self.dist is not None and self.dist.rank != 0):
+            message = convergence_message(self.history, t.epochs, t.optimizer.lr)
+            if message:
+                warnings.warn(message, ConvergenceWarning, stacklevel=2)
         return self.history
 
     def _snapshot(self) -> tuple:
