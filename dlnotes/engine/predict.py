@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,35 +17,70 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import resize_images
+from dlnotes.data.checks import check_float32
 from dlnotes.data.prepare import denormalize_y, normalize
-from dlnotes.errors import UserError
+from dlnotes.errors import UserError, path_note
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def _image_files(path: Path) -> list[Path]:
     if not path.exists():
-        raise UserError(f"--input '{path}' not found")
+        raise UserError(f"--input '{path}' not found{path_note(path)}")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = sorted(p for p in path.iterdir()
+                       if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
         if not files:
             raise UserError(f"--input '{path}' holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         return files
     return [path]
 
 
+MAX_PIXELS = 64_000_000  # a 50-megapixel photo fits; a 30000x30000 "bomb" (3.6 GB as float) does not
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
 def read_image(path: Path, channels: int) -> torch.Tensor:
-    """One image file as float (C, H, W) in [0, 1], converted to gray (C = 1) or RGB (C = 3)."""
+    """One image file as float (C, H, W) in [0, 1], converted to gray (C = 1) or RGB (C = 3).
+
+    8-bit images are divided by 255, 16-bit ones (PNG/TIFF ``I;16``) by 65,535: the full depth is
+    kept, never clipped to 8 bits. Only regular files are opened (a FIFO named x.png would block),
+    and the pixel count is checked from the header before decoding.
+    """
+    import stat
+
     from PIL import Image, UnidentifiedImageError
 
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UserError(f"'{path}' is not a regular file (a pipe, device or socket); give an image file")
         with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            arr = np.asarray(img, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise UserError(f"'{path}' is {w}x{h} pixels, more than the {MAX_PIXELS:,} read here; "
+                                "shrink it first")
+            arr = _pixels(img, channels)
+    except UserError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UserError(f"'{path}' is not a readable image ({type(e).__name__}); give PNG, JPEG or BMP files") from None
-    t = torch.from_numpy(arr.copy())
+    t = torch.from_numpy(np.ascontiguousarray(arr))
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
+
+
+def _pixels(img, channels: int) -> np.ndarray:
+    """Float32 (H, W) or (H, W, 3) in [0, 1], scaled by the true maximum of the image's sample type."""
+    if img.mode in _SIXTEEN_BIT or img.mode == "I":
+        raw = np.asarray(img)
+        top = 65535.0 if img.mode in _SIXTEEN_BIT or raw.max(initial=0) <= 65535 else 2.0**31 - 1
+        gray = np.clip(raw.astype(np.float32) / top, 0, 1)
+    elif img.mode == "F":
+        gray = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(gray).all() or gray.min(initial=0) < 0 or gray.max(initial=0) > 1:
+            raise ValueError("floating-point pixels outside [0, 1]")
+    else:
+        return np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / 255.0
+    return gray if channels == 1 else np.repeat(gray[..., None], 3, axis=2)
 
 
 def load_images(path: Path, pre: dict[str, Any]) -> tuple[list[str], torch.Tensor]:
@@ -64,6 +100,7 @@ def read_csv_columns(path: Path, columns: list[str]) -> tuple[list[str], np.ndar
         raise UserError(f"'{path}' lacks the feature column(s) {', '.join(missing)}; the model was trained on: "
                         f"{', '.join(columns)}")
     out = numeric_columns(path, header, rows, columns).astype(np.float32)
+    check_float32(out, f"--input '{path}'")
     return [str(i) for i in range(len(out))], out
 
 
