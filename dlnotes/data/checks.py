@@ -29,7 +29,7 @@ def check_float32(arr: np.ndarray, where: str) -> np.ndarray:
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raw = np.asarray(arr)[index] if np.asarray(arr).ndim else np.asarray(arr)
         at = f" at index {index if len(index) != 1 else index[0]}" if index else ""
-        raise UserError(f"{where}: value {raw!r}{at} is missing, infinite or beyond float32's range "
+        raise UserError(f"{where}: value {float(raw):g}{at} is missing, infinite or beyond float32's range "
                         f"(|x| <= {FLOAT32_MAX:.3g})")
     return out
 

@@ -205,6 +205,9 @@ def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(
         if empty and classes is None:
             raise UserError(f"data.{key}: class folder '{base / empty[0]}' holds no image files; remove it or "
                             f"add images ({', '.join(IMAGE_SUFFIXES)})")
+        if classes is None and len(found) < 2:
+            raise UserError(f"data.{key}: '{base}' has one class folder ('{found[0]}'); a classifier needs at "
+                            "least two (hidden folders such as .ipynb_checkpoints are not classes)")
         classes = classes or found
         files = [(f, classes.index(d)) for d in found if d in classes for f in images[d]]
         if not files:

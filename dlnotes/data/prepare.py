@@ -80,6 +80,9 @@ def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
     keep, held = split_indices(len(x), fraction, seed, labels, gap)
     if len(keep) == 0:
         raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
+    if len(held) == 0 and fraction > 0:  # found now, not as an empty test set after training
+        raise UserError(f"data: {len(x)} samples give no held-out samples at a {fraction:g} split; "
+                        "give more data or a larger fraction")
     k, h = torch.from_numpy(keep), torch.from_numpy(held)
     return Split(x[k], y[k]), Split(x[h], y[h])
 

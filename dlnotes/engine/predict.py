@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +52,20 @@ def read_image(path: Path, channels: int) -> torch.Tensor:
 
     from PIL import Image, UnidentifiedImageError
 
+    too_big = f"'{path}' has more than {MAX_PIXELS:,} pixels (a decompression bomb, or a photo to shrink first)"
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise UserError(f"'{path}' is not a regular file (a pipe, device or socket); give an image file")
-        with Image.open(path) as img:
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise UserError(f"'{path}' is {w}x{h} pixels, more than the {MAX_PIXELS:,} read here; "
-                                "shrink it first")
-            arr = _pixels(img, channels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.size[0] * img.size[1] > MAX_PIXELS:
+                    raise UserError(too_big)
+                arr = _pixels(img, channels)
     except UserError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(too_big) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UserError(f"'{path}' is not a readable image ({type(e).__name__}); give PNG, JPEG or BMP files") from None
     t = torch.from_numpy(np.ascontiguousarray(arr))
@@ -99,8 +103,7 @@ def read_csv_columns(path: Path, columns: list[str]) -> tuple[list[str], np.ndar
     if missing:
         raise UserError(f"'{path}' lacks the feature column(s) {', '.join(missing)}; the model was trained on: "
                         f"{', '.join(columns)}")
-    out = numeric_columns(path, header, rows, columns).astype(np.float32)
-    check_float32(out, f"--input '{path}'")
+    out = check_float32(numeric_columns(path, header, rows, columns), f"--input '{path}'")
     return [str(i) for i in range(len(out))], out
 
 
