@@ -80,9 +80,6 @@ def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
     keep, held = split_indices(len(x), fraction, seed, labels, gap)
     if len(keep) == 0:
         raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
-    if len(held) == 0 and fraction > 0:  # found now, not as an empty test set after training
-        raise UserError(f"data: {len(x)} samples give no held-out samples at a {fraction:g} split; "
-                        "give more data or a larger fraction")
     k, h = torch.from_numpy(keep), torch.from_numpy(held)
     return Split(x[k], y[k]), Split(x[h], y[h])
 
@@ -119,6 +116,9 @@ def prepare(cfg) -> Prepared:
     gap = ds.info.get("split_gap", 0) if ds.info.get("ordered") else None  # series: test on the end
     if ds.x_test is None:
         train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap)
+        if len(test) == 0:  # found now, not as an empty test set after training
+            raise UserError(f"data.test_fraction: {len(ds.x)} samples give no test samples at "
+                            f"{cfg.data.test_fraction:g}; give more data or a larger test_fraction")
     else:
         train, test = Split(ds.x, ds.y), Split(ds.x_test, ds.y_test)
     val = None
