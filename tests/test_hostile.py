@@ -573,7 +573,7 @@ def test_relative_data_path_names_the_working_directory(work):
 def test_hidden_folders_are_not_classes_and_16_bit_pngs_keep_their_depth(tmp_path):
     """Positive checks behind two refusals: .ipynb_checkpoints is skipped; a 16-bit PNG is read at 16 bits."""
     from dlnotes.data.images import image_folder
-    from dlnotes.engine.predict import read_image
+    from dlnotes.data.image_files import read_image
 
     root = _folder(tmp_path)
     (root / ".ipynb_checkpoints").mkdir()

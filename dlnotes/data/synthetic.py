@@ -26,7 +26,7 @@ def synthetic_linear(n_samples: Annotated[int, Interval(2, 10_000_000)] = 200,
     y = torch.randn(n_samples, 1, generator=g).mul_(noise).add_(x.sum(1, keepdim=True), alpha=w).add_(b)
     names = [f"x{i}" for i in range(n_features)]
     return Dataset(x, y, "regression", "tabular", feature_names=names, target_name="y",
-                   info={"true_w": w, "true_b": b})
+                   true_w=w, true_b=b)
 
 
 @DATASETS.register
@@ -50,7 +50,7 @@ def sine(n_samples: Annotated[int, Interval(2, 10_000_000)] = 2000, seq_len: Ann
     t = torch.arange(length, dtype=torch.float32)
     series = amp * torch.sin(2 * math.pi * t / period + phase) + noise * torch.randn(n, length, generator=g)
     return Dataset(series[:, :seq_len].unsqueeze(-1), series[:, seq_len:], "forecasting", "sequence",
-                   target_name="value", info={"seq_len": seq_len, "horizon": horizon})
+                   target_name="value", seq_len=seq_len, horizon=horizon)
 
 
 @DATASETS.register
@@ -83,4 +83,4 @@ def mnist1d(num_samples: Annotated[int, Interval(20, 10_000_000)] = 5000,
     lab = lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64))  # noqa: E731
     return Dataset(seq(d["x"]), lab(d["y"]), "classification", "sequence", x_test=seq(d["x_test"]),
                    y_test=lab(d["y_test"]), classes=[str(i) for i in range(10)],
-                   info={"seq_len": seq_len, "input_size": 1})
+                   seq_len=seq_len, input_size=1)
