@@ -3,8 +3,9 @@
 A module registers a constructor with ``@MODELS.register``. To keep ``dlnotes --help``, ``dlnotes
 models`` and config checking fast, a registry learns its entries by *reading* the source files of
 its package (with ``ast``, no import): names, parameters, defaults, ``Literal`` choices, the
-constraints of ``Annotated[type, Interval(...)]`` (``dlnotes.constraints``) and the first docstring line. The module is imported only when an entry is built (``get``), and the decorator then
-binds the real function. ``tests/test_registry.py`` checks that both views agree.
+constraints of ``Annotated[type, Interval(...)]`` (``dlnotes.constraints``) and the first docstring
+line. The module is imported only when an entry is built (``get``), and the decorator then binds the
+real function. ``tests/test_registry.py`` checks that both views agree.
 """
 
 from __future__ import annotations
