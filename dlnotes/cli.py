@@ -259,7 +259,7 @@ def _check_device(device: Optional[str]) -> None:
 def check_output(path: Path, flag: str) -> None:
     """An output file the user named: refused at once (exit 2) when it is a folder or cannot be created."""
     if path.is_dir():
-        raise UserError(f"{flag} '{path}' is a folder; give a file name")
+        raise UserError(f"{flag} '{path}' is a directory; give a file name")
     if path.exists() and not path.is_file():
         raise UserError(f"{flag} '{path}' exists and is not a regular file")
     parent = path.parent
