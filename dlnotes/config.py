@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dlnotes.errors import UserError, did_you_mean
 from dlnotes.registry import (
@@ -23,7 +23,6 @@ from dlnotes.registry import (
     OPTIMIZERS,
     REQUIRED,
     SCHEDULERS,
-    Param,
     Registry,
 )
 
@@ -36,14 +35,19 @@ TRAIN_PROVIDED = ("gradient",)
 RENAMED = {"train.precision": "train.amp (none, bf16, fp16)"}
 
 
+# torch.manual_seed takes up to 2**64 - 1, numpy's legacy seeding (np.random.seed) up to 2**32 - 1
+MAX_SEED = 2**32 - 1
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d{1,3})?|mps)$"
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True, allow_inf_nan=False)
 
 
 class _OpenSection(BaseModel):
     """A section whose other keys belong to a registered constructor (checked separately)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, validate_default=True)
+    model_config = ConfigDict(extra="allow", strict=True, validate_default=True, allow_inf_nan=False)
 
 
 class OptimizerConfig(_OpenSection):
@@ -56,7 +60,7 @@ class SchedulerConfig(_OpenSection):
 
 
 class EarlyStoppingConfig(_Section):
-    patience: int = Field(0, ge=0)  # 0 = off
+    patience: int = Field(0, ge=0, le=1_000_000)  # 0 = off
     min_delta: float = Field(0.0, ge=0)
 
 
@@ -67,12 +71,20 @@ class GridConfig(_Section):
     w_max: float = 10.0
     b_min: float = -10.0
     b_max: float = 10.0
-    steps: int = Field(401, ge=2)  # points per axis
+    steps: int = Field(401, ge=2, le=1_000_000)  # points per axis
     max_memory_mb: float = Field(1024.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for axis in ("w", "b"):
+            low, high = getattr(self, f"{axis}_min"), getattr(self, f"{axis}_max")
+            if not low < high:
+                raise ValueError(f"{axis}_min ({low:g}) must be less than {axis}_max ({high:g})")
+        return self
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(10, ge=1, le=1_000_000)
     # gd: gradient descent (the training loop, engine/trainer.py); least_squares: the normal equations and
     # grid: exhaustive search (engine/solvers.py); lstsq is least_squares' old name, still accepted
     solver: Literal["gd", "least_squares", "lstsq", "grid"] = "gd"
@@ -91,7 +103,7 @@ class TrainConfig(_Section):
 
 class DataConfig(_OpenSection):
     name: str
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, le=2**31 - 1)
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
     standardize: bool = True
@@ -104,8 +116,8 @@ class ModelConfig(_OpenSection):
 
 class Config(_Section):
     name: str = "run"
-    seed: int = Field(0, ge=0)
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    device: str = Field("auto", pattern=DEVICE_PATTERN)
     data: DataConfig
     model: ModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -125,8 +137,52 @@ class Config(_Section):
 # loading and overrides
 
 
+MAX_DEPTH = 64  # nesting of mappings and lists; a real config needs 4
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses but that a config may not use (aliases, deep nesting, a repeated key)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-3`` as a string; people mean a float (as YAML 1.2 does)."""
+    """A safe loader for configs and overrides.
+
+    - YAML 1.1 reads ``1e-3`` as a string; people mean a float (as YAML 1.2 does).
+    - Aliases (``*name``) are refused: a 600-byte "billion laughs" document expands to gigabytes once
+      copied, and a config never needs one.
+    - Nesting is bounded (``MAX_DEPTH``), so 100,000 brackets are an error, not a RecursionError.
+    - A key given twice in one mapping is refused with its line, instead of silently keeping the last.
+    """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(None, None, f"aliases (*{event.anchor}) are not allowed; write the value out",
+                           event.start_mark)
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}  # key -> the line it was first given on
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    break
+                if first is not None:
+                    raise _Refused(None, None, f"key '{key}' appears twice (first at line {first})",
+                                   key_node.start_mark)
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
@@ -142,22 +198,29 @@ def _yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
+def _where(e: yaml.MarkedYAMLError) -> str:
+    mark = e.problem_mark
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file '{path}' not found" if not path.exists() else f"config '{path}' is not a file")
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise UserError(f"config '{path}' is larger than {MAX_CONFIG_BYTES >> 20} MB; a config is a few lines")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read config '{path}': {e}") from None
+        raise UserError(f"cannot read config '{path}': {getattr(e, 'strerror', None) or e}") from None
     try:
         data = _yaml(text)
+    except _Refused as e:
+        raise UserError(f"config '{path}'{_where(e)}: {e.problem}") from None
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserError(f"invalid YAML in '{path}'{where}: {e.problem}") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"invalid YAML in '{path}': {e}") from None
+        raise UserError(f"invalid YAML in '{path}'{_where(e)}: {e.problem}") from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise UserError(f"invalid YAML in '{path}': {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if data is None:
         raise UserError(f"config '{path}' is empty; it needs at least 'data: {{name: ...}}' and 'model: {{name: ...}}'")
     if not isinstance(data, dict):
@@ -168,18 +231,26 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``'train.optimizer.lr=0.01'`` -> ``(['train', 'optimizer', 'lr'], 0.01)``; the value is a YAML scalar."""
     if "=" not in text:
-        raise UserError(f"override '{text}' has no '='; write KEY=VALUE, e.g. train.epochs=3")
+        raise UserError(f"override '{_short(text)}' has no '='; write KEY=VALUE, e.g. train.epochs=3")
     key, _, raw = text.partition("=")
     parts = key.strip().split(".")
     if not key.strip() or any(not p or not p.replace("_", "").replace("-", "").isalnum() for p in parts):
-        raise UserError(f"override '{text}': '{key}' is not a dotted key like train.epochs")
+        raise UserError(f"override '{_short(text)}': '{_short(key)}' is not a dotted key like train.epochs")
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UserError(f"override '{key}': the value is longer than {MAX_CONFIG_BYTES >> 20} MB")
     try:
         value = _yaml(raw) if raw.strip() else None
-    except yaml.YAMLError:
+    except _Refused as e:
+        raise UserError(f"override '{key}={_short(raw)}': {e.problem}") from None
+    except (yaml.YAMLError, RecursionError):
         value = raw  # unparseable as YAML: take it as a plain string
     if isinstance(value, (dict, list)) and not raw.strip().startswith(("{", "[")):
         value = raw
     return parts, value
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -207,10 +278,40 @@ def _deepcopy(d: Any) -> Any:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Reads, overrides and validates a config file; the run name defaults to the file's stem."""
+    """Reads, overrides and validates a config file; the run name defaults to the file's stem.
+
+    When the file is valid on its own and an override breaks it, the error names that override.
+    """
     data = read_yaml(path)
     data.setdefault("name", Path(path).stem)
-    return validate(apply_overrides(data, overrides or []), source=str(path))
+    overrides = overrides or []
+    try:
+        return validate(apply_overrides(data, overrides), source=str(path))
+    except UserError as e:
+        if not overrides:
+            raise
+        culprit = _first_bad_override(data, overrides, str(path))
+        if culprit is None:
+            raise
+        message = str(e).removeprefix(f"{path}: ").removeprefix(f"{culprit.partition('=')[0].strip()}: ")
+        raise UserError(f"override '{_short(culprit)}': {message}") from None
+
+
+def _first_bad_override(data: dict[str, Any], overrides: list[str], source: str) -> str | None:
+    """The first override whose addition turns a valid config invalid (``None``: the file itself is at fault)."""
+    for n in range(len(overrides) + 1):
+        try:
+            validate(apply_overrides(data, overrides[:n]), source=source)
+        except UserError:
+            return overrides[n - 1] if n else None
+    return None
+
+
+def check_device(spec: str, where: str = "--device") -> str:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; anything else is exit 2 before torch is loaded."""
+    if not isinstance(spec, str) or not re.fullmatch(DEVICE_PATTERN, spec):
+        raise UserError(f"{where} '{_short(str(spec))}': must be auto, cpu, cuda, cuda:N or mps")
+    return spec
 
 
 def validate(data: dict[str, Any], source: str = "config") -> Config:
@@ -246,7 +347,7 @@ def _explain(err: ValidationError) -> str:
     if error_type == "missing":
         return f"missing key '{key}'"
     got = first.get("input")
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     if error_type == "literal_error":
         msg = msg.replace("Input should be", "must be")
     elif error_type.endswith("_type"):
@@ -256,7 +357,9 @@ def _explain(err: ValidationError) -> str:
         msg = "must be auto, cpu, cuda or cuda:N"
     else:
         msg = msg.replace("Input should be", "must be")
-    return f"{key}: {msg} (got {got!r})"
+    if error_type == "value_error":  # a check across keys: the message names them
+        return f"{key}: {msg}"
+    return f"{key}: {msg} (got {_short(repr(got), 80)})"
 
 
 def _fields_at(loc: list[str]) -> list[str]:
@@ -269,36 +372,15 @@ def _fields_at(loc: list[str]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
-def _check_value(where: str, p: Param, value: Any) -> None:
-    if value is None and (p.default is None or p.required):
-        return
-    if p.choices is not None:
-        if value not in p.choices:
-            raise UserError(f"{where}: '{value}' is not allowed{did_you_mean(value, p.choices)}"
-                            if isinstance(value, str) else
-                            f"{where}: {value!r} is not allowed; allowed: {', '.join(map(str, p.choices))}")
-        return
-    expected = p.type or (type(p.default).__name__ if not p.required and p.default is not None else None)
-    ok = {
-        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "bool": lambda v: isinstance(v, bool),
-        "str": lambda v: isinstance(v, str),
-        "list": lambda v: isinstance(v, (list, tuple)),
-        "tuple": lambda v: isinstance(v, (list, tuple)),
-    }.get(expected or "")
-    if ok is not None and not ok(value):
-        raise UserError(f"{where}: must be {'an' if expected == 'int' else 'a'} {expected} (got {value!r})")
-
-
 def _check_keys(where: str, registry: Registry, name: str, given: dict[str, Any], skip: tuple = ()) -> None:
     entry = registry.entry(name, where=f"{where}.name")
     allowed = {k: p for k, p in entry.params.items() if k not in skip}
     for key, value in given.items():
         if key not in allowed:
-            hint = did_you_mean(key, allowed) or (f"; {name} takes: {', '.join(allowed)}" if allowed else f"; {name} takes no keys")
+            hint = (did_you_mean(key, allowed) if allowed else "") or (
+                f"; {name} takes: {', '.join(allowed)}" if allowed else f"; {name} takes no keys")
             raise UserError(f"unknown key '{key}' in {where} for {registry.kind} '{name}'{hint}")
-        _check_value(f"{where}.{key}", allowed[key], value)
+        allowed[key].check(f"{where}.{key}", value)
     for key, p in allowed.items():
         if p.required and key not in given and key not in skip and key not in DATA_PROVIDED:
             raise UserError(f"{where}.{key} is required for {registry.kind} '{name}'")

@@ -54,3 +54,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     if len(choices) <= 12:
         return "; allowed: " + ", ".join(choices)
     return ""
+
+
+def path_note(path) -> str:
+    """`` (relative to the working directory /home/x)`` for a relative path: where it was looked for."""
+    import os
+
+    return "" if os.path.isabs(str(path)) else f" (relative to the working directory {os.getcwd()})"

@@ -2,9 +2,10 @@
 
 A module registers a constructor with ``@MODELS.register``. To keep ``dlnotes --help``, ``dlnotes
 models`` and config checking fast, a registry learns its entries by *reading* the source files of
-its package (with ``ast``, no import): names, parameters, defaults, ``Literal`` choices and the first
-docstring line. The module is imported only when an entry is built (``get``), and the decorator then
-binds the real function. ``tests/test_registry.py`` checks that both views agree.
+its package (with ``ast``, no import): names, parameters, defaults, ``Literal`` choices, the
+constraints of ``Annotated[type, Interval(...)]`` (``dlnotes.constraints``) and the first docstring
+line. The module is imported only when an entry is built (``get``), and the decorator then binds the
+real function. ``tests/test_registry.py`` checks that both views agree.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dlnotes import constraints
 from dlnotes.errors import UserError, did_you_mean
 
 REQUIRED = object()  # marks a parameter without a default
@@ -27,10 +29,21 @@ class Param:
     default: Any = REQUIRED
     type: str | None = None  # "int", "float", "bool", "str", "list", ... from the annotation
     choices: tuple | None = None  # from Literal[...]
+    constraints: tuple = ()  # from Annotated[type, Interval(...), ...]
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+    def check(self, where: str, value: Any) -> None:
+        """Raises ``UserError`` naming ``where``, the value and what is allowed, unless ``value`` fits."""
+        expected = self.type or (type(self.default).__name__ if not self.required and self.default is not None
+                                 else None)
+        constraints.check(where, value, expected, self.choices, self.constraints,
+                          optional=self.default is None)
+
+    def allowed(self) -> str:
+        return constraints.describe(self.type, self.choices, self.constraints)
 
 
 @dataclass
@@ -46,30 +59,51 @@ class Entry:
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
-def _annotation(node: ast.expr | None) -> tuple[str | None, tuple | None]:
-    """Reads ``int``, ``float | None``, ``Literal['a', 'b']``, ``list[int]`` into (type, choices)."""
+def _constraint(node: ast.expr) -> Any:
+    """Evaluates ``Interval(0, 1, closed="left")``, ``Items(int, Interval(1, None))``: only the names of
+    ``dlnotes.constraints``, the basic types and literals; anything else is a mistake in the source."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in constraints.CONSTRAINTS:
+        args = [_constraint(a) for a in node.args]
+        kwargs = {kw.arg: _constraint(kw.value) for kw in node.keywords}
+        return constraints.CONSTRAINTS[node.func.id](*args, **kwargs)
+    if isinstance(node, ast.Name) and node.id in constraints.TYPES:
+        return constraints.TYPES[node.id]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):  # 2**32 - 1 style bounds
+        return _constraint(node.left) ** _constraint(node.right)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Sub, ast.Add)):
+        left, right = _constraint(node.left), _constraint(node.right)
+        return left - right if isinstance(node.op, ast.Sub) else left + right
+    return ast.literal_eval(node)
+
+
+def _annotation(node: ast.expr | None) -> tuple[str | None, tuple | None, tuple]:
+    """Reads ``int``, ``float | None``, ``Literal['a', 'b']``, ``list[int]``, ``Annotated[float, Interval(0, 1)]``
+    into (type, choices, constraints)."""
     if node is None:
-        return None, None
+        return None, None, ()
     if isinstance(node, ast.Constant) and isinstance(node.value, str):  # string annotation
         try:
             node = ast.parse(node.value, mode="eval").body
         except SyntaxError:
-            return None, None
+            return None, None, ()
+    if isinstance(node, ast.Subscript) and getattr(node.value, "id", None) == "Annotated":
+        inner, *extra = node.slice.elts
+        type_, choices, _ = _annotation(inner)
+        return type_, choices, tuple(_constraint(e) for e in extra)
     if isinstance(node, ast.Subscript) and getattr(node.value, "id", None) == "Literal":
         try:
             values = ast.literal_eval(node.slice)
         except ValueError:
-            return None, None
+            return None, None, ()
         values = values if isinstance(values, tuple) else (values,)
-        return type(values[0]).__name__, tuple(values)
+        return type(values[0]).__name__, tuple(values), ()
     if isinstance(node, ast.Subscript):
-        return getattr(node.value, "id", None), None
+        return getattr(node.value, "id", None), None, ()
     if isinstance(node, ast.BinOp):  # X | None
-        left, _ = _annotation(node.left)
-        return left, None
+        return _annotation(node.left)
     if isinstance(node, ast.Name):
-        return node.id, None
-    return None, None
+        return node.id, None, ()
+    return None, None, ()
 
 
 def _params(fn: ast.FunctionDef) -> dict[str, Param]:
@@ -84,8 +118,8 @@ def _params(fn: ast.FunctionDef) -> dict[str, Param]:
                 default = ast.literal_eval(default)
             except ValueError:
                 default = ast.unparse(default)
-        type_, choices = _annotation(arg.annotation)
-        out[arg.arg] = Param(arg.arg, default, type_, choices)
+        type_, choices, rules = _annotation(arg.annotation)
+        out[arg.arg] = Param(arg.arg, default, type_, choices, rules)
     return out
 
 
@@ -174,6 +208,13 @@ class Registry:
     def params(self, name: str) -> dict[str, Param]:
         return self.entry(name).params
 
+    def check_args(self, name: str, args: dict[str, Any], where: str) -> None:
+        """Checks constructor arguments against the declared types and constraints (``where.key: ...``)."""
+        params = self.params(name)
+        for key, value in args.items():
+            if key in params:
+                params[key].check(f"{where}.{key}", value)
+
     def get(self, name: str, where: str | None = None) -> Callable:
         entry = self.entry(name, where)
         if entry.fn is None:
@@ -193,7 +234,10 @@ def _live_params(f: Callable) -> dict[str, Param]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         default = REQUIRED if p.default is p.empty else p.default
-        out[p.name] = Param(p.name, default)
+        meta = getattr(p.annotation, "__metadata__", ())  # typing.Annotated
+        base = getattr(getattr(p.annotation, "__origin__", None), "__name__", None) if meta else None
+        rules = tuple(m for m in meta if isinstance(m, constraints.Constraint))
+        out[p.name] = Param(p.name, default, base if base in constraints.TYPES else None, None, rules)
     return out
 
 

@@ -51,3 +51,15 @@ def test_cli_listing_does_not_import_torch():
            "print('torch' in sys.modules, 'sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False False"
+
+
+@pytest.mark.parametrize("registry", ALL, ids=lambda r: r.kind)
+def test_source_scan_reads_the_same_constraints_as_the_annotations(registry):
+    """The ast view evaluates ``Annotated[int, Interval(1, 1024)]`` itself; it must equal the real objects."""
+    import typing
+
+    for name in registry.names():
+        hints = typing.get_type_hints(registry.get(name), include_extras=True)
+        for pname, p in registry.params(name).items():
+            real = getattr(hints.get(pname), "__metadata__", ())
+            assert list(map(repr, p.constraints)) == list(map(repr, real)), (name, pname)

@@ -7,9 +7,12 @@ flowers, 4 features, 3 species; wine: 178 wines, 13 features, 3 cultivars.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 
+from dlnotes.constraints import Interval
 from dlnotes.data.base import Dataset, resize_images
 from dlnotes.registry import DATASETS
 
@@ -45,10 +48,8 @@ def _digits_images() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @DATASETS.register
-def digits(image_size: int = 28) -> Dataset:
+def digits(image_size: Annotated[int, Interval(1, 1024)] = 28) -> Dataset:
     """scikit-learn's 1,797 handwritten 8x8 digits, scaled to [0, 1] and resized to image_size."""
-    if image_size < 1:
-        raise ValueError("image_size must be >= 1")
     x, y = _digits_images()
     x = resize_images(x, image_size)
     return Dataset(x, y, "classification", "image", classes=[str(i) for i in range(10)],

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset
+from dlnotes.data.checks import check_float32
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -147,5 +148,5 @@ def read_csv_columns(path: str | Path, columns: list[str]) -> tuple[list[str], n
     if missing:
         raise UserError(f"'{path}' lacks the feature column(s) {', '.join(missing)}; the model was trained on: "
                         f"{', '.join(columns)}")
-    out = numeric_columns(path, header, rows, columns).astype(np.float32)
+    out = check_float32(numeric_columns(path, header, rows, columns), f"--input '{path}'")  # 1e39 -> inf
     return [str(i) for i in range(len(out))], out

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
+from dlnotes.constraints import Interval
 from dlnotes.data.base import Dataset, check_image_memory, resize_images
 from dlnotes.data.image_files import IMAGE_SUFFIXES, read_image
-from dlnotes.errors import UserError
+from dlnotes.errors import UserError, path_note
 from dlnotes.registry import DATASETS
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -29,22 +30,62 @@ IDX_SOURCES = {
 }
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (LeCun's MNIST format), gzipped or not: magic (0, 0, type, dims), sizes, data."""
+MAX_IDX_BYTES = 1 << 32  # 4 GiB of pixels: far beyond MNIST (47 MB); a bigger header is damage
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format), gzipped or not: magic (0, 0, type, dims), sizes, data.
+
+    Reads the header first and then exactly the bytes it announces, so a gzip bomb or a wrong size
+    is an error naming the file, never gigabytes read into memory.
+    """
+    from dlnotes.data.checks import regular_file
+
+    regular_file(path, "data.root:")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:
-        raise UserError(f"'{path}' cannot be read ({e})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise UserError(f"'{path}' is not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise UserError(f"'{path}' is truncated: {data.size} bytes of data for shape {dims}")
-    return data.reshape(dims)
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+                raise UserError(f"'{path}' is not an IDX file of unsigned bytes")
+            if head[3] != ndim:
+                raise UserError(f"'{path}' has {head[3]} dimensions; an IDX {'image' if ndim == 3 else 'label'} "
+                                f"file has {ndim}")
+            sizes = f.read(4 * ndim)
+            dims = [int.from_bytes(sizes[4 * i: 4 * i + 4], "big") for i in range(ndim)]
+            need = int(np.prod(dims, dtype=object)) if len(sizes) == 4 * ndim else -1
+            if need < 0 or need > MAX_IDX_BYTES:
+                raise UserError(f"'{path}' has a damaged header (shape {dims})")
+            raw = f.read(need + 1)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise UserError(f"'{path}' cannot be read ({getattr(e, 'strerror', None) or e})") from None
+    if len(raw) != need:
+        what = "is truncated" if len(raw) < need else "has more data than its header says"
+        raise UserError(f"'{path}' {what}: {min(len(raw), need + 1)}{'+' if len(raw) > need else ''} bytes of data "
+                        f"for shape {dims}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
+
+
+def _check_labels(images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path, classes) -> None:
+    if len(images) != len(labels):
+        raise UserError(f"'{image_path}' holds {len(images)} images but '{label_path}' {len(labels)} labels; "
+                        "they must be the same count")
+    if len(labels) and labels.max() >= len(classes):
+        i = int(np.argmax(labels >= len(classes)))
+        raise UserError(f"'{label_path}': label {int(labels[i])} at index {i} is not a class; "
+                        f"labels must be 0..{len(classes) - 1}")
+
+
+def _download(url: str, folder: Path, key: str) -> None:
+    """torchvision's downloader; any network failure names the URL (``data.download: true`` offline)."""
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    try:
+        download_and_extract_archive(url, download_root=str(folder))
+    except Exception as e:  # noqa: BLE001 - URLError, HTTPError, timeouts, bad archives: all "cannot fetch"
+        reason = " ".join(str(getattr(e, "reason", None) or e).split())[:200] or type(e).__name__
+        raise UserError(f"data.download: fetching {url} for {key} failed ({reason}); put the files under "
+                        f"'{folder}' yourself or check the network") from None
 
 
 def _find_idx(root: Path, folder: str, name: str) -> Path | None:
@@ -60,16 +101,16 @@ def _idx_dataset(key: str, root: str, download: bool, image_size: int, limit_tra
     root_p = Path(root)
     paths = [_find_idx(root_p, folder, n) for n in IDX_FILES]
     if None in paths and download:
-        from torchvision.datasets.utils import download_and_extract_archive
-
         for n in IDX_FILES:
-            download_and_extract_archive(url + n + ".gz", download_root=str(root_p / folder / "raw"))
+            _download(url + n + ".gz", root_p / folder / "raw", key)
         paths = [_find_idx(root_p, folder, n) for n in IDX_FILES]
     if None in paths:
         missing = IDX_FILES[paths.index(None)]
-        raise UserError(f"data.root: {missing}(.gz) not found in '{root_p}' (nor in {root_p / folder / 'raw'}); "
-                        f"put the four {folder} IDX files there, or set data.download: true to fetch them")
-    xtr, ytr, xte, yte = (read_idx(p) for p in paths)
+        raise UserError(f"data.root: {missing}(.gz) not found in '{root_p}' (nor in {root_p / folder / 'raw'})"
+                        f"{path_note(root_p)}; put the four {folder} IDX files there, or set data.download: true")
+    xtr, ytr, xte, yte = (read_idx(p, 3 if "images" in p.name else 1) for p in paths)
+    _check_labels(xtr, ytr, paths[0], paths[1], classes)
+    _check_labels(xte, yte, paths[2], paths[3], classes)
     if limit_train:
         xtr, ytr = xtr[:limit_train], ytr[:limit_train]
     if limit_test:
@@ -82,22 +123,22 @@ def _idx_dataset(key: str, root: str, download: bool, image_size: int, limit_tra
 
 
 @DATASETS.register
-def mnist(root: str = "data", download: bool = False, image_size: int = 28, limit_train: int = 0,
-          limit_test: int = 0) -> Dataset:
+def mnist(root: str = "data", download: bool = False, image_size: Annotated[int, Interval(1, 1024)] = 28,
+          limit_train: Annotated[int, Interval(0, None)] = 0, limit_test: Annotated[int, Interval(0, None)] = 0) -> Dataset:
     """MNIST handwritten digits (LeCun et al. 1998) from the four IDX files under root."""
     return _idx_dataset("mnist", root, download, image_size, limit_train, limit_test)
 
 
 @DATASETS.register
-def fashion_mnist(root: str = "data", download: bool = False, image_size: int = 28, limit_train: int = 0,
-                  limit_test: int = 0) -> Dataset:
+def fashion_mnist(root: str = "data", download: bool = False, image_size: Annotated[int, Interval(1, 1024)] = 28,
+                  limit_train: Annotated[int, Interval(0, None)] = 0, limit_test: Annotated[int, Interval(0, None)] = 0) -> Dataset:
     """Fashion-MNIST (Xiao et al. 2017): ten kinds of clothing, MNIST's IDX format."""
     return _idx_dataset("fashion_mnist", root, download, image_size, limit_train, limit_test)
 
 
 @DATASETS.register
-def kmnist(root: str = "data", download: bool = False, image_size: int = 28, limit_train: int = 0,
-           limit_test: int = 0) -> Dataset:
+def kmnist(root: str = "data", download: bool = False, image_size: Annotated[int, Interval(1, 1024)] = 28,
+           limit_train: Annotated[int, Interval(0, None)] = 0, limit_test: Annotated[int, Interval(0, None)] = 0) -> Dataset:
     """Kuzushiji-MNIST (Clanuwat et al. 2018): cursive Japanese characters, MNIST's IDX format."""
     return _idx_dataset("kmnist", root, download, image_size, limit_train, limit_test)
 
@@ -107,27 +148,28 @@ CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 def _read_cifar_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-10 binary batch: records of 1 label byte + 3,072 pixel bytes (R, G, B planes of 32x32)."""
-    raw = np.fromfile(path, dtype=np.uint8)
+    from dlnotes.data.checks import regular_file
+
+    raw = np.fromfile(regular_file(path, "data.root:"), dtype=np.uint8)
     if raw.size % 3073:
         raise UserError(f"'{path}' is not a CIFAR-10 binary batch (size {raw.size} is not a multiple of 3073)")
     rec = raw.reshape(-1, 3073)
+    _check_labels(rec, rec[:, 0], path, path, CIFAR_CLASSES)
     return rec[:, 1:].reshape(-1, 3, 32, 32), rec[:, 0]
 
 
 @DATASETS.register
-def cifar10(root: str = "data", download: bool = False, image_size: int = 32, limit_train: int = 0,
-            limit_test: int = 0) -> Dataset:
+def cifar10(root: str = "data", download: bool = False, image_size: Annotated[int, Interval(1, 1024)] = 32,
+            limit_train: Annotated[int, Interval(0, None)] = 0, limit_test: Annotated[int, Interval(0, None)] = 0) -> Dataset:
     """CIFAR-10 (Krizhevsky 2009) from its binary version (cifar-10-batches-bin); never unpickled."""
     base = Path(root) / "cifar-10-batches-bin"
     names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
     if not all((base / n).is_file() for n in names) and download:
-        from torchvision.datasets.utils import download_and_extract_archive
-
-        download_and_extract_archive("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", str(root))
+        _download("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", Path(root), "cifar10")
     for n in names:
         if not (base / n).is_file():
-            raise UserError(f"data.root: '{base / n}' not found; unpack cifar-10-binary.tar.gz under '{root}' "
-                            "or set data.download: true")
+            raise UserError(f"data.root: '{base / n}' not found{path_note(base)}; unpack cifar-10-binary.tar.gz "
+                            f"under '{root}' or set data.download: true")
     parts = [_read_cifar_bin(base / n) for n in names]
     xtr = np.concatenate([p[0] for p in parts[:5]])
     ytr = np.concatenate([p[1] for p in parts[:5]])
@@ -144,19 +186,29 @@ def cifar10(root: str = "data", download: bool = False, image_size: int = 32, li
 
 
 @DATASETS.register
-def image_folder(root: str = "data/images", image_size: int = 64, channels: Literal[1, 3] = 3,
+def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(1, 1024)] = 64, channels: Literal[1, 3] = 3,
                  test_root: str | None = None) -> Dataset:
     """Your images, one sub-folder per class (root/cat/*.jpg, root/dog/*.png), resized in memory."""
     def load(folder: str, key: str, classes: list[str] | None):
         base = Path(folder)
         if not base.is_dir():
-            raise UserError(f"data.{key}: folder '{base}' not found; it should hold one sub-folder per class")
-        found = sorted(d.name for d in base.iterdir() if d.is_dir())
+            raise UserError(f"data.{key}: folder '{base}' not found{path_note(base)}; it should hold one sub-folder "
+                            "per class")
+        # hidden folders (.ipynb_checkpoints, .git) are not classes, hidden files (._x.png) not images
+        found = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not found:
             raise UserError(f"data.{key}: '{base}' has no class sub-folders (e.g. {base}/cat/, {base}/dog/)")
+        images = {d: [f for f in sorted((base / d).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
+                      and not f.name.startswith(".")] for d in found}
+        empty = [d for d in found if not images[d]]
+        if empty and classes is None:
+            raise UserError(f"data.{key}: class folder '{base / empty[0]}' holds no image files; remove it or "
+                            f"add images ({', '.join(IMAGE_SUFFIXES)})")
+        if classes is None and len(found) < 2:
+            raise UserError(f"data.{key}: '{base}' has one class folder ('{found[0]}'); a classifier needs at "
+                            "least two (hidden folders such as .ipynb_checkpoints are not classes)")
         classes = classes or found
-        files = [(f, classes.index(d)) for d in found if d in classes
-                 for f in sorted((base / d).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+        files = [(f, classes.index(d)) for d in found if d in classes for f in images[d]]
         if not files:
             raise UserError(f"data.{key}: no image files under '{base}' ({', '.join(IMAGE_SUFFIXES)})")
         check_image_memory(len(files), channels, image_size)

@@ -172,6 +172,9 @@ def prepare(cfg) -> Prepared:
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
     if ds.x_test is None:
         train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap)
+        if len(test) == 0:  # found now, not as an empty test set after training
+            raise UserError(f"data.test_fraction: {len(ds.x)} samples give no test samples at "
+                            f"{cfg.data.test_fraction:g}; give more data or a larger test_fraction")
     else:
         train, test = Split(ds.x, ds.y), Split(ds.x_test, ds.y_test)
     val = None

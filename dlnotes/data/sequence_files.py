@@ -11,24 +11,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dlnotes.data.checks import check_float32, regular_file
 from dlnotes.errors import UserError
+
+MAX_VALUES = 50_000_000  # 200 MB of float32
 
 
 def load_array(path: Path, column: str | None = None) -> np.ndarray:
     """A finite float32 array from ``.npy`` (never unpickled) or ``.csv`` (with a header: one series per
     column, or just ``column``; numbers only: one sequence per row)."""
-    if not path.exists():
-        raise UserError(f"--input '{path}' not found")
+    regular_file(path, "--input")  # never open a FIFO: it would block
     if path.suffix.lower() == ".npy":
         try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")  # the header first: shape and dtype
+        except (ValueError, OSError, EOFError) as e:
             raise UserError(f"--input '{path}' is not a numeric .npy array ({e}); object arrays are refused") from None
-        if not np.issubdtype(arr.dtype, np.number):
-            raise UserError(f"--input '{path}' holds {arr.dtype} values; give numbers")
-        if not np.isfinite(arr).all():
-            raise UserError(f"--input '{path}' holds missing or infinite values")
-        return arr.astype(np.float32)
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise UserError(f"--input '{path}' holds {arr.dtype} values; give real numbers")
+        if arr.ndim == 0 or arr.size == 0:
+            raise UserError(f"--input '{path}' holds {'a single number (0-d array)' if arr.ndim == 0 else 'no values'}; "
+                            "give a sequence (1-D, 2-D or 3-D array)")
+        if arr.ndim > 3 or arr.size > MAX_VALUES:
+            raise UserError(f"--input '{path}' has shape {arr.shape}; give at most 3 dimensions and "
+                            f"{MAX_VALUES:,} values")
+        return check_float32(np.asarray(arr), f"--input '{path}'")  # 1e39 is finite in float64, inf in float32
     if path.suffix.lower() == ".csv":
         from dlnotes.data.files import is_number, numeric_columns, read_rows, split_header
 
@@ -38,10 +44,10 @@ def load_array(path: Path, column: str | None = None) -> np.ndarray:
             for n, r in enumerate(rows, start=1):
                 if len(r) != len(names):
                     raise UserError(f"--input '{path}' line {n} has {len(r)} values, line 1 has {len(names)}")
-            return numeric_columns(path, names, rows, names, first_line=1).astype(np.float32)
+            return check_float32(numeric_columns(path, names, rows, names, first_line=1), f"--input '{path}'")
         header, rows = split_header(rows, path, "--input")
         columns = [column] if column in header else header
-        return numeric_columns(path, header, rows, columns).astype(np.float32).T  # each column a series
+        return check_float32(numeric_columns(path, header, rows, columns), f"--input '{path}'").T  # a series each
     raise UserError(f"--input '{path}': give a .npy or .csv sequence file")
 
 

@@ -8,9 +8,11 @@ training and tested on again. Normalisation statistics come from the training pa
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
+from dlnotes.constraints import Interval
 from dlnotes.data.base import Dataset
 from dlnotes.data.files import numeric_columns, read_table, read_text
 from dlnotes.errors import UserError
@@ -29,13 +31,12 @@ def _check_windows(n_windows: int, where: str, have: str, need: int) -> None:
 
 
 @DATASETS.register
-def timeseries_csv(path: str | None = None, column: str | None = None, seq_len: int = 24, horizon: int = 1,
-                   stride: int = 1) -> Dataset:
+def timeseries_csv(path: str | None = None, column: str | None = None,
+                   seq_len: Annotated[int, Interval(1, 100_000)] = 24, horizon: Annotated[int, Interval(1, 100_000)] = 1,
+                   stride: Annotated[int, Interval(1, None)] = 1) -> Dataset:
     """A column of your CSV (with a header line) as a series: seq_len values in, the next horizon out."""
     if path is None:
         raise UserError("data.path: name your CSV file (e.g. path: sales.csv) for timeseries_csv")
-    if seq_len < 1 or horizon < 1 or stride < 1:
-        raise ValueError("seq_len, horizon and stride must be >= 1")
     header, rows = read_table(path, "data.path")
     if column is None:
         if len(header) != 1:
@@ -55,7 +56,8 @@ def timeseries_csv(path: str | None = None, column: str | None = None, seq_len: 
 
 
 @DATASETS.register
-def text(path: str | None = None, seq_len: int = 64, stride: int = 0) -> Dataset:
+def text(path: str | None = None, seq_len: Annotated[int, Interval(1, 100_000)] = 64,
+         stride: Annotated[int, Interval(0, None)] = 0) -> Dataset:
     """A UTF-8 text file of yours for a character-level language model: predict each next character.
 
     The vocabulary is the file's characters; windows of seq_len characters start every ``stride``
@@ -63,8 +65,6 @@ def text(path: str | None = None, seq_len: int = 64, stride: int = 0) -> Dataset
     """
     if path is None:
         raise UserError("data.path: name your text file (e.g. path: notes.txt) for the text dataset")
-    if seq_len < 1 or stride < 0:
-        raise ValueError("seq_len must be >= 1 and stride >= 0 (0 means seq_len)")
     stride = stride or seq_len
     p = Path(path)
     content = read_text(p, "data.path")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 
+from dlnotes.constraints import Interval
 from dlnotes.data.base import Dataset
 from dlnotes.registry import DATASETS
 
@@ -14,16 +16,19 @@ BLOCK_ROWS = 65536  # rows per random stream of synthetic_linear: the data never
 
 
 @DATASETS.register
-def synthetic_linear(n_samples: int = 200, n_features: int = 1, w: float = 3.0, b: float = 2.0,
-                     noise: float = 1.0, x_min: float = -5.0, x_max: float = 5.0, seed: int = 0) -> Dataset:
+def synthetic_linear(n_samples: Annotated[int, Interval(2, 10_000_000)] = 200,
+                     n_features: Annotated[int, Interval(1, 10_000)] = 1, w: Annotated[float, Interval(-1e6, 1e6)] = 3.0,
+                     b: Annotated[float, Interval(-1e6, 1e6)] = 2.0, noise: Annotated[float, Interval(0, 1e6)] = 1.0,
+                     x_min: Annotated[float, Interval(-1e6, 1e6)] = -5.0,
+                     x_max: Annotated[float, Interval(-1e6, 1e6)] = 5.0, seed: Annotated[int, Interval(0, 2**32 - 1)] = 0) -> Dataset:
     """y = w . x + b + noise, x uniform in [x_min, x_max]; w is one value for every feature.
 
     Written straight into float32 by numpy's PCG64: block k of BLOCK_ROWS rows draws its x and its
     noise from its own stream, ``SeedSequence(seed).spawn(...)[k]``, so blocks fill in parallel
     threads (numpy releases the GIL while filling) and the values are the same on any machine.
     """
-    if n_samples < 2 or n_features < 1:
-        raise ValueError("n_samples must be >= 2 and n_features >= 1")
+    if not x_min < x_max:
+        raise ValueError(f"x_min ({x_min:g}) must be less than x_max ({x_max:g})")
     import numpy as np
 
     x = np.empty((n_samples, n_features), dtype=np.float32)
@@ -53,18 +58,18 @@ def synthetic_linear(n_samples: int = 200, n_features: int = 1, w: float = 3.0, 
 
 
 @DATASETS.register
-def sine(n_samples: int = 2000, seq_len: int = 50, horizon: int = 1, noise: float = 0.05,
-         period_min: float = 10.0, period_max: float = 40.0, seed: int = 0) -> Dataset:
+def sine(n_samples: Annotated[int, Interval(2, 10_000_000)] = 2000, seq_len: Annotated[int, Interval(1, 100_000)] = 50,
+         horizon: Annotated[int, Interval(1, 100_000)] = 1, noise: Annotated[float, Interval(0, 1e6)] = 0.05,
+         period_min: Annotated[float, Interval(0, 1e9, closed="right")] = 10.0,
+         period_max: Annotated[float, Interval(0, 1e9, closed="right")] = 40.0, seed: Annotated[int, Interval(0, 2**32 - 1)] = 0) -> Dataset:
     """Noisy sine windows for forecasting: seq_len values in, the next horizon values out.
 
     Each sample is its own wave: period uniform in [period_min, period_max] steps, random phase and
     amplitude in [0.5, 1.5], plus Gaussian noise of std ``noise`` on every value (targets included,
     so the best reachable test mse is about noise^2).
     """
-    if n_samples < 2 or seq_len < 1 or horizon < 1:
-        raise ValueError("n_samples must be >= 2, seq_len and horizon >= 1")
-    if not 0 < period_min <= period_max:
-        raise ValueError("periods must satisfy 0 < period_min <= period_max")
+    if not period_min <= period_max:
+        raise ValueError(f"period_min ({period_min:g}) must be at most period_max ({period_max:g})")
     g = torch.Generator().manual_seed(seed)
     n, length = n_samples, seq_len + horizon
     period = torch.empty(n, 1).uniform_(period_min, period_max, generator=g)
@@ -77,8 +82,10 @@ def sine(n_samples: int = 2000, seq_len: int = 50, horizon: int = 1, noise: floa
 
 
 @DATASETS.register
-def mnist1d(num_samples: int = 5000, train_split: float = 0.8, seq_len: int = 40, shuffle_seq: bool = False,
-            seed: int = 42) -> Dataset:
+def mnist1d(num_samples: Annotated[int, Interval(20, 10_000_000)] = 5000,
+            train_split: Annotated[float, Interval(0, 1, closed="neither")] = 0.8,
+            seq_len: Annotated[int, Interval(2, 100_000)] = 40, shuffle_seq: bool = False,
+            seed: Annotated[int, Interval(0, 2**32 - 1)] = 42) -> Dataset:
     """MNIST-1D (Greydanus 2020): ten 1-D digit templates, padded, shifted, sheared, scaled and noised.
 
     Generated offline by the ``mnist1d`` package (``make_dataset``; its download path is never used).
@@ -86,8 +93,6 @@ def mnist1d(num_samples: int = 5000, train_split: float = 0.8, seq_len: int = 40
     per step. Sequence models read it step by step; ``mlp`` and ``logistic_regression`` read the 40
     values as a flat vector.
     """
-    if num_samples < 20 or not 0 < train_split < 1 or seq_len < 2:
-        raise ValueError("num_samples must be >= 20, train_split in (0, 1), seq_len >= 2")
     import random
 
     import numpy as np

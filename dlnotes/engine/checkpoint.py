@@ -79,6 +79,8 @@ def read_json(path: str | Path) -> dict:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"'{path}' is not valid JSON ({e})") from None
+    except RecursionError:  # json's parser recurses once per nested [ or {
+        raise UserError(f"'{path}' is nested too deeply to be a dlnotes file") from None
     if not isinstance(obj, dict):
         raise UserError(f"'{path}' should hold a JSON object")
     return obj

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
+
+from dlnotes.constraints import Interval
 
 from dlnotes.registry import OPTIMIZERS, SCHEDULERS
 
 
 @OPTIMIZERS.register
-def sgd(params, lr: float = 0.01, momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
+def sgd(params, lr: float = 0.01, momentum: Annotated[float, Interval(0, 1, closed="left")] = 0.0,
+        weight_decay: Annotated[float, Interval(0, None)] = 0.0, nesterov: bool = False):
     """Stochastic gradient descent: w <- w - lr * dL/dw (with optional momentum)."""
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
 
 
 @OPTIMIZERS.register
-def adam(params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 0.0):
+def adam(params, lr: float = 1e-3, beta1: Annotated[float, Interval(0, 1, closed="left")] = 0.9,
+         beta2: Annotated[float, Interval(0, 1, closed="left")] = 0.999,
+         weight_decay: Annotated[float, Interval(0, None)] = 0.0):
     """Adam (Kingma & Ba 2015): per-parameter steps from running moments of the gradient."""
     return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
 
 
 @OPTIMIZERS.register
-def adamw(params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 0.01):
+def adamw(params, lr: float = 1e-3, beta1: Annotated[float, Interval(0, 1, closed="left")] = 0.9,
+          beta2: Annotated[float, Interval(0, 1, closed="left")] = 0.999,
+          weight_decay: Annotated[float, Interval(0, None)] = 0.01):
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay."""
     return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
 
@@ -32,13 +41,14 @@ def none(optimizer, epochs):
 
 
 @SCHEDULERS.register
-def step(optimizer, epochs, step_size: int = 10, gamma: float = 0.1):
+def step(optimizer, epochs, step_size: Annotated[int, Interval(1, None)] = 10,
+         gamma: Annotated[float, Interval(0, None, closed="neither")] = 0.1):
     """Multiplies the learning rate by gamma every step_size epochs."""
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
 
 
 @SCHEDULERS.register
-def cosine(optimizer, epochs, min_lr: float = 0.0):
+def cosine(optimizer, epochs, min_lr: Annotated[float, Interval(0, None)] = 0.0):
     """Cosine annealing from lr to min_lr over the run's epochs."""
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=min_lr)
 

@@ -85,8 +85,19 @@ class RunDir:
         path = self / self.HISTORY
         if not path.is_file():
             return []
-        with open(path, newline="", encoding="utf-8") as f:
-            return [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise UserError(f"'{path}' is not a readable history ({type(e).__name__})") from None
+        for n, row in enumerate(rows, start=2):  # a damaged file: exit 2 naming the line, not a TypeError later
+            bad = [k for k, v in row.items() if k is None or v is None or isinstance(v, (str, list)) and v]
+            missing = [k for k in ("epoch", "train_loss") if k not in row]
+            if bad or missing:
+                what = f"lacks the column '{missing[0]}'" if missing else f"has {row[bad[0]]!r} in column {bad[0]!r}"
+                raise UserError(f"'{path}' line {n} {what}; every value must be a number, one per column of "
+                                "the header")
+        return rows
 
 
 def _fmt(v: Any) -> Any:

@@ -27,6 +27,7 @@ def model_args(name: str, given: dict[str, Any], from_data: dict[str, int]) -> d
 
 def build_model(name: str, args: dict[str, Any]):
     fn = MODELS.get(name, where="model.name")
+    MODELS.check_args(name, args, where="model")  # also the values the data filled in, and meta.json's
     try:
         return fn(**args)
     except ValueError as e:

@@ -15,11 +15,12 @@ that see only their own half of the previous layer, as the paper's two GPUs did.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
+from dlnotes.constraints import Interval
 from dlnotes.nn.conv import conv_output_size
 from dlnotes.nn.lrn import LocalResponseNorm
 from dlnotes.registry import MODELS
@@ -56,9 +57,9 @@ class AlexNet(nn.Module):
 
 
 @MODELS.register
-def alexnet(in_channels: int = 3, num_classes: int = 1000, image_size: int = 224, groups: Literal[1, 2] = 1,
-            width: float = 1.0, dropout: float = 0.5) -> nn.Module:
+def alexnet(in_channels: Annotated[int, Interval(1, 256)] = 3, num_classes: Annotated[int, Interval(2, 100_000)] = 1000,
+            image_size: Annotated[int, Interval(1, 1024)] = 224, groups: Literal[1, 2] = 1,
+            width: Annotated[float, Interval(0, 4, closed="right")] = 1.0,
+            dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.5) -> nn.Module:
     """AlexNet (Krizhevsky et al. 2012): 5 conv layers with LRN and overlapping pooling, 3 FC layers."""
-    if width <= 0:
-        raise ValueError(f"width must be > 0, got {width}")
     return AlexNet(in_channels, num_classes, image_size, groups, width, dropout)

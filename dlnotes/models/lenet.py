@@ -8,11 +8,12 @@ the paper's 32x32 input.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
+from dlnotes.constraints import Interval
 from dlnotes.nn.activations import activation as make_activation
 from dlnotes.nn.conv import conv_output_size
 from dlnotes.registry import MODELS
@@ -42,10 +43,9 @@ class LeNet(nn.Module):
 
 
 @MODELS.register
-def lenet(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+def lenet(in_channels: Annotated[int, Interval(1, 256)] = 1, num_classes: Annotated[int, Interval(2, 100_000)] = 10,
+          image_size: Annotated[int, Interval(1, 1024)] = 28,
           activation: Literal["sigmoid", "tanh", "relu", "leaky_relu"] = "sigmoid",
           pool: Literal["avg", "max"] = "avg") -> nn.Module:
     """LeNet-5 (LeCun 1998): conv 6@5x5, pool, conv 16@5x5, pool, fc 120, fc 84, fc classes."""
-    if num_classes < 2:
-        raise ValueError("lenet is a classifier: num_classes must be >= 2")
     return LeNet(in_channels, num_classes, image_size, activation, pool)

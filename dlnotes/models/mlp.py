@@ -5,11 +5,12 @@ Works on any input by flattening it first (tables, MNIST-1D, images).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
+from dlnotes.constraints import Interval, Items
 from dlnotes.nn.activations import activation as make_activation
 from dlnotes.registry import MODELS
 
@@ -33,13 +34,14 @@ class MLP(nn.Module):
 
 
 @MODELS.register
-def mlp(in_features: int = 784, num_classes: int = 10, out_features: int = 1, hidden_sizes: list = (128, 64),
-        activation: Literal["sigmoid", "tanh", "relu", "leaky_relu"] = "relu", dropout: float = 0.0,
-        slope: float = 0.01) -> nn.Module:
-    """Multilayer perceptron: hidden_sizes fully connected layers with an activation, then the output."""
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    if any(int(h) < 1 for h in hidden_sizes):
-        raise ValueError("hidden_sizes must all be >= 1")
+def mlp(in_features: Annotated[int, Interval(1, None)] = 784, num_classes: Annotated[int, Interval(0, 100_000)] = 10,
+        out_features: Annotated[int, Interval(1, 100_000)] = 1,
+        hidden_sizes: Annotated[list, Items(int, Interval(1, 65_536), max_len=64)] = (128, 64),
+        activation: Literal["sigmoid", "tanh", "relu", "leaky_relu"] = "relu",
+        dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.0, slope: Annotated[float, Interval(0, 1)] = 0.01) -> nn.Module:
+    """Multilayer perceptron: hidden_sizes fully connected layers with an activation, then the output.
+
+    ``num_classes`` 0 (regression) gives ``out_features`` outputs.
+    """
     return MLP(in_features, num_classes if num_classes > 0 else out_features, [int(h) for h in hidden_sizes],
                activation, dropout, slope)

@@ -13,11 +13,12 @@ prediction of the next token at every step out.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
+from dlnotes.constraints import Interval
 from dlnotes.nn.cells import Recurrent
 from dlnotes.registry import MODELS
 
@@ -66,10 +67,6 @@ class RecurrentNet(nn.Module):
 
 def _recurrent(mode: str, input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
                bidirectional, dropout, head, impl, embed_dim, nonlinearity="tanh") -> RecurrentNet:
-    if hidden_size < 1 or num_layers < 1:
-        raise ValueError("hidden_size and num_layers must be >= 1")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if vocab_size > 0 and bidirectional:
         raise ValueError("a language model reads left to right: bidirectional must be false for text")
     if head == "flatten" and vocab_size == 0 and seq_len < 1:
@@ -80,30 +77,39 @@ def _recurrent(mode: str, input_size, num_classes, horizon, vocab_size, seq_len,
 
 
 @MODELS.register
-def rnn(input_size: int = 1, num_classes: int = 0, horizon: int = 1, vocab_size: int = 0, seq_len: int = 0,
-        hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+def rnn(input_size: Annotated[int, Interval(1, 65_536)] = 1, num_classes: Annotated[int, Interval(0, 100_000)] = 0,
+        horizon: Annotated[int, Interval(1, 100_000)] = 1, vocab_size: Annotated[int, Interval(0, 1_000_000)] = 0,
+        seq_len: Annotated[int, Interval(0, 1_000_000)] = 0, hidden_size: Annotated[int, Interval(1, 65_536)] = 64,
+        num_layers: Annotated[int, Interval(1, 64)] = 1, bidirectional: bool = False,
+        dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.0,
         head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
-        embed_dim: int = 32, nonlinearity: Literal["tanh", "relu"] = "tanh") -> nn.Module:
+        embed_dim: Annotated[int, Interval(1, 65_536)] = 32, nonlinearity: Literal["tanh", "relu"] = "tanh") -> nn.Module:
     """Elman RNN, h_t = tanh(W_ih x_t + W_hh h_{t-1} + b): classifier, forecaster or language model."""
     return _recurrent("rnn", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
                       bidirectional, dropout, head, impl, embed_dim, nonlinearity)
 
 
 @MODELS.register
-def lstm(input_size: int = 1, num_classes: int = 0, horizon: int = 1, vocab_size: int = 0, seq_len: int = 0,
-         hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+def lstm(input_size: Annotated[int, Interval(1, 65_536)] = 1, num_classes: Annotated[int, Interval(0, 100_000)] = 0,
+         horizon: Annotated[int, Interval(1, 100_000)] = 1, vocab_size: Annotated[int, Interval(0, 1_000_000)] = 0,
+         seq_len: Annotated[int, Interval(0, 1_000_000)] = 0, hidden_size: Annotated[int, Interval(1, 65_536)] = 64,
+         num_layers: Annotated[int, Interval(1, 64)] = 1, bidirectional: bool = False,
+         dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.0,
          head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
-         embed_dim: int = 32) -> nn.Module:
+         embed_dim: Annotated[int, Interval(1, 65_536)] = 32) -> nn.Module:
     """LSTM: input, forget and output gates around a cell state; classifier, forecaster or language model."""
     return _recurrent("lstm", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
                       bidirectional, dropout, head, impl, embed_dim)
 
 
 @MODELS.register
-def gru(input_size: int = 1, num_classes: int = 0, horizon: int = 1, vocab_size: int = 0, seq_len: int = 0,
-        hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+def gru(input_size: Annotated[int, Interval(1, 65_536)] = 1, num_classes: Annotated[int, Interval(0, 100_000)] = 0,
+        horizon: Annotated[int, Interval(1, 100_000)] = 1, vocab_size: Annotated[int, Interval(0, 1_000_000)] = 0,
+        seq_len: Annotated[int, Interval(0, 1_000_000)] = 0, hidden_size: Annotated[int, Interval(1, 65_536)] = 64,
+        num_layers: Annotated[int, Interval(1, 64)] = 1, bidirectional: bool = False,
+        dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.0,
         head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
-        embed_dim: int = 32) -> nn.Module:
+        embed_dim: Annotated[int, Interval(1, 65_536)] = 32) -> nn.Module:
     """GRU: update and reset gates, no separate cell; classifier, forecaster or language model."""
     return _recurrent("gru", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
                       bidirectional, dropout, head, impl, embed_dim)

@@ -13,11 +13,12 @@ notes' update w <- w - lr * dL/dw, b <- b - lr * dL/db with no graph through the
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
+from dlnotes.constraints import Interval
 from dlnotes.registry import MODELS
 
 
@@ -100,20 +101,17 @@ class LogisticRegression(_Linear):
 
 
 @MODELS.register
-def linear_regression(in_features: int = 1, out_features: int = 1,
+def linear_regression(in_features: Annotated[int, Interval(1, None)] = 1,
+                      out_features: Annotated[int, Interval(1, 100_000)] = 1,
                       gradient: Literal["autograd", "manual"] = "autograd") -> nn.Module:
     """Linear regression y = Xw + b, solved by grid search, least squares or gradient descent."""
-    if in_features < 1:
-        raise ValueError("in_features must be >= 1")
     return LinearRegression(in_features, out_features, gradient)
 
 
 @MODELS.register
-def logistic_regression(in_features: int = 2, num_classes: int = 2, threshold: float = 0.5,
+def logistic_regression(in_features: Annotated[int, Interval(1, None)] = 2,
+                        num_classes: Annotated[int, Interval(2, 100_000)] = 2,
+                        threshold: Annotated[float, Interval(0, 1, closed="neither")] = 0.5,
                         gradient: Literal["autograd", "manual"] = "autograd") -> nn.Module:
     """Logistic regression: sigmoid (2 classes) or softmax, trained on the cross-entropy."""
-    if num_classes < 2:
-        raise ValueError("logistic_regression is a classifier: the data must have >= 2 classes")
-    if not 0 < threshold < 1:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     return LogisticRegression(in_features, num_classes, threshold, gradient)

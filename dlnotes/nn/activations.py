@@ -7,9 +7,12 @@ formulas and their gradients against ``torch.sigmoid``, ``torch.tanh``, ``F.relu
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
+from dlnotes.constraints import Interval
 from dlnotes.registry import ACTIVATIONS
 
 
@@ -67,7 +70,7 @@ def relu() -> nn.Module:
 
 
 @ACTIVATIONS.register
-def leaky_relu(slope: float = 0.01) -> nn.Module:
+def leaky_relu(slope: Annotated[float, Interval(0, 1)] = 0.01) -> nn.Module:
     """x if x > 0 else slope * x"""
     return LeakyReLU(slope)
 
