@@ -189,7 +189,7 @@ _Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_i
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-    |\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
     list("-+0123456789."),
 )
 
@@ -242,7 +242,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = _yaml(raw) if raw.strip() else None
     except _Refused as e:
         raise UserError(f"override '{key}={_short(raw)}': {e.problem}") from None
-    except (yaml.YAMLError, RecursionError):
+    except (yaml.YAMLError, RecursionError, ValueError):
         value = raw  # unparseable as YAML: take it as a plain string
     if isinstance(value, (dict, list)) and not raw.strip().startswith(("{", "[")):
         value = raw
