@@ -60,7 +60,7 @@ def test_piped_output_is_one_plain_line_per_epoch(cli, tmp_path):
     epochs = [line for line in r.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in epochs] == ["1/3", "2/3", "3/3"]
     assert all("train_loss=" in line and "val_accuracy=" in line for line in epochs)
-    assert "loading data: iris" in r.stderr
+    assert "loading data" not in r.stderr  # status lines are for a terminal; a log gets the epoch lines
     assert r.stdout.splitlines()[0].startswith("run: ")  # results, and only results, on stdout
 
 
@@ -98,3 +98,19 @@ def test_run_repr_names_path_model_data_and_main_metric(tmp_path):
     assert text.startswith(f"Run(path='{tmp_path / 'r'}', model='linear_regression', dataset='diabetes'")
     assert f"test r2={run.metrics['r2']:.4f}" in text
     assert repr(Run.load(tmp_path / "r")) == text
+
+
+def test_status_lines_show_in_a_terminal_only():
+    import io
+
+    from dlnotes.engine.progress import status
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Terminal(), io.StringIO()
+    status("loading data: iris ...", stream=tty)
+    status("loading data: iris ...", stream=pipe)
+    status("loading data: iris ...", quiet=True, stream=tty)
+    assert tty.getvalue() == "loading data: iris ...\n" and pipe.getvalue() == ""

@@ -26,9 +26,10 @@ def _is_terminal(stream) -> bool:
 
 
 def status(message: str, quiet: bool = False, stream=None) -> None:
-    """One plain line about what the run is doing now ("loading data: digits ...")."""
-    if not quiet:
-        stream = stream or sys.stderr
+    """One plain line about what the run is doing now ("loading data: digits ..."), in a terminal only:
+    in a log or a pipe the per-epoch lines say enough, and a refused input stays one line."""
+    stream = stream or sys.stderr
+    if not quiet and _is_terminal(stream):
         stream.write(message + "\n")
         stream.flush()
 
