@@ -197,7 +197,7 @@ def plot_run(run) -> list[Path]:
     classes = run.meta["dataset"]["classes"]
     if task == "classification" and "confusion_matrix" in metrics:
         paths.append(confusion(metrics["confusion_matrix"], classes, out / "confusion_matrix.png"))
-    if task == "classification" and run.meta["dataset"]["kind"] == "image":
+    if task == "classification" and run.meta["dataset"]["kind"] == "image" and torch.is_tensor(run.data.test.x):
         from dlnotes.engine.metrics import labels
 
         test = run.data.test

@@ -76,7 +76,7 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
         torch.backends.cudnn.benchmark = True
 
     seed_everything(cfg.seed)
-    data = prepare(cfg)  # collect
+    data = prepare(cfg, rd.meta()["preprocess"] if resume is not None else None)  # collect
     args = model_args(cfg.model.name, cfg.extras("model"), data.dataset.model_inputs())
     model = build_model(cfg.model.name, args)  # build
     from dlnotes.summary import check_fits
@@ -225,7 +225,7 @@ class Run:
             from dlnotes.engine.device import seed_everything
 
             seed_everything(self.config.seed)
-            self._data = prepare(self.config)
+            self._data = prepare(self.config, self.meta["preprocess"])
         return self._data
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:

@@ -81,6 +81,8 @@ def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
     if len(keep) == 0:
         raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
     k, h = torch.from_numpy(keep), torch.from_numpy(held)
+    if not torch.is_tensor(x):  # streamed image files: the same split of the file list
+        return Split(x.subset(k), y[k]), Split(x.subset(h), y[h])
     return Split(x[k], y[k]), Split(x[h], y[h])
 
 
@@ -110,7 +112,9 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
     return (x - mean) / std
 
 
-def prepare(cfg) -> Prepared:
+def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
+    """Builds, splits and normalises ``cfg``'s data. ``recorded`` (a run's meta.json preprocessing)
+    spares a streamed dataset its statistics pass when the run is evaluated or resumed."""
     ds = build_dataset(cfg)
     seed, stratify = cfg.seed, ds.task == "classification"
     gap = ds.info.get("split_gap", 0) if ds.info.get("ordered") else None  # series: test on the end
@@ -122,7 +126,18 @@ def prepare(cfg) -> Prepared:
     if cfg.data.val_fraction > 0:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap)
     pre: dict[str, Any] = {"kind": ds.kind, **ds.info}
-    if cfg.data.standardize and ds.kind != "text":
+    streamed = not torch.is_tensor(ds.x)
+    if streamed and (cfg.data.standardize or ds.x.recipe == "krizhevsky"):
+        keys = ("x_mean", "x_std", "pca_eigval", "pca_eigvec")
+        if recorded and "x_mean" in recorded:
+            pre.update({k: recorded[k] for k in keys if k in recorded})
+        else:
+            from dlnotes.data.stream import image_statistics
+            pre.update(image_statistics(train.x, seed, ds.x.stats_images, torch.device("cpu"),
+                                        pca=ds.x.recipe == "krizhevsky"))
+        if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
+            pre.pop("x_mean"), pre.pop("x_std")
+    elif cfg.data.standardize and ds.kind != "text":
         mean, std = _stats(train.x, ds.kind)
         pre.update(x_mean=mean.tolist(), x_std=std.tolist())
         if ds.task == "regression":
@@ -130,11 +145,16 @@ def prepare(cfg) -> Prepared:
             pre.update(y_mean=y_mean.tolist(), y_std=y_std.tolist())
         elif ds.task == "forecasting":  # the targets are later values of the same series
             pre.update(y_mean=[mean.item()], y_std=[std.item()])
-    parts = [normalize_split(s, pre) if s is not None else None for s in (train, val, test)]
+    parts = [normalize_split(s, pre, train=s is train) if s is not None else None for s in (train, val, test)]
     return Prepared(parts[0], parts[1], parts[2], ds, pre)
 
 
-def normalize_split(s: Split, pre: dict[str, Any]) -> Split:
+def normalize_split(s: Split, pre: dict[str, Any], train: bool = False) -> Split:
+    if not torch.is_tensor(s.x):  # streamed: normalised (and augmented, for training) as each image is read
+        from dlnotes.data.transforms import ImageTransform
+
+        f = s.x
+        return Split(f.with_transform(ImageTransform(f.image_size, f.recipe, train, f.ten_crop and not train, pre)), s.y)
     y = s.y
     if "y_mean" in pre:
         y = (y - torch.tensor(pre["y_mean"])) / torch.tensor(pre["y_std"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from dlnotes.errors import UserError
 from dlnotes.registry import OPTIMIZERS, SCHEDULERS
 
 
@@ -52,3 +53,18 @@ def build_optimizer(cfg, params):
 def build_scheduler(cfg, optimizer):
     sch = cfg.train.scheduler
     return SCHEDULERS.get(sch.name, where="train.scheduler.name")(optimizer, cfg.train.epochs, **(sch.model_extra or {}))
+
+
+@SCHEDULERS.register
+def plateau(optimizer, epochs, factor: float = 0.1, patience: int = 5, threshold: float = 1e-4,
+            min_lr: float = 0.0):
+    """Multiplies the lr by factor when the validation loss has not improved for patience epochs.
+
+    Krizhevsky et al. (2012), section 5: "divide the learning rate by 10 when the validation error
+    rate stopped improving"; the trainer steps it with each epoch's validation loss."""
+    if not 0 < factor < 1:
+        raise UserError(f"train.scheduler.factor: must be in (0, 1), got {factor}")
+    if patience < 0:
+        raise UserError(f"train.scheduler.patience: must be >= 0, got {patience}")
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=patience,
+                                                      threshold=threshold, min_lr=min_lr)

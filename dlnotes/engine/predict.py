@@ -50,6 +50,12 @@ def read_image(path: Path, channels: int) -> torch.Tensor:
 def load_images(path: Path, pre: dict[str, Any]) -> tuple[list[str], torch.Tensor]:
     files = _image_files(path)
     size, channels = pre["image_size"], pre["channels"]
+    if pre.get("recipe", "none") != "none":  # a streamed run's test view: short side, central crop(s)
+        from dlnotes.data.stream import decode_file
+        from dlnotes.data.transforms import ImageTransform
+
+        view = ImageTransform(size, pre["recipe"], ten_crop=pre.get("ten_crop", False))
+        return [str(f) for f in files], torch.stack([view(decode_file(str(f), channels)) for f in files])
     x = torch.stack([resize_images(read_image(f, channels).unsqueeze(0), size)[0] for f in files])
     return [str(f) for f in files], x
 
