@@ -72,10 +72,10 @@ def random_resized_crop_params(h: int, w: int, g: torch.Generator, scale=(0.08, 
                                ratio=(3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
     """torchvision's RandomResizedCrop.get_params with our generator: (top, left, height, width)."""
     area = h * w
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    log_ratio = torch.log(torch.tensor(ratio))
     for _ in range(10):
-        target = area * float(torch.empty(1).uniform_(scale[0], scale[1], generator=g))
-        aspect = math.exp(float(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=g)))
+        target = area * torch.empty(1).uniform_(scale[0], scale[1], generator=g).item()
+        aspect = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=g)).item()
         cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
         if 0 < cw <= w and 0 < ch <= h:
             top = int(torch.randint(0, h - ch + 1, (1,), generator=g))
@@ -155,3 +155,16 @@ class ImageTransform:
             alpha = torch.randn(3, generator=g) * PCA_STD
             x = pca_lighting(x, *self.eig, alpha)
         return x
+
+
+def describe(recipe: str, image_size: int, ten_crop: bool = False) -> str:
+    """One line that says what a recipe does to an image, for ``dlnotes summary``."""
+    s, r = image_size, short_side(image_size)
+    test = f"ten {s}x{s} crops (corners, centre, mirrored), softmax averaged" if ten_crop else f"central {s}x{s} crop"
+    if recipe == "krizhevsky":
+        return (f"krizhevsky (Krizhevsky et al. 2012, 4.1): short side {r}, central {r}x{r}, random {s}x{s} crops "
+                f"+ horizontal flips + PCA colour noise (alpha ~ N(0, {PCA_STD})); test: short side {r}, {test}")
+    if recipe == "random_resized_crop":
+        return (f"random_resized_crop: random area 8-100%, aspect 3/4-4/3, resized to {s}x{s} + horizontal flips; "
+                f"test: short side {r}, {test}")
+    return f"none: every image resized to {s}x{s}"
