@@ -92,7 +92,8 @@ class ImageFiles(torch.utils.data.Dataset):
         if self.decode == "cuda":  # only the bytes: the main process decodes the batch on the GPU
             from torchvision.io import read_file
             return read_file(self.path(i)), self.labels[i], i, seed if seed is not None else -1
-        return self.transform(decode_file(self.path(i), self.channels), g), self.labels[i]
+        pixels, alpha = self.transform.pixels(decode_file(self.path(i), self.channels), g)
+        return pixels, self.labels[i], alpha
 
 
 class SeededSampler(Sampler):
@@ -117,6 +118,21 @@ class SeededSampler(Sampler):
         return iter([(i, seed) for i in idx])
 
 
+class _Finished(torch.utils.data.Dataset):
+    """Training on the CPU: each worker finishes its images too (float, colour noise, normalisation),
+    one image at a time while it is in cache, and the collation stacks them into shared memory."""
+
+    def __init__(self, files: ImageFiles):
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key):
+        pixels, label, alpha = self.files[key]
+        return self.files.transform.finish(pixels.unsqueeze(0), alpha.unsqueeze(0))[0], label
+
+
 def _collate_bytes(batch):
     data, labels, index, seed = zip(*batch)
     return list(data), torch.stack(labels), list(index), list(seed)
@@ -135,14 +151,16 @@ class Loader:
         self.sampler = SeededSampler(len(files), shuffle, generator, augment_generator, rank, world)
         workers = files.workers if workers is None else workers
         self.batch_sampler = BatchSampler(self.sampler, batch_size, drop_last=False)
+        on_gpu = device.type == "cuda"
         self.loader = DataLoader(
-            files, batch_sampler=self.batch_sampler, num_workers=workers,
+            files if on_gpu else _Finished(files), batch_sampler=self.batch_sampler, num_workers=workers,
             persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None,
-            pin_memory=device.type == "cuda", collate_fn=_collate_bytes if files.decode == "cuda" else None)
+            pin_memory=on_gpu, collate_fn=_collate_bytes if files.decode == "cuda" else None)
         self.images_per_s, self.wait_s = 0.0, 0.0
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
+
 
     def __iter__(self):
         start, waited, count = time.perf_counter(), 0.0, 0
@@ -155,10 +173,16 @@ class Loader:
                 break
             except UserError as e:  # from a worker: its message carries the worker's traceback
                 raise UserError(str(e).strip().splitlines()[-1].split("UserError: ", 1)[-1]) from None
-            xb, yb = self._decoded(batch) if self.files.decode == "cuda" else batch
+            if self.files.decode == "cuda":
+                xb, yb = self._decoded(batch)
+            elif self.device.type == "cuda":  # uint8 crops cross the bus; float work on the GPU
+                xb, yb, alpha = (v.to(self.device, non_blocking=True) for v in batch)
+                xb = self.files.transform.finish(xb, alpha)
+            else:
+                xb, yb = batch
             waited += time.perf_counter() - t
             count += len(yb)
-            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            yield xb, yb.to(self.device, non_blocking=True)
         elapsed = time.perf_counter() - start
         self.images_per_s, self.wait_s = count / max(elapsed, 1e-9), waited
         if self.report:
@@ -207,5 +231,5 @@ def image_statistics(files: ImageFiles, seed: int, limit: int, device: torch.dev
 class _View(ImageTransform):
     """The test view without normalisation: what statistics are computed on."""
 
-    def __call__(self, img, g=None):
-        return self.view(img, None)
+    def finish(self, pixels, alpha):
+        return self.view(pixels, alpha)

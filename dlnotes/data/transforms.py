@@ -95,9 +95,13 @@ def pca_lighting(x: torch.Tensor, eigval: torch.Tensor, eigvec: torch.Tensor, al
     """Section 4.1's colour noise: every RGB pixel I_xy gets [p1, p2, p3] [a1 l1, a2 l2, a3 l3]^T added,
     p_i and l_i the eigenvectors (columns of ``eigvec``) and eigenvalues of the training set's 3x3 RGB
     covariance, a_i ~ N(0, 0.1) drawn once per image. Pixels here are in [0, 1], and so are the
-    statistics (fb.resnet.torch's convention); the paper wrote it for 0-255 pixels."""
-    shift = eigvec.to(x) @ (alpha.to(x) * eigval.to(x))
-    return x + shift.view(-1, 1, 1)
+    statistics (fb.resnet.torch's convention); the paper wrote it for 0-255 pixels.
+
+    ``x`` is one image (3, H, W) with ``alpha`` (3,), or a batch (B, [crops,] 3, H, W) with (B, 3)."""
+    shift = (alpha.to(x) * eigval.to(x)) @ eigvec.to(x).T  # row form of eigvec @ (alpha * eigval)
+    if x.dim() == 3:
+        return x + shift.view(3, 1, 1)
+    return x + shift.view(len(x), *[1] * (x.dim() - 4), 3, 1, 1)
 
 
 def pca_of_pixels(count: int, total: torch.Tensor, outer: torch.Tensor) -> dict[str, list]:
@@ -120,39 +124,66 @@ def pca_of_pixels(count: int, total: torch.Tensor, outer: torch.Tensor) -> dict[
 class ImageTransform:
     """One image (C, H, W), uint8 or float, to the model's float input (C, S, S), or (10, C, S, S) for
     ten-crop testing. ``train`` picks the augmented view; ``pre`` holds the recorded statistics
-    (``x_mean``/``x_std`` to normalise, ``pca_eigval``/``pca_eigvec`` for the colour noise)."""
+    (``x_mean``/``x_std`` to normalise, ``pca_eigval``/``pca_eigvec`` for the colour noise).
+
+    Two halves, so that a loader's workers ship bytes, not floats: ``pixels`` (per image, in a worker:
+    decode-side crops and flips, kept uint8 for the crop recipes, and the image's colour-noise alphas)
+    and ``finish`` (per batch, where the batch lands, e.g. on the GPU: to [0, 1], colour noise,
+    normalisation). ``transform(img, g)`` is both at once."""
 
     def __init__(self, image_size: int, recipe: str = "none", train: bool = False, ten_crop: bool = False,
                  pre: dict | None = None):
         self.size, self.recipe, self.train, self.ten_crop = image_size, recipe, train, ten_crop
         pre = pre or {}
-        self.mean = torch.tensor(pre["x_mean"]).view(-1, 1, 1) if "x_mean" in pre else None
-        self.std = torch.tensor(pre["x_std"]).view(-1, 1, 1) if "x_mean" in pre else None
+        self.mean = torch.tensor(pre["x_mean"]) if "x_mean" in pre else None
+        self.std = torch.tensor(pre["x_std"]) if "x_mean" in pre else None
         self.eig = (torch.tensor(pre["pca_eigval"]), torch.tensor(pre["pca_eigvec"])) if "pca_eigval" in pre else None
 
     def __call__(self, img: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
-        x = self.view(img, g)
-        if self.mean is not None:
-            x = (x - self.mean.to(x)) / self.std.to(x)
-        return x
+        pixels, alpha = self.pixels(img, g)
+        return self.finish(pixels.unsqueeze(0), alpha.unsqueeze(0))[0]
 
-    def view(self, img: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
-        """The geometric and colour part, in [0, 1] (statistics are computed on this, with train False)."""
-        s = self.size
+    def pixels(self, img: torch.Tensor, g: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The geometric part (uint8 for the crop recipes, float in [0, 1] for ``none``) and the
+        image's colour-noise alphas (zeros when there is none)."""
+        s, alpha = self.size, torch.zeros(3)
         if self.recipe == "none":
-            return resize_images(to_float(img).unsqueeze(0), s)[0]
+            return resize_images(to_float(img).unsqueeze(0), s)[0], alpha
+        if img.dtype != torch.uint8:  # 16-bit or float input: 8 bits are what the crops ship
+            img = (to_float(img) * 255).round().clamp(0, 255).to(torch.uint8)
         r = short_side(s)
         if not self.train or g is None:  # test: the central r x r patch, then its centre (or ten crops)
             img = TF.center_crop(resize_short(img, r), [r, r])
-            return to_float(ten_crop(img, s) if self.ten_crop else TF.center_crop(img, [s, s]))
+            return (ten_crop(img, s) if self.ten_crop else TF.center_crop(img, [s, s])), alpha
         if self.recipe == "krizhevsky":
             img = random_crop(TF.center_crop(resize_short(img, r), [r, r]), s, g)
         else:
             top, left, h, w = random_resized_crop_params(*img.shape[-2:], g)
             img = TF.resized_crop(img, top, left, h, w, [s, s], antialias=True)
-        x = to_float(random_flip(img, g))
-        if self.recipe == "krizhevsky" and self.eig is not None and x.shape[0] == 3:
+        img = random_flip(img, g)
+        if self.recipe == "krizhevsky" and self.eig is not None and img.shape[0] == 3:
             alpha = torch.randn(3, generator=g) * PCA_STD
+        return img, alpha
+
+    def finish(self, pixels: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """A batch (B, C, S, S) or (B, 10, C, S, S) of ``pixels`` to the model's input, on its device."""
+        if self.mean is None:
+            return self.view(pixels, alpha)
+        # (p / 255 + shift - mean) / std as one scale and one offset per image and channel: two in-place
+        # passes over the batch instead of four that each allocate it again
+        x = pixels.to(torch.float32, copy=True)
+        std, mean = self.std.to(x), self.mean.to(x)
+        scale = 1 / (std * 255) if pixels.dtype == torch.uint8 else 1 / std
+        offset = (-mean / std).expand(len(x), -1)
+        if self.eig is not None and self.train and x.shape[-3] == 3:
+            offset = offset + pca_lighting(torch.zeros(len(x), 3, 1, 1).to(x), *self.eig, alpha).view(-1, 3) / std
+        crops = [1] * (x.dim() - 4)  # (B, 10, C, S, S) for ten crops
+        return x.mul_(scale.view(-1, 1, 1)).add_(offset.reshape(len(x), *crops, -1, 1, 1))
+
+    def view(self, pixels: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """[0, 1] pixels with the colour noise: what statistics are computed on (with train False)."""
+        x = to_float(pixels)
+        if self.eig is not None and self.train and x.shape[-3] == 3:
             x = pca_lighting(x, *self.eig, alpha)
         return x
 
