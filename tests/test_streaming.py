@@ -247,3 +247,21 @@ def test_alexnet_imagenet_config_states_the_recipe():
     table = config_summary(cfg)
     assert table["total_params"] == 62_378_344
     assert "random 224x224 crops" in table["recipe"]
+
+
+@pytest.mark.parametrize("n,world", [(7, 2), (10, 3), (8, 4)])
+def test_each_rank_reads_its_share_as_distributed_sampler_does(n, world):
+    """Rank r of ``world`` gets what torch's DistributedSampler gives it (without its own shuffle) applied
+    to the epoch's permutation, which is the single-process one: the data order does not depend on world."""
+    from torch.utils.data import DistributedSampler
+
+    from dlnotes.data.stream import SeededSampler
+
+    perm = list(SeededSampler(n, True, torch.Generator().manual_seed(5)))
+    shares = []
+    for rank in range(world):
+        ours = list(SeededSampler(n, True, torch.Generator().manual_seed(5), None, rank, world))
+        ref = [perm[i] for i in DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False)]
+        assert ours == ref
+        shares.append(ours)
+    assert sorted(set(sum(shares, []))) == list(range(n)) and len({len(s) for s in shares}) == 1
