@@ -14,6 +14,12 @@
    lowered so that the in-memory path would accept ``budget`` images, on folders of k x budget images
    for each k of ``--rss-sizes``; ``stream: auto`` must pick streaming, and the peak RSS of the whole
    process tree (trainer + DataLoader workers, summed from /proc every 20 ms) must not grow with the folder.
+   The folders are hard links to the generated JPEGs (each file used again when a folder is larger).
+
+"fraction" is loader images/s over the limit (wall clock: other processes on the machine lower it);
+"CPU efficiency" is the loader's images per CPU second (main process + workers) over the single
+thread's, which other processes do not change: 1.0 would be a loader that costs nothing beyond the
+per-image work.
 
 Prints a table and one JSON line.
 """
@@ -227,10 +233,8 @@ def main() -> None:
         for k in [int(v) for v in args.rss_sizes.split(",")]:
             n = k * args.budget
             folder = tmp / f"folder{n}"
-            have = paths[:n]
-            if len(have) < n:
-                have = have + make_folder(tmp / f"extra{n}", n - len(have), args.size, seed=k)
-            for i, p in enumerate(have):  # hard links: the same bytes, no new JPEGs
+            have = (paths * -(-n // len(paths)))[:n]
+            for i, p in enumerate(have):  # hard links to the generated JPEGs (reused when n is larger)
                 (folder / p.parent.name).mkdir(parents=True, exist_ok=True)
                 os.link(p, folder / p.parent.name / f"{i:06d}.jpg")
             r = train_peak_rss(folder, tmp / f"run{n}", limit_gb)

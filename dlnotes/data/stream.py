@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Sampler, get_worker_info
 
 from dlnotes.data.transforms import ImageTransform, pca_of_pixels
 from dlnotes.errors import UserError
@@ -118,19 +118,24 @@ class SeededSampler(Sampler):
         return iter([(i, seed) for i in idx])
 
 
-class _Finished(torch.utils.data.Dataset):
-    """Training on the CPU: each worker finishes its images too (float, colour noise, normalisation),
-    one image at a time while it is in cache, and the collation stacks them into shared memory."""
+class _FinishInto:
+    """Collation for training on the CPU, in the worker: each image is finished (to float, colour noise,
+    normalisation) while it is in cache, straight into the shared-memory batch the main process will
+    read; stacking finished floats instead would move every image through memory twice more."""
 
-    def __init__(self, files: ImageFiles):
-        self.files = files
+    def __init__(self, transform):
+        self.transform = transform
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, key):
-        pixels, label, alpha = self.files[key]
-        return self.files.transform.finish(pixels.unsqueeze(0), alpha.unsqueeze(0))[0], label
+    def __call__(self, batch):
+        pixels, labels, alphas = zip(*batch)
+        shape = (len(pixels), *pixels[0].shape)
+        if get_worker_info() is not None:  # as default_collate does: allocate in shared memory directly
+            out = torch.empty(0).set_(torch.UntypedStorage._new_shared(math.prod(shape) * 4), 0, shape)
+        else:
+            out = torch.empty(shape)
+        for i, (p, a) in enumerate(zip(pixels, alphas)):
+            self.transform.finish(p.unsqueeze(0), a.unsqueeze(0), out=out[i:i + 1])
+        return out, torch.stack(labels)
 
 
 def _collate_bytes(batch):
@@ -152,10 +157,11 @@ class Loader:
         workers = files.workers if workers is None else workers
         self.batch_sampler = BatchSampler(self.sampler, batch_size, drop_last=False)
         on_gpu = device.type == "cuda"
+        collate = _collate_bytes if files.decode == "cuda" else None if on_gpu else _FinishInto(files.transform)
         self.loader = DataLoader(
-            files if on_gpu else _Finished(files), batch_sampler=self.batch_sampler, num_workers=workers,
+            files, batch_sampler=self.batch_sampler, num_workers=workers,
             persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None,
-            pin_memory=on_gpu, collate_fn=_collate_bytes if files.decode == "cuda" else None)
+            pin_memory=on_gpu, collate_fn=collate)
         self.images_per_s, self.wait_s = 0.0, 0.0
 
     def __len__(self) -> int:
@@ -213,7 +219,7 @@ def image_statistics(files: ImageFiles, seed: int, limit: int, device: torch.dev
     (all when ``limit`` is 0 or larger than the split); sums in float64."""
     n = len(files)
     idx = np.arange(n) if not limit or limit >= n else np.sort(np.random.default_rng(seed).permutation(n)[:limit])
-    view = files.subset(idx).with_transform(_View(files.image_size, files.recipe))
+    view = files.subset(idx).with_transform(ImageTransform(files.image_size, files.recipe))  # test view, [0, 1]
     view.decode = "cpu"
     c = files.channels
     total, outer, count = torch.zeros(c, dtype=torch.float64), torch.zeros(c, c, dtype=torch.float64), 0
@@ -226,10 +232,3 @@ def image_statistics(files: ImageFiles, seed: int, limit: int, device: torch.dev
     if not pca:
         stats.pop("pca_eigval"), stats.pop("pca_eigvec")
     return stats
-
-
-class _View(ImageTransform):
-    """The test view without normalisation: what statistics are computed on."""
-
-    def finish(self, pixels, alpha):
-        return self.view(pixels, alpha)

@@ -165,13 +165,15 @@ class ImageTransform:
             alpha = torch.randn(3, generator=g) * PCA_STD
         return img, alpha
 
-    def finish(self, pixels: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """A batch (B, C, S, S) or (B, 10, C, S, S) of ``pixels`` to the model's input, on its device."""
+    def finish(self, pixels: torch.Tensor, alpha: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """A batch (B, C, S, S) or (B, 10, C, S, S) of ``pixels`` to the model's input, on its device
+        (written into ``out`` when given)."""
         if self.mean is None:
-            return self.view(pixels, alpha)
+            x = self.view(pixels, alpha)
+            return out.copy_(x) if out is not None else x
         # (p / 255 + shift - mean) / std as one scale and one offset per image and channel: two in-place
         # passes over the batch instead of four that each allocate it again
-        x = pixels.to(torch.float32, copy=True)
+        x = out.copy_(pixels) if out is not None else pixels.to(torch.float32, copy=True)
         std, mean = self.std.to(x), self.mean.to(x)
         scale = 1 / (std * 255) if pixels.dtype == torch.uint8 else 1 / std
         offset = (-mean / std).expand(len(x), -1)
