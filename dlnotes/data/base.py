@@ -20,6 +20,7 @@ class Dataset:
     ``x``/``y`` hold all the data, or the training part when the source has its own test split
     (``x_test``/``y_test``). Images are float (N, C, H, W) in [0, 1]; tabular data float (N, F);
     sequences float (N, T, F); text long (N, T). Classification targets are long class indices.
+    A streamed image folder's ``x`` is its files (``dlnotes.data.stream.ImageFiles``, with ``shape``).
     """
 
     x: torch.Tensor

@@ -20,7 +20,7 @@ from dlnotes.registry import DATASETS
 
 @dataclass
 class Split:
-    x: torch.Tensor
+    x: torch.Tensor  # or, for a streamed image folder, its files (dlnotes.data.stream.ImageFiles)
     y: torch.Tensor
 
     def __len__(self) -> int:
@@ -133,8 +133,7 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
             pre.update({k: recorded[k] for k in keys if k in recorded})
         else:
             from dlnotes.data.stream import image_statistics
-            pre.update(image_statistics(train.x, seed, ds.x.stats_images, torch.device("cpu"),
-                                        pca=ds.x.recipe == "krizhevsky"))
+            pre.update(image_statistics(train.x, seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
         if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
             pre.pop("x_mean"), pre.pop("x_std")
     elif cfg.data.standardize and ds.kind != "text":

@@ -152,6 +152,8 @@ class Loader:
     def __init__(self, files: ImageFiles, batch_size: int, device: torch.device, *, shuffle: bool = False,
                  generator: torch.Generator | None = None, augment_generator: torch.Generator | None = None,
                  rank: int = 0, world: int = 1, workers: int | None = None, report: bool = False):
+        if files.decode == "cuda" and device.type != "cuda":
+            raise UserError(f"data.decode: cuda decodes on the GPU, but this run is on {device}; use decode: cpu")
         self.files, self.device, self.report = files, device, report
         self.sampler = SeededSampler(len(files), shuffle, generator, augment_generator, rank, world)
         workers = files.workers if workers is None else workers
@@ -212,8 +214,7 @@ class Loader:
         return torch.stack(out), labels
 
 
-def image_statistics(files: ImageFiles, seed: int, limit: int, device: torch.device,
-                     pca: bool) -> dict[str, list]:
+def image_statistics(files: ImageFiles, seed: int, limit: int, pca: bool) -> dict[str, list]:
     """Per-channel mean and std of the test view's [0, 1] pixels (and, with ``pca``, the eigen-decomposition
     of their RGB covariance, section 4.1), in one streaming pass over ``limit`` files chosen by ``seed``
     (all when ``limit`` is 0 or larger than the split); sums in float64."""
@@ -221,7 +222,7 @@ def image_statistics(files: ImageFiles, seed: int, limit: int, device: torch.dev
     idx = np.arange(n) if not limit or limit >= n else np.sort(np.random.default_rng(seed).permutation(n)[:limit])
     view = files.subset(idx).with_transform(ImageTransform(files.image_size, files.recipe))  # test view, [0, 1]
     view.decode = "cpu"
-    c = files.channels
+    c, start = files.channels, time.perf_counter()
     total, outer, count = torch.zeros(c, dtype=torch.float64), torch.zeros(c, c, dtype=torch.float64), 0
     for xb, _ in Loader(view, 64, torch.device("cpu")):
         px = xb.permute(1, 0, 2, 3).reshape(c, -1).double()
@@ -229,6 +230,8 @@ def image_statistics(files: ImageFiles, seed: int, limit: int, device: torch.dev
         outer += px @ px.T
         count += px.shape[1]
     stats = pca_of_pixels(count, total, outer)
+    print(f"image_folder: normalisation statistics{' and RGB PCA' if pca else ''} of {len(idx):,} training images "
+          f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     if not pca:
         stats.pop("pca_eigval"), stats.pop("pca_eigvec")
     return stats
