@@ -287,3 +287,14 @@ def test_gpu_decoding_matches_cpu_decoding(tmp_path):
     b = torch.cat([x for x, _ in batches(gpu.test, 8, dev)])
     std = torch.tensor(cpu.preprocess["x_std"], device=dev).view(1, -1, 1, 1)
     assert ((a - b).abs() * std).mean() < 2 / 255
+
+
+def test_an_unreadable_file_is_one_line_naming_it(tmp_path):
+    write_folder(tmp_path / "f", 3, size=(10, 12))
+    (tmp_path / "f" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    data = prepare(validate(config({"root": str(tmp_path / "f"), "image_size": 8, "stream": True,
+                                    "standardize": False, "workers": 1})))
+    with pytest.raises(UserError, match=r"^'.*broken\.jpg' is not a readable image") as e:
+        for name in ("train", "val", "test"):  # decoded in a worker process
+            list(batches(data.split(name), 4, torch.device("cpu")))
+    assert "\n" not in str(e.value)

@@ -169,7 +169,6 @@ class Loader:
     def __len__(self) -> int:
         return len(self.batch_sampler)
 
-
     def __iter__(self):
         start, waited, count = time.perf_counter(), 0.0, 0
         it = iter(self.loader)
