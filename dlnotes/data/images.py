@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset, check_image_memory, resize_images
+from dlnotes.data.image_files import IMAGE_SUFFIXES, read_image
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -78,7 +79,7 @@ def _idx_dataset(key: str, root: str, download: bool, image_size: int, limit_tra
     conv = lambda a: resize_images(torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1), image_size)
     return Dataset(conv(xtr), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
                    x_test=conv(xte), y_test=torch.from_numpy(yte.astype(np.int64)), classes=classes,
-                   info={"image_size": image_size, "channels": 1})
+                   image_size=image_size, channels=1)
 
 
 @DATASETS.register
@@ -140,7 +141,7 @@ def cifar10(root: str = "data", download: bool = False, image_size: int = 32, li
     conv = lambda a: resize_images(torch.from_numpy(a.astype(np.float32) / 255.0), image_size)
     return Dataset(conv(xtr), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
                    x_test=conv(xte), y_test=torch.from_numpy(yte.astype(np.int64)), classes=CIFAR_CLASSES,
-                   info={"image_size": image_size, "channels": 3})
+                   image_size=image_size, channels=3)
 
 
 @DATASETS.register
@@ -158,7 +159,7 @@ def image_folder(root: str = "data/images", image_size: int = 64, channels: Lite
     ``memory_limit_gb``. ``stats_images`` files (0: all) give a streamed set its normalisation
     statistics; ``decode: cuda`` decodes JPEG batches on the GPU with nvJPEG.
     """
-    from dlnotes.engine.predict import IMAGE_SUFFIXES, read_image
+    from dlnotes.data.image_files import IMAGE_SUFFIXES, read_image
 
     if memory_limit_gb <= 0 or workers < 0 or stats_images < 0:
         key = "memory_limit_gb" if memory_limit_gb <= 0 else "workers" if workers < 0 else "stats_images"
@@ -199,7 +200,7 @@ def image_folder(root: str = "data/images", image_size: int = 64, channels: Lite
                         f"data.image_size: {n} images at {channels}x{image_size}x{image_size} need {need:.2f} GiB "
                         f"as float32 (data.memory_limit_gb = {memory_limit_gb:g}); set data.stream: auto to "
                         "stream them from disk, or a smaller image_size")
-    info = {"image_size": image_size, "channels": channels, "recipe": augment_recipe, "ten_crop": ten_crop}
+    facts = {"image_size": image_size, "channels": channels, "recipe": augment_recipe, "ten_crop": ten_crop}
     if why:
         from dlnotes.data.stream import ImageFiles
 
@@ -207,24 +208,24 @@ def image_folder(root: str = "data/images", image_size: int = 64, channels: Lite
             return ImageFiles([str(f) for f, _ in pairs], torch.tensor([c for _, c in pairs]), channels, image_size,
                               augment_recipe, ten_crop, workers, decode, stats_images)
 
-        info["loading"] = f"streamed from disk by {workers} worker(s): {why}"
-        print(f"image_folder: {n:,} images {info['loading']}", file=sys.stderr)
+        facts["loading"] = f"streamed from disk by {workers} worker(s): {why}"
+        print(f"image_folder: {n:,} images {facts['loading']}", file=sys.stderr)
         x = as_files(files)
-        ds = Dataset(x, x.labels, "classification", "image", classes=classes, info=info)
+        ds = Dataset(x, x.labels, "classification", "image", classes=classes, **facts)
         if test_files:
             ds.x_test = as_files(test_files)
             ds.y_test = ds.x_test.labels
         return ds
 
-    info["loading"] = f"in memory: {need:.2f} GiB as float32, within data.memory_limit_gb = {memory_limit_gb:g}"
-    print(f"image_folder: {n:,} images {info['loading']}", file=sys.stderr)
+    facts["loading"] = f"in memory: {need:.2f} GiB as float32, within data.memory_limit_gb = {memory_limit_gb:g}"
+    print(f"image_folder: {n:,} images {facts['loading']}", file=sys.stderr)
 
     def load(pairs):
         x = torch.stack([resize_images(read_image(f, channels).unsqueeze(0), image_size)[0] for f, _ in pairs])
         return x, torch.tensor([c for _, c in pairs])
 
     x, y = load(files)
-    ds = Dataset(x, y, "classification", "image", classes=classes, info=info)
+    ds = Dataset(x, y, "classification", "image", classes=classes, **facts)
     if test_files:
         ds.x_test, ds.y_test = load(test_files)
     return ds

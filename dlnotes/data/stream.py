@@ -45,7 +45,7 @@ def decode_file(path: str, channels: int) -> torch.Tensor:
     try:
         return decode_image(read_file(path), mode=mode)
     except (RuntimeError, ValueError):
-        from dlnotes.engine.predict import read_image  # PIL: more formats, the same error message
+        from dlnotes.data.image_files import read_image  # PIL: more formats, the same error message
 
         return (read_image(Path(path), channels) * 255).round().to(torch.uint8)
 

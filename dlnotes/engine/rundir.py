@@ -22,6 +22,8 @@ class RunDir:
     HISTORY = "history.csv"
     METRICS = "metrics.json"
     STATE = "checkpoint/state.pt"
+    SURFACE = "checkpoint/surface.pt"  # the grid solver's loss surface, for its figure
+    PLOTS = "plots"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
