@@ -298,3 +298,12 @@ def test_an_unreadable_file_is_one_line_naming_it(tmp_path):
         for name in ("train", "val", "test"):  # decoded in a worker process
             list(batches(data.split(name), 4, torch.device("cpu")))
     assert "\n" not in str(e.value)
+
+
+def test_ten_crop_inputs_are_normalised_per_channel():
+    from dlnotes.data.prepare import normalize
+
+    pre = {"kind": "image", "x_mean": [0.1, 0.2, 0.3], "x_std": [0.5, 0.25, 2.0]}
+    x = torch.rand(2, 10, 3, 4, 4)
+    want = torch.stack([normalize(x[:, k], pre) for k in range(10)], 1)
+    torch.testing.assert_close(normalize(x, pre), want)

@@ -7,6 +7,7 @@ recorded so that ``predict`` applies the same preprocessing to raw inputs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,17 @@ def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None 
     held_out = np.sort(np.concatenate(held))
     keep = np.setdiff1d(np.arange(n), held_out)
     return keep, held_out
+
+
+def epoch_indices(n: int, shuffle: bool, generator: torch.Generator | None, rank: int = 0,
+                  world: int = 1) -> torch.Tensor:
+    """One epoch's sample order for this rank: a permutation drawn from ``generator`` (or 0..n-1),
+    padded by wrapping to a multiple of ``world``, every ``world``-th index from ``rank``."""
+    idx = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if world > 1:
+        total = math.ceil(n / world) * world
+        idx = torch.cat([idx, idx[: total - n]])[rank::world]
+    return idx
 
 
 def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:

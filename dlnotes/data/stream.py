@@ -109,7 +109,7 @@ class SeededSampler(Sampler):
         return math.ceil(self.n / self.world)
 
     def __iter__(self):
-        from dlnotes.engine.batching import epoch_indices
+        from dlnotes.data.prepare import epoch_indices
 
         idx = epoch_indices(self.n, self.shuffle, self.generator, self.rank, self.world).tolist()
         if self.augment_generator is None:

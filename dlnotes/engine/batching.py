@@ -8,7 +8,7 @@ workers decode each image when its batch is needed. ``batches()`` picks the one 
 The shuffle comes from a dedicated ``torch.Generator`` whose state is checkpointed, so a resumed run
 sees the same data order. Under DDP each rank takes every ``world``-th index of the same
 permutation (``DistributedSampler`` semantics), padded by wrapping so all ranks take equal steps
-(``epoch_indices``, shared by both paths).
+(``dlnotes.data.prepare.epoch_indices``, shared by both paths).
 
 On CUDA the whole training set lives on the GPU when it takes at most half of the free memory
 (``place``); otherwise it stays in pinned host memory and each batch is copied without blocking.
@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from dlnotes.data.prepare import epoch_indices
+
 
 def place(t: torch.Tensor, device: torch.device, share: float = 0.5) -> torch.Tensor:
     """``t`` on ``device`` if it fits in ``share`` of the free GPU memory, else pinned on the host."""
@@ -29,17 +31,6 @@ def place(t: torch.Tensor, device: torch.device, share: float = 0.5) -> torch.Te
     if t.numel() * t.element_size() <= share * free:
         return t.to(device)
     return t.pin_memory()
-
-
-def epoch_indices(n: int, shuffle: bool, generator: torch.Generator | None, rank: int = 0,
-                  world: int = 1) -> torch.Tensor:
-    """One epoch's sample order for this rank: a permutation drawn from ``generator`` (or 0..n-1),
-    padded by wrapping to a multiple of ``world``, every ``world``-th index from ``rank``."""
-    idx = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    if world > 1:
-        total = math.ceil(n / world) * world
-        idx = torch.cat([idx, idx[: total - n]])[rank::world]
-    return idx
 
 
 class Batches:
