@@ -370,6 +370,8 @@ def summary(
         shape = "x".join(map(str, row["output_shape"])) if row["output_shape"] else "-"
         typer.echo(f"{row['name']:<24} {row['type']:<20} {shape:<20} {row['params']:>12,}")
     typer.echo(f"total parameters: {table['total_params']:,}")
+    if "recipe" in table:
+        typer.echo(f"recipe: {table['recipe']}")
 
 
 @app.command()

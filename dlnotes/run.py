@@ -82,7 +82,7 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
     quiet = quiet or (dist is not None and dist.rank != 0)
     seed_everything(cfg.seed)
     status(f"loading data: {cfg.data.name} ...", quiet)
-    data = prepare(cfg)  # collect
+    data = prepare(cfg, rd.meta()["preprocess"] if resume is not None else None)  # collect
     args = model_args(cfg.model.name, cfg.extras("model"), {**data.dataset.model_inputs(),
                                                               "gradient": cfg.train.gradient})
     status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", quiet)
@@ -255,7 +255,7 @@ class Run:
             from dlnotes.engine.device import seed_everything
 
             seed_everything(self.config.seed)
-            self._data = prepare(self.config)
+            self._data = prepare(self.config, self.meta["preprocess"])
         return self._data
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:

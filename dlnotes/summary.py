@@ -134,4 +134,14 @@ def config_summary(cfg) -> dict:
         check_fits(model, shape)
     table = layer_table(model, shape, dtype=kind.dtype)
     table["input_shape"] = list(shape)
+    if "augment_recipe" in data_keys or cfg.data.name == "image_folder":
+        from dlnotes.data.transforms import describe
+
+        t = cfg.train
+        opt = ", ".join(f"{k} {v:g}" for k, v in {"lr": t.optimizer.lr, **cfg.extras("train.optimizer")}.items()
+                        if isinstance(v, (int, float)))
+        sch = ", ".join(f"{k} {v:g}" for k, v in cfg.extras("train.scheduler").items() if isinstance(v, (int, float)))
+        table["recipe"] = (f"data: {describe(data_keys.get('augment_recipe', 'none'), data_keys.get('image_size', 64), data_keys.get('ten_crop', False))}"
+                           f"; batch {cfg.data.batch_size}; {t.optimizer.name} ({opt}); scheduler {t.scheduler.name}"
+                           f"{f' ({sch})' if sch else ''}; {t.epochs} epochs")
     return table

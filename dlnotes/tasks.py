@@ -154,7 +154,7 @@ class Classification(Task):
         classes = report.spec.classes
         if "confusion_matrix" in report.metrics:
             paths.append(plots.confusion(report.metrics["confusion_matrix"], classes, out / "confusion_matrix.png"))
-        if report.spec.kind.image:
+        if report.spec.kind.image and torch.is_tensor(report.test.x):  # not for a streamed folder
             pred = labels(report.outputs, report.spec.threshold)
             paths.append(plots.misclassified(report.test.x, report.test.y, pred, classes, out / "misclassified.png"))
         return [p for p in paths if p is not None]

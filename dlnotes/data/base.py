@@ -19,6 +19,7 @@ class Dataset:
     sequences float (N, T, F); text long (N, T). Classification targets are long class indices.
     ``task`` names a task of ``dlnotes.tasks`` and ``kind`` an input kind of ``dlnotes.data.kinds``.
     The typed fields after them are recorded in meta.json's ``preprocess`` when set.
+    A streamed image folder's ``x`` is its files (``dlnotes.data.stream.ImageFiles``, with ``shape``).
     """
 
     x: torch.Tensor
@@ -41,8 +42,12 @@ class Dataset:
     split_gap: int | None = None  # windows cut from one series: test on its end, this many windows apart
     true_w: float | None = None  # synthetic data: the coefficients it was generated with
     true_b: float | None = None
+    recipe: str | None = None  # streamed images: the augmentation recipe (dlnotes.data.transforms)
+    ten_crop: bool | None = None  # streamed images: tested on ten crops
+    loading: str | None = None  # image folders: in memory or streamed, and why
 
-    FACTS = ("image_size", "channels", "seq_len", "input_size", "horizon", "column", "vocab", "true_w", "true_b")
+    FACTS = ("image_size", "channels", "seq_len", "input_size", "horizon", "column", "vocab", "true_w", "true_b",
+             "recipe", "ten_crop", "loading")
 
     def __post_init__(self):
         from dlnotes.data.kinds import input_kind

@@ -8,6 +8,7 @@ a network; otherwise a missing file is an error that names the path and the flag
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -186,10 +187,27 @@ def cifar10(root: str = "data", download: bool = False, image_size: Annotated[in
 
 
 @DATASETS.register
-def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(1, 1024)] = 64, channels: Literal[1, 3] = 3,
-                 test_root: str | None = None) -> Dataset:
-    """Your images, one sub-folder per class (root/cat/*.jpg, root/dog/*.png), resized in memory."""
-    def load(folder: str, key: str, classes: list[str] | None):
+def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(1, 1024)] = 64,
+                 channels: Literal[1, 3] = 3, test_root: str | None = None,
+                 stream: Literal["auto", True, False] = "auto",
+                 memory_limit_gb: Annotated[float, Interval(0, None, closed="neither")] = 16.0,
+                 workers: Annotated[int, Interval(0, 64)] = 2,
+                 augment_recipe: Literal["none", "krizhevsky", "random_resized_crop"] = "none",
+                 ten_crop: bool = False, stats_images: Annotated[int, Interval(0, None)] = 10000, decode: Literal["cpu", "cuda"] = "cpu") -> Dataset:
+    """Your images, one sub-folder per class (root/cat/*.jpg, root/dog/*.png); in memory or streamed.
+
+    In memory (the fast path on small data): every image decoded once, squashed to image_size and
+    held as float32. Streamed (``dlnotes.data.stream``): decoded by ``workers`` DataLoader processes
+    when a batch needs it, with the ``augment_recipe`` crops (``dlnotes.data.transforms``); taken when
+    ``stream: true``, when a crop recipe is asked for, or (``auto``) when the float32 tensor would pass
+    ``memory_limit_gb``. ``stats_images`` files (0: all) give a streamed set its normalisation
+    statistics; ``decode: cuda`` decodes JPEG batches on the GPU with nvJPEG.
+    """
+    if ten_crop and augment_recipe == "none":
+        raise UserError("data.ten_crop: ten crops need a crop recipe; set data.augment_recipe: krizhevsky "
+                        "or random_resized_crop")
+
+    def listing(folder: str, key: str, classes: list[str] | None):
         base = Path(folder)
         if not base.is_dir():
             raise UserError(f"data.{key}: folder '{base}' not found{path_note(base)}; it should hold one sub-folder "
@@ -211,13 +229,52 @@ def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(
         files = [(f, classes.index(d)) for d in found if d in classes for f in images[d]]
         if not files:
             raise UserError(f"data.{key}: no image files under '{base}' ({', '.join(IMAGE_SUFFIXES)})")
-        check_image_memory(len(files), channels, image_size)
-        x = torch.stack([resize_images(read_image(f, channels).unsqueeze(0), image_size)[0] for f, _ in files])
-        return x, torch.tensor([c for _, c in files]), classes
+        return files, classes
 
-    x, y, classes = load(root, "root", None)
-    ds = Dataset(x, y, "classification", "image", classes=classes,
-                 image_size=image_size, channels=channels)
-    if test_root:
-        ds.x_test, ds.y_test, _ = load(test_root, "test_root", classes)
+    files, classes = listing(root, "root", None)
+    test_files = listing(test_root, "test_root", classes)[0] if test_root else []
+    n = len(files) + len(test_files)
+    need = n * channels * image_size * image_size * 4 / 2**30
+    if stream is True:
+        why = "data.stream is true"
+    elif augment_recipe != "none":
+        why = f"data.augment_recipe {augment_recipe} crops each image as it is read"
+    elif need > memory_limit_gb:
+        why = f"as float32 they need {need:.2f} GiB, over data.memory_limit_gb = {memory_limit_gb:g}"
+    else:
+        why = ""
+    if why and stream is False:
+        raise UserError(f"data.stream: false, but {why}; set data.stream: auto (or true)"
+                        if augment_recipe != "none" else
+                        f"data.image_size: {n} images at {channels}x{image_size}x{image_size} need {need:.2f} GiB "
+                        f"as float32 (data.memory_limit_gb = {memory_limit_gb:g}); set data.stream: auto to "
+                        "stream them from disk, or a smaller image_size")
+    facts = {"image_size": image_size, "channels": channels, "recipe": augment_recipe, "ten_crop": ten_crop}
+    if why:
+        from dlnotes.data.stream import ImageFiles
+
+        def as_files(pairs):
+            return ImageFiles([str(f) for f, _ in pairs], torch.tensor([c for _, c in pairs]), channels, image_size,
+                              augment_recipe, ten_crop, workers, decode, stats_images)
+
+        facts["loading"] = f"streamed from disk by {workers} worker(s): {why}"
+        print(f"image_folder: {n:,} images {facts['loading']}", file=sys.stderr)
+        x = as_files(files)
+        ds = Dataset(x, x.labels, "classification", "image", classes=classes, **facts)
+        if test_files:
+            ds.x_test = as_files(test_files)
+            ds.y_test = ds.x_test.labels
+        return ds
+
+    facts["loading"] = f"in memory: {need:.2f} GiB as float32, within data.memory_limit_gb = {memory_limit_gb:g}"
+    print(f"image_folder: {n:,} images {facts['loading']}", file=sys.stderr)
+
+    def load(pairs):
+        x = torch.stack([resize_images(read_image(f, channels).unsqueeze(0), image_size)[0] for f, _ in pairs])
+        return x, torch.tensor([c for _, c in pairs])
+
+    x, y = load(files)
+    ds = Dataset(x, y, "classification", "image", classes=classes, **facts)
+    if test_files:
+        ds.x_test, ds.y_test = load(test_files)
     return ds

@@ -48,8 +48,15 @@ class Images(InputKind):
         return [0, 2, 3]  # per channel
 
     def read(self, path, dataset, pre):
-        from dlnotes.data.image_files import load_images
+        from dlnotes.data.image_files import image_files, load_images
 
+        if pre.get("recipe", "none") != "none":  # a streamed run's test view: short side, central crop(s)
+            from dlnotes.data.stream import decode_file
+            from dlnotes.data.transforms import ImageTransform
+
+            files = image_files(path)
+            view = ImageTransform(pre["image_size"], pre["recipe"], ten_crop=pre.get("ten_crop", False))
+            return [str(f) for f in files], torch.stack([view(decode_file(str(f), pre["channels"])) for f in files])
         return load_images(path, pre["image_size"], pre["channels"])
 
 

@@ -7,6 +7,7 @@ recorded so that ``predict`` applies the same preprocessing to raw inputs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from dlnotes.tasks import get_task
 
 @dataclass
 class Split:
-    x: torch.Tensor
+    x: torch.Tensor  # or, for a streamed image folder, its files (dlnotes.data.stream.ImageFiles)
     y: torch.Tensor
 
     def __len__(self) -> int:
@@ -54,7 +55,8 @@ class Prepared:
     def _get(self, name: str) -> Split | None:
         if name not in self._normalised:
             part = self._raw[name]
-            self._normalised[name] = normalize_split(part, self.preprocess) if part is not None else None
+            self._normalised[name] = (normalize_split(part, self.preprocess, train=name == "train")
+                                      if part is not None else None)
         return self._normalised[name]
 
     train = property(lambda self: self._get("train"))
@@ -103,11 +105,25 @@ def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None 
     return keep, held_out
 
 
+def epoch_indices(n: int, shuffle: bool, generator: torch.Generator | None, rank: int = 0,
+                  world: int = 1) -> torch.Tensor:
+    """One epoch's sample order for this rank: a permutation drawn from ``generator`` (or 0..n-1),
+    padded by wrapping to a multiple of ``world``, every ``world``-th index from ``rank``."""
+    idx = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if world > 1:
+        total = math.ceil(n / world) * world
+        idx = torch.cat([idx, idx[: total - n]])[rank::world]
+    return idx
+
+
 def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
     labels = y.numpy() if stratify and gap is None else None
     keep, held = split_indices(len(x), fraction, seed, labels, gap)
     if len(keep) == 0:
         raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
+    if not torch.is_tensor(x):  # streamed image files: the same split of the file list
+        k, h = torch.from_numpy(keep), torch.from_numpy(held)
+        return Split(x.subset(k), y[k]), Split(x.subset(h), y[h])
     return Split(_take(x, keep), _take(y, keep)), Split(_take(x, held), _take(y, held))
 
 
@@ -160,13 +176,15 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
     if "x_mean" not in pre:
         return x
     # one statistic per channel (images), per feature (tables) or one for all (sequences): along axis 1
-    shape = (1, -1, *([1] * (x.dim() - 2)))
+    shape = (1, -1, *([1] * (x.dim() - 2))) if x.dim() < 5 else (1, 1, -1, 1, 1)  # 5-D: ten crops per image
     mean = torch.tensor(pre["x_mean"], dtype=x.dtype).reshape(shape)
     std = torch.tensor(pre["x_std"], dtype=x.dtype).reshape(shape)
     return (x - mean) / std
 
 
-def prepare(cfg) -> Prepared:
+def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
+    """Builds, splits and normalises ``cfg``'s data. ``recorded`` (a run's meta.json preprocessing)
+    spares a streamed dataset its statistics pass when the run is evaluated or resumed."""
     ds = build_dataset(cfg)
     task, kind = get_task(ds.task), input_kind(ds.kind)
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
@@ -181,13 +199,28 @@ def prepare(cfg) -> Prepared:
     if cfg.data.val_fraction > 0:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap)
     pre: dict[str, Any] = {"kind": ds.kind, **ds.facts()}
-    if cfg.data.standardize and kind.dtype.is_floating_point:
+    streamed = not torch.is_tensor(ds.x)
+    if streamed and (cfg.data.standardize or ds.x.recipe == "krizhevsky"):
+        keys = ("x_mean", "x_std", "pca_eigval", "pca_eigvec")
+        if recorded and "x_mean" in recorded:
+            pre.update({k: recorded[k] for k in keys if k in recorded})
+        else:
+            from dlnotes.data.stream import image_statistics
+            pre.update(image_statistics(train.x, seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
+        if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
+            pre.pop("x_mean"), pre.pop("x_std")
+    elif cfg.data.standardize and kind.dtype.is_floating_point:
         mean, std = stats(train.x, kind.stat_dims(train.x))
         pre.update(x_mean=mean.tolist(), x_std=std.tolist(), **task.target_stats(train.y, mean, std))
     return Prepared(train, val, test, ds, pre)
 
 
-def normalize_split(s: Split, pre: dict[str, Any]) -> Split:
+def normalize_split(s: Split, pre: dict[str, Any], train: bool = False) -> Split:
+    if not torch.is_tensor(s.x):  # streamed: normalised (and augmented, for training) as each image is read
+        from dlnotes.data.transforms import ImageTransform
+
+        f = s.x
+        return Split(f.with_transform(ImageTransform(f.image_size, f.recipe, train, f.ten_crop and not train, pre)), s.y)
     y = s.y
     if "y_mean" in pre:
         y = (y - torch.tensor(pre["y_mean"])) / torch.tensor(pre["y_std"])

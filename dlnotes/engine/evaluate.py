@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from dlnotes.data.prepare import Split
+from dlnotes.engine.batching import batches
 
 
 @torch.inference_mode()
 def predict_outputs(model, x: torch.Tensor, batch_size: int, device: torch.device, autocast=None) -> torch.Tensor:
     """The model's raw outputs for all of ``x``, batch by batch, kept on the device."""
+    return outputs(model, ((x[s:s + batch_size], None) for s in range(0, len(x), batch_size)), device, autocast)[0]
+
+
+@torch.inference_mode()
+def outputs(model, batches, device: torch.device, autocast=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Outputs (and targets, when the batches carry them) over an iterable of (x, y) batches.
+
+    A batch of ten crops per image (B, 10, C, H, W) gives one output per image: the log of the
+    softmax averaged over the crops (Krizhevsky et al. 2012, section 4.1), so the loss and the
+    argmax read it like logits."""
     model.eval()
-    outs = []
-    for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size].to(device, non_blocking=True)
-        if autocast is not None:
-            with autocast():
-                outs.append(model(xb).float())
-        else:
-            outs.append(model(xb).float())
-    return torch.cat(outs)
+    outs, ys = [], []
+    for xb, yb in batches:
+        xb = xb.to(device, non_blocking=True)
+        crops = xb.shape[1] if xb.dim() == 5 else 0
+        if crops:
+            xb = xb.flatten(0, 1)
+        with autocast() if autocast is not None else contextlib.nullcontext():
+            out = model(xb).float()
+        if crops:
+            out = out.view(-1, crops, out.shape[-1]).softmax(-1).mean(1).log()
+        outs.append(out)
+        if yb is not None:
+            ys.append(yb.to(device, non_blocking=True))
+    return torch.cat(outs), torch.cat(ys) if ys else None
 
 
 @torch.inference_mode()
@@ -29,8 +47,7 @@ def evaluate(model, split: Split, task, loss_fn, batch_size: int, device: torch.
 
     The loss is in training units (normalised targets); errors are in the data's own units.
     """
-    out = predict_outputs(model, split.x, max(batch_size, 256), device, autocast)
-    y = split.y.to(device)
+    out, y = outputs(model, batches(split, max(batch_size, 256), device), device, autocast)
     metrics: dict = {"loss": loss_fn(out, y).item()}
     metrics.update(task.metrics(out, y, preprocess, num_classes, threshold, metrics["loss"]))
     return metrics, out

@@ -7,7 +7,6 @@ from typing import Annotated
 import torch
 
 from dlnotes.constraints import Interval
-
 from dlnotes.registry import OPTIMIZERS, SCHEDULERS
 
 
@@ -62,3 +61,15 @@ def build_optimizer(cfg, params):
 def build_scheduler(cfg, optimizer):
     sch = cfg.train.scheduler
     return SCHEDULERS.get(sch.name, where="train.scheduler.name")(optimizer, cfg.train.epochs, **(sch.model_extra or {}))
+
+
+@SCHEDULERS.register
+def plateau(optimizer, epochs, factor: Annotated[float, Interval(0, 1, closed="neither")] = 0.1,
+            patience: Annotated[int, Interval(0, None)] = 5, threshold: Annotated[float, Interval(0, None)] = 1e-4,
+            min_lr: Annotated[float, Interval(0, None)] = 0.0):
+    """Multiplies the lr by factor when the validation loss has not improved for patience epochs.
+
+    Krizhevsky et al. (2012), section 5: "divide the learning rate by 10 when the validation error
+    rate stopped improving"; the trainer steps it with each epoch's validation loss."""
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=patience,
+                                                      threshold=threshold, min_lr=min_lr)

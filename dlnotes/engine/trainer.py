@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from dlnotes.data.prepare import Prepared
-from dlnotes.engine.batching import Batches, place
+from dlnotes.engine.batching import batches
 from dlnotes.engine.checkpoint import unwrap
 from dlnotes.engine.device import rng_state, set_rng_state
 from dlnotes.engine.evaluate import evaluate
@@ -97,10 +97,13 @@ class Trainer:
         if cfg.data.batch_size % world:
             raise UserError(f"data.batch_size: {cfg.data.batch_size} is the global batch and must divide "
                             f"evenly over {world} processes")
-        x, y = place(data.train.x, device), place(data.train.y, device)
-        if t.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        self.batches = Batches(x, y, cfg.data.batch_size // world, True, self.generator, rank, world, device)
+        self.batches = batches(data.train, cfg.data.batch_size // world, device, shuffle=True,
+                               generator=self.generator, augment_generator=self.augment_generator, rank=rank,
+                               world=world, channels_last=t.channels_last, report=not self.quiet)
+        self.plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if self.plateau and data.val is None:
+            raise UserError("train.scheduler: 'plateau' lowers the lr when the validation loss stops improving "
+                            "and needs a validation split; set data.val_fraction > 0")
         self.forward = self.model
         if t.compile:
             self.forward = torch.compile(self.model)
@@ -187,7 +190,10 @@ class Trainer:
                     row.update(self.validate())
                     row["lr"] = self.optimizer.param_groups[0]["lr"]
                     row.update(getattr(unwrap(self.model), "trace", dict)())  # e.g. w, b of a 1-D fit
-                    self.scheduler.step()
+                    if self.plateau:  # divided when the validation loss stops improving (Krizhevsky 2012, 5)
+                        self.scheduler.step(row["val_loss"])
+                    else:
+                        self.scheduler.step()
                     row["seconds"] = time.perf_counter() - start
                     self.history.append(row)
                     self.epoch = epoch

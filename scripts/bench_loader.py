@@ -1,0 +1,255 @@
+"""Benchmark of the streaming image loader: images/s against the decode limit, and memory against folder size.
+
+    python scripts/bench_loader.py [--images 3000] [--size 256] [--workers 1,2] [--rss-sizes 12,24]
+
+1. Generates a folder of ``--images`` random-content JPEGs (``--size`` square, quality 90) in a temporary
+   directory; nothing is downloaded.
+2. Decode limit, measured in this run: one process, one thread, does a worker's whole per-image job
+   (read the file, ``decode_image``, the ``krizhevsky`` training view: random 224 crop, flip, PCA colour
+   noise, normalisation) for a sample of the files; limit(N) = that rate x N workers.
+3. The loader alone: ``dlnotes.data.stream.Loader`` with N workers (batch 128, shuffled, augmented), the
+   images/s of a full pass after a warm-up pass (persistent workers), without a model; on CUDA also
+   ``decode: cuda`` (nvJPEG, batched) when a GPU is present.
+4. Memory: ``dlnotes train`` (a small AlexNet at 64x64, 1 epoch, recipe none) with ``data.memory_limit_gb``
+   lowered so that the in-memory path would accept ``budget`` images, on folders of k x budget images
+   for each k of ``--rss-sizes``; ``stream: auto`` must pick streaming, and the peak RSS of the whole
+   process tree (trainer + DataLoader workers, summed from /proc every 20 ms) must not grow with the folder.
+   The folders are hard links to the generated JPEGs (each file used again when a folder is larger).
+
+"fraction" is loader images/s over the limit (wall clock: other processes on the machine lower it);
+"CPU efficiency" is the loader's images per CPU second (main process + workers) over the single
+thread's, which other processes do not change: 1.0 would be a loader that costs nothing beyond the
+per-image work.
+
+Prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities", category=DeprecationWarning)
+
+from dlnotes.data.stream import ImageFiles, Loader, decode_file  # noqa: E402
+from dlnotes.data.transforms import ImageTransform  # noqa: E402
+
+CLASSES = 4
+
+
+def make_folder(root: Path, n: int, size: int, seed: int = 0) -> list[Path]:
+    """n JPEGs in CLASSES class folders: smooth random colour fields plus noise (compress like photos)."""
+    from torchvision.io import encode_jpeg, write_file
+
+    rng = np.random.default_rng(seed)
+    files = []
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    bases = []
+    for _ in range(16):
+        a = rng.random((3, 3)) * 2 * np.pi
+        bases.append(np.stack([127 + 100 * np.sin(a[k, 0] + 6 * xx * a[k, 1] + 4 * yy * a[k, 2]) for k in range(3)]))
+    bases = [torch.from_numpy(b.astype(np.int16)) for b in bases]
+    for i in range(n):
+        c = i % CLASSES
+        (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+        shift = [int(v) for v in rng.integers(0, size, 2)]
+        noise = torch.from_numpy(rng.integers(-12, 13, (3, size, size), dtype=np.int16))
+        t = (bases[i % 16].roll(shift, dims=(1, 2)) + noise).clamp(0, 255).to(torch.uint8)
+        path = root / f"class{c}" / f"{i:06d}.jpg"
+        write_file(str(path), encode_jpeg(t, quality=90))
+        files.append(path)
+    return files
+
+
+def files_of(paths, image_size=224, recipe="krizhevsky", workers=2, decode="cpu", pre=None) -> ImageFiles:
+    labels = torch.tensor([int(p.parent.name[5:]) for p in paths])
+    f = ImageFiles([str(p) for p in paths], labels, 3, image_size, recipe, workers=workers, decode=decode)
+    return f.with_transform(ImageTransform(image_size, recipe, train=True, pre=pre))
+
+
+def single_thread_rate(paths, pre, count: int) -> dict:
+    """Images/s of one thread: decode only, and decode + training view (wall clock and per CPU second)."""
+    torch.set_num_threads(1)
+    t = ImageTransform(224, "krizhevsky", train=True, pre=pre)
+    sample = paths[:count]
+    for p in sample[:20]:  # warm-up: page cache, allocator
+        t(decode_file(str(p), 3), torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    for p in sample:
+        decode_file(str(p), 3)
+    decode = len(sample) / (time.perf_counter() - start)
+    start, cpu = time.perf_counter(), time.process_time()
+    for i, p in enumerate(sample):
+        t(decode_file(str(p), 3), torch.Generator().manual_seed(i))
+    full = len(sample) / (time.perf_counter() - start)
+    full_cpu = len(sample) / (time.process_time() - cpu)
+    torch.set_num_threads(os.cpu_count() or 1)
+    return {"decode": decode, "full": full, "full_per_cpu_s": full_cpu}
+
+
+def loader_rate(files: ImageFiles, workers: int, device: torch.device) -> dict:
+    """Images/s of the loader alone: first pass (incl. worker start), second pass, and per CPU second
+    (main process + workers, both passes)."""
+    import gc
+
+    before, cpu0 = os.times(), time.process_time()
+    loader = Loader(files, 128, device, shuffle=True, generator=torch.Generator().manual_seed(0),
+                    augment_generator=torch.Generator().manual_seed(1), workers=workers)
+    rates, total = [], 0
+    for _ in range(2):
+        start, n = time.perf_counter(), 0
+        for xb, _ in loader:
+            n += len(xb)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        rates.append(n / (time.perf_counter() - start))
+        total += n
+    del loader, xb
+    gc.collect()  # the workers exit and are joined: their CPU time is now in os.times().children_*
+    after = os.times()
+    cpu = time.process_time() - cpu0 + after.children_user + after.children_system \
+        - before.children_user - before.children_system
+    return {"first": rates[0], "steady": rates[1], "per_cpu_s": total / cpu}
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory (bytes) of ``pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+        todo.extend(children.get(p, []))
+    return total
+
+
+def train_peak_rss(folder: Path, out: Path, limit_gb: float) -> dict:
+    import yaml
+
+    cfg = {"name": "rss", "seed": 0,
+           "data": {"name": "image_folder", "root": str(folder), "image_size": 64, "batch_size": 64,
+                    "val_fraction": 0.05, "memory_limit_gb": limit_gb, "workers": 2, "stats_images": 1000},
+           "model": {"name": "alexnet", "width": 0.1, "dropout": 0.0},
+           "train": {"epochs": 1, "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9}}}
+    path = out.with_suffix(".yaml")
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dlnotes", "train", "--config", str(path), "--out", str(out),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak, done = 0, threading.Event()
+
+    def poll():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.02)
+
+    th = threading.Thread(target=poll)
+    th.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    th.join()
+    if proc.returncode:
+        raise SystemExit(f"training failed ({proc.returncode}):\n{stderr}")
+    loading = next((line for line in stderr.splitlines() if line.startswith("image_folder:")), "")
+    return {"peak_rss_mb": round(peak / 2**20, 1), "seconds": round(time.perf_counter() - start, 1), "loading": loading,
+            "test": stdout.strip().splitlines()[-1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=3000)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--single", type=int, default=400, help="files timed for the single-thread rate")
+    ap.add_argument("--budget", type=int, default=200, help="images the lowered memory budget admits in memory")
+    ap.add_argument("--rss-sizes", default="12,24", help="folder sizes for the RSS check, in multiples of --budget")
+    args = ap.parse_args()
+    results: dict = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "images": args.images, "size": args.size}
+    with tempfile.TemporaryDirectory(prefix="bench_loader_") as tmp:
+        tmp = Path(tmp)
+        start = time.perf_counter()
+        paths = make_folder(tmp / "jpegs", args.images, args.size)
+        print(f"generated {len(paths)} JPEGs of {args.size}x{args.size} in {time.perf_counter() - start:.1f} s "
+              f"({sum(p.stat().st_size for p in paths) / len(paths) / 1024:.1f} KiB each)")
+        pre = {"x_mean": [0.5] * 3, "x_std": [0.25] * 3, "pca_eigval": [0.2, 0.02, 0.005],
+               "pca_eigvec": np.linalg.qr(np.random.default_rng(0).random((3, 3)))[0].tolist()}
+        single = single_thread_rate(paths, pre, min(args.single, len(paths)))
+        decode, full = single["decode"], single["full"]
+        results.update(single_thread_decode=round(decode, 1), single_thread_decode_and_view=round(full, 1),
+                       single_thread_per_cpu_s=round(single["full_per_cpu_s"], 1), load_before=os.getloadavg()[0])
+        rows = []
+        setups = [("cpu", "cpu", int(w)) for w in args.workers.split(",")]
+        if torch.cuda.is_available():
+            w = max(int(v) for v in args.workers.split(","))
+            setups += [("cuda", "cpu", w), ("cuda", "cuda", w)]
+        for dev, decode_on, w in setups:
+            r = loader_rate(files_of(paths, workers=w, decode=decode_on, pre=pre), w, torch.device(dev))
+            limit = full * w
+            rows.append({"device": dev if dev == "cpu" else f"cuda, decode {decode_on}", "workers": w,
+                         "loader_first_pass": round(r["first"], 1), "loader": round(r["steady"], 1),
+                         "limit": round(limit, 1), "fraction": round(r["steady"] / limit, 3),
+                         "cpu_efficiency": round(r["per_cpu_s"] / single["full_per_cpu_s"], 3)})
+        results["load_after"] = os.getloadavg()[0]
+        results["loader"] = rows
+        print(f"\nsingle thread: decode {decode:.0f} images/s; decode + krizhevsky training view {full:.0f} images/s "
+              f"({single['full_per_cpu_s']:.0f} per CPU second); load average {results['load_before']:.1f} "
+              f"on {os.cpu_count()} cores")
+        print(f"{'device':<20} {'workers':>7} {'first pass':>11} {'loader img/s':>13} {'limit img/s':>12} "
+              f"{'fraction':>9} {'CPU efficiency':>15}")
+        for r in rows:
+            print(f"{r['device']:<20} {r['workers']:>7} {r['loader_first_pass']:>11,.0f} {r['loader']:>13,.0f} "
+                  f"{r['limit']:>12,.0f} {r['fraction']:>9.2f} {r['cpu_efficiency']:>15.2f}")
+
+        # memory: a budget that admits `budget` images of 3x64x64 float32, folders many times larger
+        limit_gb = args.budget * 3 * 64 * 64 * 4 / 2**30
+        rss = []
+        for k in [int(v) for v in args.rss_sizes.split(",")]:
+            n = k * args.budget
+            folder = tmp / f"folder{n}"
+            have = (paths * -(-n // len(paths)))[:n]
+            for i, p in enumerate(have):  # hard links to the generated JPEGs (reused when n is larger)
+                (folder / p.parent.name).mkdir(parents=True, exist_ok=True)
+                os.link(p, folder / p.parent.name / f"{i:06d}.jpg")
+            r = train_peak_rss(folder, tmp / f"run{n}", limit_gb)
+            rss.append({"images": n, "times_budget": k, **r})
+        results["rss"] = {"memory_limit_gb": round(limit_gb, 5), "budget_images": args.budget, "runs": rss}
+        print(f"\nmemory: data.memory_limit_gb = {limit_gb:.5f} admits {args.budget} images of 3x64x64 in memory")
+        print(f"{'images':>7} {'x budget':>9} {'peak RSS MB (tree)':>19} {'seconds':>8}  path")
+        for r in rss:
+            print(f"{r['images']:>7} {r['times_budget']:>9} {r['peak_rss_mb']:>19,.1f} {r['seconds']:>8.1f}  {r['loading']}")
+        growth = rss[-1]["peak_rss_mb"] / rss[0]["peak_rss_mb"]
+        results["rss"]["growth"] = round(growth, 3)
+        print(f"peak RSS ratio, largest / smallest folder: {growth:.3f} (folder ratio "
+              f"{rss[-1]['images'] / rss[0]['images']:.1f})")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

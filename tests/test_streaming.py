@@ -1,0 +1,309 @@
+"""Streamed image folders: DataLoader workers decoding files, the Krizhevsky 2012 recipe, resume order.
+
+Folders are generated here (tiny JPEG and PNG files); the in-memory path (PIL decoding, whole-tensor
+statistics), numpy and torchvision's own RandomResizedCrop are the references.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from torchvision.io import encode_jpeg, encode_png, write_file
+
+import dlnotes
+from dlnotes.config import validate
+from dlnotes.data.prepare import prepare
+from dlnotes.data.stream import Loader
+from dlnotes.engine.batching import batches
+from dlnotes.errors import UserError
+
+# torchvision 0.29 announces that its image decoders will move to TorchCodec; they are what this uses today
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")
+
+
+def write_folder(root: Path, per_class: int, classes=("cat", "dog", "owl"), size=(40, 56), fmt="jpg", seed=0):
+    """Class folders of random images whose colour depends on the class (so a model can learn it)."""
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            h, w = (int(v) for v in rng.integers(size[0], size[1], 2))
+            img = torch.from_numpy(rng.integers(0, 160, (3, h, w), dtype=np.uint8))
+            img[c % 3] += 90
+            data = encode_jpeg(img, quality=90) if fmt == "jpg" else encode_png(img)
+            write_file(str(root / name / f"{i:05d}.{fmt}"), data)
+    return root
+
+
+def config(data: dict, model: dict | None = None, train: dict | None = None) -> dict:
+    return {"name": "stream", "seed": 0,
+            "data": {"name": "image_folder", "batch_size": 16, "val_fraction": 0.2, **data},
+            "model": model or {"name": "lenet"},
+            "train": {"epochs": 1, "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9}, **(train or {})}}
+
+
+def small_alexnet(tmp_path, per_class, test_per_class, epochs=1):
+    """A width-reduced AlexNet at 64x64 on a generated folder, the paper's recipe, 2 workers."""
+    write_folder(tmp_path / "train", per_class, size=(72, 96))
+    write_folder(tmp_path / "test", test_per_class, size=(72, 96), seed=1)
+    cfg = config({"root": str(tmp_path / "train"), "test_root": str(tmp_path / "test"), "image_size": 64,
+                  "augment_recipe": "krizhevsky", "workers": 2, "batch_size": 32},
+                 {"name": "alexnet", "width": 0.1, "dropout": 0.0},
+                 {"epochs": epochs, "scheduler": {"name": "plateau", "patience": 1}})
+    path = tmp_path / "alexnet.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = dlnotes.train(path, out=tmp_path / "run")
+    loaded = dlnotes.Run.load(tmp_path / "run")
+    metrics = loaded.evaluate("test")
+    assert metrics["loss"] == pytest.approx(run.metrics["loss"], rel=1e-5)  # same test view, same statistics
+    rows = loaded.predict(tmp_path / "test" / "owl")
+    assert len(rows) == test_per_class and {r["prediction"] for r in rows} <= {"cat", "dog", "owl"}
+    owl_recall = metrics["confusion_matrix"][2][2] / test_per_class
+    assert sum(r["prediction"] == "owl" for r in rows) / test_per_class == pytest.approx(owl_recall)
+    meta = loaded.meta["preprocess"]
+    assert meta["recipe"] == "krizhevsky" and len(meta["pca_eigval"]) == 3 and "streamed" in meta["loading"]
+    return run, metrics
+
+
+def test_small_alexnet_streams_trains_evaluates_and_predicts(tmp_path):
+    small_alexnet(tmp_path, per_class=50, test_per_class=10)
+
+
+@pytest.mark.slow
+def test_small_alexnet_one_epoch_on_thousands_of_jpegs(tmp_path):
+    run, metrics = small_alexnet(tmp_path, per_class=1000, test_per_class=100)
+    assert metrics["accuracy"] > 0.5  # the class colour is easy; chance is 1/3
+
+
+def test_streamed_batches_equal_the_in_memory_ones(tmp_path):
+    """No augmentation: the streamed split (torchvision.io in workers, statistics by streaming sums)
+    gives the in-memory path's tensors (PIL decoding, statistics of the whole tensor) batch by batch."""
+    write_folder(tmp_path / "f", 12, fmt="png")  # lossless: both decoders must agree exactly
+    data = {"root": str(tmp_path / "f"), "image_size": 20, "stats_images": 0}
+    memory = prepare(validate(config({**data, "stream": False})))
+    stream = prepare(validate(config({**data, "stream": True, "workers": 2})))
+    assert not torch.is_tensor(stream.train.x) and torch.is_tensor(memory.train.x)
+    np.testing.assert_allclose(stream.preprocess["x_mean"], memory.preprocess["x_mean"], rtol=1e-6)
+    np.testing.assert_allclose(stream.preprocess["x_std"], memory.preprocess["x_std"], rtol=1e-5)
+    for name in ("train", "val", "test"):
+        a, b = memory.split(name), stream.split(name)
+        kw = dict(shuffle=name == "train")
+        order = [(torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)) for _ in range(2)]
+        got = list(batches(b, 7, torch.device("cpu"), generator=order[0][0], augment_generator=order[0][1], **kw))
+        want = list(batches(a, 7, torch.device("cpu"), generator=order[1][0], **kw))
+        assert len(got) == len(want) == math.ceil(len(a) / 7)
+        for (xg, yg), (xw, yw) in zip(got, want):
+            torch.testing.assert_close(xg, xw, atol=2e-5, rtol=0)
+            assert torch.equal(yg, yw)
+
+
+def test_resume_and_worker_count_keep_the_augmented_order(tmp_path):
+    """Epoch 2 after restoring the generators (as --resume does) equals epoch 2 of one go, and the
+    crops, flips and colour noise do not depend on how many workers decode."""
+    write_folder(tmp_path / "f", 8)
+    cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 24, "augment_recipe": "krizhevsky"}))
+    train = prepare(cfg).train
+
+    def epochs(workers, state=None, n=2):
+        g, a = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+        if state:
+            g.set_state(state[0]), a.set_state(state[1])
+        loader = Loader(train.x, 8, torch.device("cpu"), shuffle=True, generator=g, augment_generator=a,
+                        workers=workers)
+        out = [torch.cat([x for x, _ in loader]) for _ in range(n)]
+        return out, (g.get_state(), a.get_state())
+
+    (first, second), _ = epochs(0)
+    assert not torch.equal(first, second)  # a new order and new crops each epoch
+    _, after_one = epochs(0, n=1)
+    (resumed,), _ = epochs(2, state=after_one, n=1)
+    torch.testing.assert_close(resumed, second, rtol=0, atol=0)
+
+
+def test_resumed_streaming_run_has_the_same_weights(tmp_path):
+    write_folder(tmp_path / "f", 8, size=(20, 28))
+    cfg = config({"root": str(tmp_path / "f"), "image_size": 16, "augment_recipe": "random_resized_crop",
+                  "workers": 0}, train={"epochs": 2})  # workers do not change the order (test above)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    dlnotes.train(path, out=tmp_path / "once")
+    dlnotes.train(path, out=tmp_path / "twice", overrides=["train.epochs=1"])
+    dlnotes.train(None, resume=tmp_path / "twice", overrides=["train.epochs=2"])
+    assert (tmp_path / "once/model.safetensors").read_bytes() == (tmp_path / "twice/model.safetensors").read_bytes()
+
+
+def test_pca_lighting_matches_numpy():
+    """Section 4.1 per pixel: I_xy + [p1 p2 p3][a1 l1, a2 l2, a3 l3]^T, with p_i, l_i from numpy's eigh
+    of the pixels' covariance."""
+    from dlnotes.data.transforms import pca_lighting, pca_of_pixels
+
+    rng = np.random.default_rng(0)
+    pixels = rng.random((50, 3)) @ np.array([[1.0, 0.5, 0.2], [0.0, 0.8, 0.3], [0.0, 0.0, 0.4]])
+    p = torch.from_numpy(pixels)
+    stats = pca_of_pixels(len(pixels), p.sum(0), p.T @ p)
+    lam, vec = np.linalg.eigh(np.cov(pixels.T, bias=True))
+    lam, vec = lam[::-1], vec[:, ::-1]
+    np.testing.assert_allclose(stats["pca_eigval"], lam, rtol=1e-5)
+    np.testing.assert_allclose(np.abs(np.sum(np.array(stats["pca_eigvec"]) * vec, 0)), 1, rtol=1e-5)  # up to sign
+    np.testing.assert_allclose(stats["x_mean"], pixels.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(stats["x_std"], pixels.std(0), rtol=1e-5)
+
+    image = rng.random((3, 2, 4)).astype(np.float32)
+    alpha = np.array([0.05, -0.12, 0.02], dtype=np.float32)
+    want = image.copy()
+    for y in range(2):
+        for x in range(4):
+            want[:, y, x] += sum(vec[:, i] * alpha[i] * lam[i] for i in range(3))
+    got = pca_lighting(torch.from_numpy(image), torch.tensor(lam.copy()), torch.tensor(vec.copy()), torch.from_numpy(alpha))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_crops_flips_and_ten_crop_by_hand():
+    from dlnotes.data.transforms import ImageTransform, random_resized_crop_params, short_side, ten_crop
+
+    img = torch.arange(3 * 6 * 8, dtype=torch.float32).view(3, 6, 8)
+    crops = ten_crop(img, 4)
+    corners = [img[:, :4, :4], img[:, :4, 4:], img[:, 2:, :4], img[:, 2:, 4:], img[:, 1:5, 2:6]]
+    for k, c in enumerate(corners):
+        assert torch.equal(crops[k], c) and torch.equal(crops[5 + k], c.flip(-1))
+    assert short_side(224) == 256
+    # the test view: short side to 256 * s / 224, its central square, then the central s x s
+    u8 = torch.randint(0, 256, (3, 32, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    view = ImageTransform(28, "krizhevsky")(u8)
+    assert view.shape == (3, 28, 28)
+    torch.testing.assert_close(view, u8[:, 2:30, 6:34].float() / 255)  # 32 = short_side(28): no resize
+    # the same random numbers as torchvision's RandomResizedCrop, from our generator
+    from torchvision.transforms import RandomResizedCrop
+
+    for seed in range(20):
+        torch.manual_seed(seed)
+        want = RandomResizedCrop.get_params(torch.zeros(3, 50, 90), [0.08, 1.0], [3 / 4, 4 / 3])
+        assert random_resized_crop_params(50, 90, torch.Generator().manual_seed(seed)) == want
+
+
+def test_ten_crop_output_is_the_log_of_the_mean_softmax():
+    from dlnotes.engine.evaluate import outputs
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4))
+    x = torch.randn(5, 10, 3, 2, 2)
+    out, y = outputs(model, [(x, torch.arange(5))], torch.device("cpu"))
+    with torch.no_grad():
+        want = torch.stack([model(x[i]).softmax(-1).mean(0).log() for i in range(5)])
+    torch.testing.assert_close(out, want)
+    assert torch.equal(y, torch.arange(5))
+
+
+def test_path_choice_and_memory_budget(tmp_path, capsys):
+    write_folder(tmp_path / "f", 4, size=(10, 12))
+    base = {"root": str(tmp_path / "f"), "image_size": 64}
+    memory = prepare(validate(config(base)))
+    assert torch.is_tensor(memory.train.x) and "in memory" in capsys.readouterr().err
+    # 12 images x 3 x 64 x 64 x 4 bytes = 0.56 MiB: over a 0.0005 GiB budget
+    streamed = prepare(validate(config({**base, "memory_limit_gb": 0.0005})))
+    assert not torch.is_tensor(streamed.train.x)
+    assert "over data.memory_limit_gb = 0.0005" in capsys.readouterr().err
+    with pytest.raises(UserError, match="data.stream: auto"):
+        prepare(validate(config({**base, "memory_limit_gb": 0.0005, "stream": False})))
+    with pytest.raises(UserError, match="augment_recipe krizhevsky"):
+        prepare(validate(config({**base, "augment_recipe": "krizhevsky", "stream": False})))
+    with pytest.raises(UserError, match="data.ten_crop"):
+        prepare(validate(config({**base, "ten_crop": True})))
+    with pytest.raises(UserError, match="'sometimes' is not allowed"):
+        validate(config({**base, "stream": "sometimes"}))
+
+
+def test_plateau_divides_the_lr_by_ten_when_validation_stalls(tmp_path):
+    from dlnotes.engine.optim import build_scheduler
+
+    cfg = validate(config({"root": "x"}, train={"scheduler": {"name": "plateau", "patience": 1}}))
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    sched = build_scheduler(cfg, opt)
+    lrs = []
+    for loss in (1.0, 0.9, 0.95, 0.95, 0.95, 0.8):
+        sched.step(loss)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.01, 0.01, 0.01, 0.001, 0.001, 0.001])
+    write_folder(tmp_path / "f", 3, size=(10, 12))
+    no_val = config({"root": str(tmp_path / "f"), "image_size": 16, "val_fraction": 0.0},
+                    train={"scheduler": {"name": "plateau"}})
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(no_val))
+    with pytest.raises(UserError, match="needs a validation split"):
+        dlnotes.train(path, out=tmp_path / "run")
+
+
+def test_alexnet_imagenet_config_states_the_recipe():
+    from dlnotes.config import load_config
+    from dlnotes.summary import config_summary
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs/alexnet_imagenet.yaml")
+    d = cfg.extras("data")
+    assert d["augment_recipe"] == "krizhevsky" and cfg.train.scheduler.name == "plateau"
+    assert cfg.train.optimizer.name == "sgd" and cfg.train.optimizer.lr == 0.01
+    assert cfg.extras("train.optimizer") == {"momentum": 0.9, "weight_decay": 0.0005}
+    table = config_summary(cfg)
+    assert table["total_params"] == 62_378_344
+    assert "random 224x224 crops" in table["recipe"]
+
+
+@pytest.mark.parametrize("n,world", [(7, 2), (10, 3), (8, 4)])
+def test_each_rank_reads_its_share_as_distributed_sampler_does(n, world):
+    """Rank r of ``world`` gets what torch's DistributedSampler gives it (without its own shuffle) applied
+    to the epoch's permutation, which is the single-process one: the data order does not depend on world."""
+    from torch.utils.data import DistributedSampler
+
+    from dlnotes.data.stream import SeededSampler
+
+    perm = list(SeededSampler(n, True, torch.Generator().manual_seed(5)))
+    shares = []
+    for rank in range(world):
+        ours = list(SeededSampler(n, True, torch.Generator().manual_seed(5), None, rank, world))
+        ref = [perm[i] for i in DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False)]
+        assert ours == ref
+        shares.append(ours)
+    assert sorted(set(sum(shares, []))) == list(range(n)) and len({len(s) for s in shares}) == 1
+
+
+def test_gpu_decoding_needs_a_gpu_run(tmp_path):
+    write_folder(tmp_path / "f", 2, size=(10, 12))
+    cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 8, "stream": True, "decode": "cuda",
+                           "standardize": False}))
+    with pytest.raises(UserError, match="data.decode: cuda"):
+        batches(prepare(cfg).train, 4, torch.device("cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_decoding_matches_cpu_decoding(tmp_path):
+    """nvJPEG and libjpeg-turbo may round differently: the same images to within a few grey levels."""
+    write_folder(tmp_path / "f", 6, size=(40, 56))
+    data = {"root": str(tmp_path / "f"), "image_size": 32, "augment_recipe": "krizhevsky"}
+    cpu = prepare(validate(config({**data, "decode": "cpu"})))
+    gpu = prepare(validate(config({**data, "decode": "cuda"})))
+    dev = torch.device("cuda")
+    a = torch.cat([x for x, _ in batches(cpu.test, 8, dev)])
+    b = torch.cat([x for x, _ in batches(gpu.test, 8, dev)])
+    std = torch.tensor(cpu.preprocess["x_std"], device=dev).view(1, -1, 1, 1)
+    assert ((a - b).abs() * std).mean() < 2 / 255
+
+
+def test_an_unreadable_file_is_one_line_naming_it(tmp_path):
+    write_folder(tmp_path / "f", 3, size=(10, 12))
+    (tmp_path / "f" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    data = prepare(validate(config({"root": str(tmp_path / "f"), "image_size": 8, "stream": True,
+                                    "standardize": False, "workers": 1})))
+    with pytest.raises(UserError, match=r"^'.*broken\.jpg' is not a readable image") as e:
+        for name in ("train", "val", "test"):  # decoded in a worker process
+            list(batches(data.split(name), 4, torch.device("cpu")))
+    assert "\n" not in str(e.value)
+
+
+def test_ten_crop_inputs_are_normalised_per_channel():
+    from dlnotes.data.prepare import normalize
+
+    pre = {"kind": "image", "x_mean": [0.1, 0.2, 0.3], "x_std": [0.5, 0.25, 2.0]}
+    x = torch.rand(2, 10, 3, 4, 4)
+    want = torch.stack([normalize(x[:, k], pre) for k in range(10)], 1)
+    torch.testing.assert_close(normalize(x, pre), want)
