@@ -83,6 +83,8 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
     seed_everything(cfg.seed)
     status(f"loading data: {cfg.data.name} ...", quiet)
     data = prepare(cfg, rd.meta()["preprocess"] if resume is not None else None)  # collect
+    if data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
+        status(f"{cfg.data.name}: {data.dataset.loading}", quiet)
     args = model_args(cfg.model.name, cfg.extras("model"), {**data.dataset.model_inputs(),
                                                               "gradient": cfg.train.gradient})
     status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", quiet)

@@ -8,7 +8,6 @@ a network; otherwise a missing file is an error that names the path and the flag
 from __future__ import annotations
 
 import gzip
-import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -257,8 +256,7 @@ def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(
             return ImageFiles([str(f) for f, _ in pairs], torch.tensor([c for _, c in pairs]), channels, image_size,
                               augment_recipe, ten_crop, workers, decode, stats_images)
 
-        facts["loading"] = f"streamed from disk by {workers} worker(s): {why}"
-        print(f"image_folder: {n:,} images {facts['loading']}", file=sys.stderr)
+        facts["loading"] = f"{n:,} images streamed from disk by {workers} worker(s): {why}"
         x = as_files(files)
         ds = Dataset(x, x.labels, "classification", "image", classes=classes, **facts)
         if test_files:
@@ -266,8 +264,7 @@ def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(
             ds.y_test = ds.x_test.labels
         return ds
 
-    facts["loading"] = f"in memory: {need:.2f} GiB as float32, within data.memory_limit_gb = {memory_limit_gb:g}"
-    print(f"image_folder: {n:,} images {facts['loading']}", file=sys.stderr)
+    facts["loading"] = f"{n:,} images in memory: {need:.2f} GiB as float32, within data.memory_limit_gb = {memory_limit_gb:g}"
 
     def load(pairs):
         x = torch.stack([resize_images(read_image(f, channels).unsqueeze(0), image_size)[0] for f, _ in pairs])
