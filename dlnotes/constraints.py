@@ -149,10 +149,10 @@ def check(where: str, value: Any, type: str | None = None, choices: tuple | None
     """
     if value is None and optional:
         return
-    problem = None
-    if choices is not None:
+    if choices is not None:  # the choices say everything (Literal["auto", True, False] mixes types)
         problem = Options(*choices).problem(value)
-    problem = problem or type_problem(type, value)
+    else:
+        problem = type_problem(type, value)
     for c in constraints:
         problem = problem or c.problem(value)
     if problem:

@@ -200,11 +200,11 @@ def test_path_choice_and_memory_budget(tmp_path, capsys):
     write_folder(tmp_path / "f", 4, size=(10, 12))
     base = {"root": str(tmp_path / "f"), "image_size": 64}
     memory = prepare(validate(config(base)))
-    assert torch.is_tensor(memory.train.x) and "in memory" in capsys.readouterr().err
+    assert torch.is_tensor(memory.train.x) and "in memory" in memory.dataset.loading
     # 12 images x 3 x 64 x 64 x 4 bytes = 0.56 MiB: over a 0.0005 GiB budget
     streamed = prepare(validate(config({**base, "memory_limit_gb": 0.0005})))
     assert not torch.is_tensor(streamed.train.x)
-    assert "over data.memory_limit_gb = 0.0005" in capsys.readouterr().err
+    assert "over data.memory_limit_gb = 0.0005" in streamed.dataset.loading
     with pytest.raises(UserError, match="data.stream: auto"):
         prepare(validate(config({**base, "memory_limit_gb": 0.0005, "stream": False})))
     with pytest.raises(UserError, match="augment_recipe krizhevsky"):
@@ -268,7 +268,7 @@ def test_each_rank_reads_its_share_as_distributed_sampler_does(n, world):
 
 
 def test_gpu_decoding_needs_a_gpu_run(tmp_path):
-    write_folder(tmp_path / "f", 2, size=(10, 12))
+    write_folder(tmp_path / "f", 4, size=(10, 12))
     cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 8, "stream": True, "decode": "cuda",
                            "standardize": False}))
     with pytest.raises(UserError, match="data.decode: cuda"):
