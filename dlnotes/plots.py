@@ -185,12 +185,12 @@ def activation_functions(path: Path) -> Path:
 def plot_run(run) -> list[Path]:
     """Draws every figure that fits the run's task into RUN/plots/; returns their paths."""
     from dlnotes.data.prepare import denormalize_y
-    from dlnotes.engine.checkpoint import load_state, unwrap
+    from dlnotes.engine.checkpoint import unwrap
     from dlnotes.engine.evaluate import predict_outputs
     from dlnotes.engine.rundir import RunDir
 
-    out = run.path / "plots"
     rd = RunDir(run.path)
+    out = rd.plots_dir
     task, pre = run.task, run.meta["preprocess"]
     paths = [learning_curves(rd.read_history(), task, out / "learning_curves.png")]
     metrics = run.metrics or run.evaluate("test")
@@ -220,9 +220,8 @@ def plot_run(run) -> list[Path]:
     if history and "w" in history[0] and "b" in history[0]:  # gradient descent on one feature
         train = run.data.train
         paths.append(gd_path(train.x, train.y, history, out / "loss_surface.png"))
-    surface = run.path / "checkpoint/surface.pt"
-    if surface.is_file():
-        s = load_state(surface)
+    s = rd.read_surface()
+    if s is not None:
         best = run.meta.get("grid_best", {})
         paths.append(loss_surface(s["loss"], s["w"], s["b"], (best.get("w", 0), best.get("b", 0)), out / "loss_surface.png"))
     return [p for p in paths if p is not None]

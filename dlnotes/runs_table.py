@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from dlnotes.errors import UserError
@@ -13,17 +12,19 @@ METRICS = ("accuracy", "f1", "r2", "mse", "mae", "perplexity")
 def collect_runs(directory: Path, sort: str | None = None) -> list[dict]:
     if not directory.is_dir():
         raise UserError(f"runs: folder '{directory}' not found")
+    from dlnotes.engine.rundir import RunDir
+
     rows = []
-    for meta_path in sorted(directory.glob("*/meta.json")):
+    for path in sorted(p for p in directory.iterdir() if p.is_dir()):
+        rd = RunDir(path)
+        if rd.status() not in ("trained", "untrained"):
+            continue
         try:
-            meta = json.loads(meta_path.read_text())
-            metrics_path = meta_path.parent / "metrics.json"
-            metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-        except (OSError, json.JSONDecodeError):
-            continue  # a run being written or damaged: leave it out of the table
-        rows.append({"run": meta_path.parent.name, "model": meta.get("model", {}).get("name"),
-                     "data": meta.get("dataset", {}).get("name"), "epochs": meta.get("epochs_completed"),
-                     "seconds": metrics.get("train_seconds"),
+            meta, metrics, epochs = rd.meta(), rd.read_metrics(), rd.epochs_completed()
+        except UserError:
+            continue  # a damaged run: leave it out of the table
+        rows.append({"run": path.name, "model": meta["model"]["name"], "data": meta["dataset"]["name"],
+                     "epochs": epochs, "seconds": metrics.get("train_seconds"),
                      **{k: metrics[k] for k in METRICS if k in metrics}})
     if sort:
         if not any(sort in r for r in rows) and rows:
