@@ -179,6 +179,9 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resuming, quiet, 
             rd.write_config(dump(config_dict))
             rd.write_meta(meta)
             rd.clear_metrics()  # they described the weights before this training
+            if resuming:  # what a kill between a commit and its follow-up writes left one step behind
+                rd.sync_weights()
+                rd.write_history(trainer.history)
             trainer.log = _tensorboard(rd) if cfg.train.tensorboard else None
         history = trainer.fit() if not done else trainer.history
         model = trainer.model

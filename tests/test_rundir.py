@@ -109,6 +109,7 @@ def test_a_kill_at_any_write_of_a_commit_leaves_a_resumable_or_restartable_run(t
         if commit == 3 and step in ("rename", "remove the previous checkpoint"):  # the copy is one commit behind
             assert (out / RunDir.WEIGHTS).read_bytes() != (out / "checkpoint" / RunDir.WEIGHTS).read_bytes()
         train(None, resume=out)
+        assert (out / RunDir.WEIGHTS).read_bytes() == (out / "checkpoint" / RunDir.WEIGHTS).read_bytes()
     else:
         assert status == "untrained"  # killed before the first checkpoint: started again from scratch
         train(cfg(), out=out)

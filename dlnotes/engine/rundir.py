@@ -343,6 +343,15 @@ class RunDir:
                                 "the file was changed or replaced after training")
         ckpt.load_weights(model, path, expected)
 
+    def sync_weights(self) -> None:
+        """Brings RUN/model.safetensors up to the committed checkpoint (a kill can leave it one behind)."""
+        folder, manifest = self._committed()
+        top = self._file(self.WEIGHTS)
+        if not top.is_file() or ckpt.sha256(top) != manifest.files[self.WEIGHTS]:
+            data = (folder / self.WEIGHTS).read_bytes()
+            if ckpt.sha256_bytes(data) == manifest.files[self.WEIGHTS]:
+                ckpt.atomic_write(top, data)
+
     def read_extra(self, name: str) -> dict[str, Any] | None:
         """An extra file of the newest checkpoint (e.g. the grid solver's loss surface), or None."""
         found = self.newest()
