@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import typer
 
-from dlnotes.errors import RunFailure, UserError
+from dlnotes.errors import Interrupted, RunFailure, UserError
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                   help="Train, test and apply the models of a deep-learning course.\n\n"
@@ -48,17 +48,13 @@ def guarded(fn):
             if _debug["on"]:
                 raise
             _fail(str(e), 1)
+        except Interrupted as e:
+            typer.echo(str(e), err=True)
+            raise typer.Exit(e.exit_code)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
         except Exception as e:  # noqa: BLE001
-            from dlnotes.engine.trainer import Interrupted
-
-            if isinstance(e, Interrupted):
-                name = {2: "SIGINT", 15: "SIGTERM"}.get(e.signum, f"signal {e.signum}")
-                typer.echo(f"interrupted by {name}; the checkpoint after epoch {e.epoch} is saved. "
-                           f"Continue with: dlnotes train --resume {e.run_dir}", err=True)
-                raise typer.Exit(128 + e.signum)
             if _debug["on"]:
                 raise
             _fail(f"{type(e).__name__}: {e} (run with --debug for the traceback)", 1)
@@ -110,7 +106,6 @@ def train(
         argv = sys.argv[1:] + (["--out", str(out)] if resume is None and not out_given else [])
         raise typer.Exit(launch(nproc, argv))
     from dlnotes.engine.distributed import launched_rank
-    from dlnotes.engine.trainer import Interrupted
     from dlnotes.run import train as run_train
 
     target = resume or out
@@ -122,10 +117,8 @@ def train(
         raise
     if launched_rank() != 0:  # under torchrun only rank 0 reports
         return
-    m = run.metrics
-    shown = {k: m[k] for k in ("accuracy", "f1", "r2", "mse", "mae", "perplexity", "loss") if k in m}
     typer.echo(f"run: {run.path}")
-    typer.echo("test: " + "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+    typer.echo("test: " + run.task.summary(run.metrics))
 
 
 @app.command("eval")
@@ -149,8 +142,11 @@ def eval_(
         typer.echo(json.dumps(metrics))
         return
     for k, v in metrics.items():
-        if k != "confusion_matrix":
+        if isinstance(v, (int, float)):
             typer.echo(f"{k:>12}  {v:.6f}")
+    if "baseline" in metrics:
+        base = metrics["baseline"]
+        typer.echo(f"baseline ({base['name']}): " + "  ".join(f"{k}={v:.6f}" for k, v in base.items() if k != "name"))
     if "confusion_matrix" in metrics:
         typer.echo("confusion matrix (rows: true class, columns: predicted):")
         for row in metrics["confusion_matrix"]:
@@ -187,7 +183,7 @@ def predict(
         typer.echo(f"wrote {len(rows)} rows to {output}", err=True)
 
 
-def _describe(registry, name: Optional[str], skip=()) -> None:
+def _describe(registry, name: Optional[str], provided=()) -> None:
     if name is None:
         width = max(len(n) for n in registry.names())
         for n in registry.names():
@@ -195,14 +191,11 @@ def _describe(registry, name: Optional[str], skip=()) -> None:
         return
     entry = registry.entry(name)
     typer.echo(f"{entry.name}: {entry.doc}")
-    from dlnotes.config import DATA_PROVIDED
     from dlnotes.registry import REQUIRED
 
     for p in entry.params.values():
-        if p.name in skip:
-            continue
         default = "(required)" if p.default is REQUIRED else repr(p.default)
-        note = "  [from the data unless set]" if p.name in DATA_PROVIDED and registry.kind == "model" else ""
+        note = f"  [{provided[p.name]}]" if p.name in provided else ""
         choices = f"  one of: {', '.join(map(str, p.choices))}" if p.choices else ""
         typer.echo(f"  {p.name} = {default}{choices}{note}")
 
@@ -214,9 +207,11 @@ def models(name: Optional[str] = typer.Argument(None, help="A model to describe.
 
     Example: dlnotes models lenet
     """
+    from dlnotes.config import DATA_PROVIDED, TRAIN_PROVIDED
     from dlnotes.registry import MODELS
 
-    _describe(MODELS, name)
+    _describe(MODELS, name, {**{k: "from the data unless set" for k in DATA_PROVIDED},
+                             **{k: f"set by train.{k}" for k in TRAIN_PROVIDED}})
 
 
 @app.command()
@@ -292,10 +287,9 @@ def plot(
             return
     if run is None:
         raise UserError("plot needs --run DIR (or --activations)")
-    from dlnotes.plots import plot_run
     from dlnotes.run import Run
 
-    for path in plot_run(Run.load(run)):
+    for path in Run.load(run).plot():
         typer.echo(str(path))
 
 
@@ -315,7 +309,8 @@ def export(
     from dlnotes.engine.export import export as export_model
     from dlnotes.run import Run
 
-    typer.echo(str(export_model(Run.load(run), fmt, output)))
+    loaded = Run.load(run)
+    typer.echo(str(export_model(loaded.model, loaded.meta["model"]["name"], loaded.spec, fmt, output)))
 
 
 @app.command()

@@ -30,6 +30,10 @@ from dlnotes.registry import (
 # Model parameters the pipeline fills from the dataset unless the config sets them.
 DATA_PROVIDED = ("in_channels", "image_size", "in_features", "input_size", "num_classes", "seq_len",
                  "horizon", "vocab_size", "out_features")
+# Model parameters set by the train section, never by the model's own keys: train.gradient.
+TRAIN_PROVIDED = ("gradient",)
+# Settings that were renamed: the old key is refused with a pointer to the new one.
+RENAMED = {"train.precision": "train.amp (none, bf16, fp16)"}
 
 
 class _Section(BaseModel):
@@ -69,7 +73,9 @@ class GridConfig(_Section):
 
 class TrainConfig(_Section):
     epochs: int = Field(10, ge=1)
-    solver: Literal["gd", "lstsq", "grid"] = "gd"
+    # gd: gradient descent (the training loop, engine/trainer.py); least_squares: the normal equations and
+    # grid: exhaustive search (engine/solvers.py); lstsq is least_squares' old name, still accepted
+    solver: Literal["gd", "least_squares", "lstsq", "grid"] = "gd"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     loss: str = "auto"
@@ -77,7 +83,7 @@ class TrainConfig(_Section):
     gradient: Literal["autograd", "manual"] = "autograd"
     grid: GridConfig = Field(default_factory=GridConfig)
     grad_clip: float = Field(0.0, ge=0)  # max global gradient norm; 0 = off
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    amp: Literal["none", "bf16", "fp16"] = "none"  # automatic mixed precision (autocast) on CUDA/CPU
     channels_last: bool = False
     compile: bool = False
     tensorboard: bool = False
@@ -230,21 +236,23 @@ def _explain(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = [str(p) for p in first["loc"]]
     key = ".".join(loc)
-    kind = first["type"]
-    if kind == "extra_forbidden":
+    error_type = first["type"]
+    if error_type == "extra_forbidden":
+        if key in RENAMED:
+            return f"{key} was renamed: use {RENAMED[key]}"
         section = ".".join(loc[:-1]) or "the top level"
         fields = _fields_at(loc[:-1])
         return f"unknown key '{loc[-1]}' in {section}{did_you_mean(loc[-1], fields)}"
-    if kind == "missing":
+    if error_type == "missing":
         return f"missing key '{key}'"
     got = first.get("input")
     msg = first["msg"]
-    if kind == "literal_error":
+    if error_type == "literal_error":
         msg = msg.replace("Input should be", "must be")
-    elif kind.endswith("_type") or kind == "model_type":
-        expected = kind.replace("_type", "").replace("model", "section (mapping)").replace("dict", "mapping")
+    elif error_type.endswith("_type"):
+        expected = error_type.replace("_type", "").replace("model", "section (mapping)").replace("dict", "mapping")
         msg = f"must be {'a' if expected[0] not in 'aeiou' else 'an'} {expected}"
-    elif kind == "string_pattern_mismatch" and loc == ["device"]:
+    elif error_type == "string_pattern_mismatch" and loc == ["device"]:
         msg = "must be auto, cpu, cuda or cuda:N"
     else:
         msg = msg.replace("Input should be", "must be")
@@ -299,7 +307,7 @@ def _check_keys(where: str, registry: Registry, name: str, given: dict[str, Any]
 def _check_registered(cfg: Config, source: str) -> None:
     try:
         _check_keys("data", DATASETS, cfg.data.name, cfg.extras("data"))
-        _check_keys("model", MODELS, cfg.model.name, cfg.extras("model"))
+        _check_keys("model", MODELS, cfg.model.name, cfg.extras("model"), skip=TRAIN_PROVIDED)
         opt = cfg.train.optimizer
         _check_keys("train.optimizer", OPTIMIZERS, opt.name, cfg.extras("train.optimizer"), skip=("params", "lr"))
         _check_keys("train.scheduler", SCHEDULERS, cfg.train.scheduler.name, cfg.extras("train.scheduler"),
@@ -313,9 +321,10 @@ def _check_registered(cfg: Config, source: str) -> None:
         if cfg.train.solver == "grid" and g.steps ** 2 * 8 / 2**20 > g.max_memory_mb:
             raise UserError(f"train.grid.steps: a {g.steps} x {g.steps} grid needs {g.steps ** 2 * 8 / 2**20:,.0f} MB "
                             f"for its loss surface, more than train.grid.max_memory_mb = {g.max_memory_mb:g}")
-        if cfg.train.gradient == "manual" and cfg.model.name not in ("linear_regression", "logistic_regression"):
-            raise UserError("train.gradient: 'manual' (the derived update formulas) exists for linear_regression and "
-                            f"logistic_regression only, not '{cfg.model.name}'; use 'autograd'")
+        if cfg.train.gradient == "manual" and "gradient" not in MODELS.params(cfg.model.name):
+            with_rules = [n for n in MODELS.names() if "gradient" in MODELS.params(n)]
+            raise UserError(f"train.gradient: 'manual' (the derived update formulas) exists for "
+                            f"{' and '.join(with_rules)} only, not '{cfg.model.name}'; use 'autograd'")
     except UserError as e:
         raise UserError(f"{source}: {e}") from None
 
@@ -325,7 +334,7 @@ def resolved(cfg: Config) -> dict[str, Any]:
     d = cfg.to_dict()
     for section, registry, name, skip in (
         (d["data"], DATASETS, cfg.data.name, ()),
-        (d["model"], MODELS, cfg.model.name, DATA_PROVIDED),
+        (d["model"], MODELS, cfg.model.name, DATA_PROVIDED + TRAIN_PROVIDED),
         (d["train"]["optimizer"], OPTIMIZERS, cfg.train.optimizer.name, ("params",)),
         (d["train"]["scheduler"], SCHEDULERS, cfg.train.scheduler.name, ("optimizer", "epochs")),
     ):

@@ -1,8 +1,9 @@
-"""The two kinds of failure the CLI distinguishes.
+"""The ways a command can end that the CLI distinguishes.
 
 ``UserError`` is bad input (config, command line, data files, run directories): the CLI prints its
 one-line message and exits 2. ``RunFailure`` is a run that started fine and then failed (a diverging
-loss): exit 1. Anything else is a bug and shows a traceback only with ``--debug``.
+loss): exit 1. ``Interrupted`` is SIGINT/SIGTERM during training, after the last checkpoint was
+saved: exit 128 + the signal. Anything else is a bug and shows a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,23 @@ class RunFailure(Exception):
     """A run that started and then could not go on (exit 1)."""
 
     exit_code = 1
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived during training; the last checkpoint on disk is consistent."""
+
+    def __init__(self, signum: int, epoch: int, run_dir=None):
+        super().__init__(signum, epoch)
+        self.signum, self.epoch, self.run_dir = signum, epoch, run_dir
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        name = {2: "SIGINT", 15: "SIGTERM"}.get(self.signum, f"signal {self.signum}")
+        return (f"interrupted by {name}; the checkpoint after epoch {self.epoch} is saved. "
+                f"Continue with: dlnotes train --resume {self.run_dir}")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

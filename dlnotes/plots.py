@@ -1,5 +1,8 @@
 """Figures written into RUN/plots/ after training and by ``dlnotes plot --run DIR`` (matplotlib, Agg).
 
+Each function draws what it is given and writes one PNG; none runs a model or reads a run's files.
+Which figures a run gets is its task's choice (``dlnotes.tasks``).
+
 learning_curves.png  train/val loss and the main validation metric per epoch
 confusion_matrix.png classification: rows true class, columns predicted
 predicted_vs_true.png regression: each test prediction against its target
@@ -13,7 +16,6 @@ activations.png      ``dlnotes plot --activations``: sigmoid, tanh, ReLU, Leaky 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
@@ -34,13 +36,11 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def learning_curves(history: list[dict], task: str, path: Path) -> Path | None:
-    from dlnotes.engine.evaluate import main_metric
-
+def learning_curves(history: list[dict], metric: str, path: Path) -> Path | None:
+    """Training and validation loss per epoch, and the validation ``metric`` (or the lr without one)."""
     if not history:
         return None
     epochs = [h["epoch"] for h in history]
-    metric, _ = main_metric(task)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
     if "val_loss" in history[0]:
@@ -109,22 +109,6 @@ def loss_surface(loss: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor, best: t
     return _save(fig, path)
 
 
-def gd_path(x: torch.Tensor, y: torch.Tensor, history: list[dict], path: Path) -> Path:
-    """The loss surface around the path gradient descent took (by the grid solver), and the path."""
-    from types import SimpleNamespace
-
-    from dlnotes.engine.solvers import grid_search
-
-    ws, bs = [h["w"] for h in history], [h["b"] for h in history]
-    def span(v):
-        pad = max(max(v) - min(v), 1e-3) * 0.35
-        return min(v) - pad, max(v) + pad
-    (w_min, w_max), (b_min, b_max) = span(ws), span(bs)
-    grid = SimpleNamespace(w_min=w_min, w_max=w_max, b_min=b_min, b_max=b_max, steps=121, max_memory_mb=math.inf)
-    g = grid_search(x, y, grid)
-    return loss_surface(g["surface"], g["ws"], g["bs"], (ws[-1], bs[-1]), path, descent=(ws, bs))
-
-
 def misclassified(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, classes: list[str],
                   path: Path, limit: int = 25) -> Path | None:
     """A grid of the test images the model got wrong (at most ``limit``), titled "true -> predicted"."""
@@ -180,48 +164,3 @@ def activation_functions(path: Path) -> Path:
         ax.axhline(0, color="gray", lw=0.5)
         ax.legend(fontsize=8)
     return _save(fig, Path(path))
-
-
-def plot_run(run) -> list[Path]:
-    """Draws every figure that fits the run's task into RUN/plots/; returns their paths."""
-    from dlnotes.data.prepare import denormalize_y
-    from dlnotes.engine.checkpoint import unwrap
-    from dlnotes.engine.evaluate import predict_outputs
-    from dlnotes.engine.rundir import RunDir
-
-    rd = RunDir(run.path)
-    out = rd.plots_dir
-    task, pre = run.task, run.meta["preprocess"]
-    paths = [learning_curves(rd.read_history(), task, out / "learning_curves.png")]
-    metrics = run.metrics or run.evaluate("test")
-    classes = run.meta["dataset"]["classes"]
-    if task == "classification" and "confusion_matrix" in metrics:
-        paths.append(confusion(metrics["confusion_matrix"], classes, out / "confusion_matrix.png"))
-    if task == "classification" and run.meta["dataset"]["kind"] == "image":
-        from dlnotes.engine.metrics import labels
-
-        test = run.data.test
-        logits = predict_outputs(run.model, test.x, 1024, run.device).cpu()
-        pred = labels(logits, getattr(unwrap(run.model), "threshold", 0.5))
-        paths.append(misclassified(test.x, test.y, pred, classes, out / "misclassified.png"))
-    if task in ("regression", "forecasting"):
-        test = run.data.test
-        pred = denormalize_y(predict_outputs(run.model, test.x, 1024, run.device).cpu().reshape(test.y.shape), pre)
-        truth = denormalize_y(test.y, pre)
-        paths.append(predicted_vs_true(pred, truth, out / "predicted_vs_true.png"))
-        if task == "forecasting":
-            raw = test.x * torch.tensor(pre["x_std"]) + torch.tensor(pre["x_mean"]) if "x_mean" in pre else test.x
-            paths.append(forecasts(raw, truth.reshape(len(truth), -1), pred.reshape(len(pred), -1),
-                                   out / "forecasts.png"))
-        lin = getattr(unwrap(run.model), "linear", None)
-        if task == "regression" and lin is not None and lin.weight.numel() == 1 and "x_mean" not in pre:
-            paths.append(fitted_line(test.x, truth, lin.weight.item(), lin.bias.item(), out / "fit.png"))
-    history = rd.read_history()
-    if history and "w" in history[0] and "b" in history[0]:  # gradient descent on one feature
-        train = run.data.train
-        paths.append(gd_path(train.x, train.y, history, out / "loss_surface.png"))
-    s = rd.read_surface()
-    if s is not None:
-        best = run.meta.get("grid_best", {})
-        paths.append(loss_surface(s["loss"], s["w"], s["b"], (best.get("w", 0), best.get("b", 0)), out / "loss_surface.png"))
-    return [p for p in paths if p is not None]

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dlnotes.config import Config, dump, load_config, resolved
+from dlnotes.config import TRAIN_PROVIDED, Config, dump, load_config, resolved
 from dlnotes.engine.rundir import RunDir, check_resume_overrides, safe_name
 from dlnotes.errors import UserError
 
@@ -83,13 +83,17 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
 
         seed_everything(cfg.seed)
         data = prepare(cfg)  # collect
-        args = model_args(cfg.model.name, cfg.extras("model"), data.dataset.model_inputs())
+        args = model_args(cfg.model.name, cfg.extras("model"), {**data.dataset.model_inputs(),
+                                                                  "gradient": cfg.train.gradient})
         model = build_model(cfg.model.name, args)  # build
+        from dlnotes.data.kinds import input_kind
         from dlnotes.summary import check_fits
-        check_fits(model, data.dataset.input_shape, data.dataset.kind)
+        if input_kind(data.dataset.kind).image:
+            check_fits(model, data.dataset.input_shape)
 
         config_dict = resolved(cfg)
-        config_dict["model"].update({k: v for k, v in args.items() if k not in config_dict["model"]})
+        config_dict["model"].update({k: v for k, v in args.items()  # what the data fixed, for the record
+                                     if k not in config_dict["model"] and k not in TRAIN_PROVIDED})
         meta = _meta(cfg, data, cfg.model.name, args, dev, dist)
         return _train(cfg, rd, data, model, meta, config_dict, dev, dist, resuming, quiet, rank0)
     except UserError:
@@ -99,8 +103,7 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
                 shutil.rmtree(rd.path, ignore_errors=True)
             else:
                 rd.reset()
-                rd.unlock()
-                (rd.path / RunDir.LOCK).unlink(missing_ok=True)
+                rd.release()
         raise
     finally:
         rd.unlock()
@@ -136,7 +139,7 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resuming, quiet, 
         _same_run(old, meta, rd)
         meta = {**old, **meta, "created": old.get("created", meta["created"])}
     started = time.perf_counter()
-    if cfg.train.solver in ("lstsq", "grid"):  # train: closed form / exhaustive search
+    if cfg.train.solver != "gd":  # train: closed form / exhaustive search (engine/solvers.py)
         if dist is not None:
             raise UserError(f"train.solver: '{cfg.train.solver}' runs in one process; launch it without torchrun")
         if resuming:  # solved already; only the test and the figures can be missing
@@ -191,11 +194,10 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resuming, quiet, 
     metrics = run.evaluate("test")  # test
     metrics["train_seconds"] = round(seconds, 3)
     metrics["epochs"] = len(history) if history else None
-    run.metrics = metrics  # before plotting: plot_run reuses them instead of testing again
+    run.metrics = metrics  # before plotting: the figures reuse them (and the test outputs) instead of testing again
     if rank0:
         try:
-            from dlnotes.plots import plot_run
-            plot_run(run)
+            run.plot()
         except ImportError:  # matplotlib missing: figures are optional
             pass
         rd.write_metrics(metrics)  # last: a run with metrics.json has its test and figures
@@ -228,6 +230,7 @@ class Run:
         self.path, self.config, self.meta = Path(path), cfg, meta
         self._model, self._data, self.device = model, data, device
         self.metrics: dict[str, Any] = {}
+        self._outputs: dict[str, Any] = {}  # split -> the model's raw outputs, kept by evaluate for figures
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "Run":
@@ -243,8 +246,18 @@ class Run:
         return run
 
     @property
-    def task(self) -> str:
-        return self.meta["dataset"]["task"]
+    def spec(self):
+        """The task, input kind and preprocessing that applying the model needs (``dlnotes.tasks.Spec``)."""
+        from dlnotes.engine.checkpoint import unwrap
+        from dlnotes.tasks import Spec
+
+        return Spec.from_meta(self.meta, getattr(unwrap(self.model), "threshold", 0.5), self.config.seed)
+
+    @property
+    def task(self):
+        from dlnotes.tasks import get_task
+
+        return get_task(self.meta["dataset"]["task"])
 
     @property
     def model(self):
@@ -276,13 +289,35 @@ class Run:
 
         model = unwrap(self.model)
         part = self.data.split(split)
-        metrics, _ = evaluate(model, part, self.task, build_loss(self.config.train.loss, self.task),
-                              self.config.data.batch_size, self.device, self.meta["preprocess"],
-                              len(self.meta["dataset"].get("classes") or []), getattr(model, "threshold", 0.5))
+        metrics, out = evaluate(model, part, self.task, build_loss(self.config.train.loss, self.task),
+                                self.config.data.batch_size, self.device, self.meta["preprocess"],
+                                len(self.meta["dataset"].get("classes") or []), getattr(model, "threshold", 0.5))
+        self._outputs[split] = out.cpu()
+        baseline = self.task.baseline(self.data.train.y, part, self.meta["preprocess"],
+                                      len(self.meta["dataset"].get("classes") or []))
+        if baseline is not None:
+            metrics["baseline"] = baseline
         return metrics
 
     def predict(self, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8) -> list[dict[str, Any]]:
         """Applies the model to raw inputs (paths, arrays or text); rows of ``input, prediction, ...``."""
         from dlnotes.engine.predict import predict
 
-        return predict(self, inputs, top_k=top_k, steps=steps, temperature=temperature)
+        return predict(self.model, inputs, self.spec, self.device, top_k=top_k, steps=steps, temperature=temperature)
+
+    def plot(self) -> list[Path]:
+        """Draws the figures of the run's task into RUN/plots/ from its history and test outputs."""
+        from dlnotes.engine.checkpoint import unwrap
+        from dlnotes.tasks import Report
+
+        rd = RunDir(self.path)
+        metrics = self.metrics
+        if "test" not in self._outputs:  # a loaded run: test once, for the outputs the figures show
+            fresh = self.evaluate("test")
+            metrics = metrics or fresh
+        lin = getattr(unwrap(self.model), "linear", None)
+        line = (lin.weight.item(), lin.bias.item()) if lin is not None and lin.weight.numel() == 1 else None
+        surface = rd.read_surface()
+        report = Report(rd.read_history(), metrics, self.data.test, self._outputs["test"], self.spec,
+                        train=self.data.train, line=line, surface=surface)
+        return self.task.figures(report, rd.plots_dir)

@@ -48,10 +48,8 @@ def _leaves(model: nn.Module):
     return [(name, m) for name, m in model.named_modules() if name and not list(m.children())]
 
 
-def check_fits(model: nn.Module, input_shape: tuple[int, ...], kind: str) -> None:
+def check_fits(model: nn.Module, input_shape: tuple[int, ...]) -> None:
     """Refuses (exit 2) an image too small for the network, naming the layer where a size reaches 0."""
-    if kind != "image":
-        return
     shape: tuple[int, ...] | None = tuple(input_shape)
     for name, layer in _leaves(model):
         new = formula_shape(layer, shape)
@@ -109,6 +107,7 @@ def config_summary(cfg) -> dict:
     """The layer table of a config's model. Image models take their input shape from the config
     (``data.image_size``, ``data.channels``) so that no data needs to be present; others load the dataset."""
     from dlnotes.config import DATA_PROVIDED
+    from dlnotes.data.kinds import input_kind
     from dlnotes.models import build_model, model_args
     from dlnotes.registry import MODELS
 
@@ -124,14 +123,15 @@ def config_summary(cfg) -> dict:
         from dlnotes.data.prepare import build_dataset
 
         ds = build_dataset(cfg)
-        from_data, shape, kind = ds.model_inputs(), ds.input_shape, ds.kind
+        from_data, shape, kind = ds.model_inputs(), ds.input_shape, input_kind(ds.kind)
     else:
         from_data = hint
         args0 = {**hint, **given}
-        shape, kind = (args0.get("in_channels", 1), args0["image_size"], args0["image_size"]), "image"
+        shape, kind = (args0.get("in_channels", 1), args0["image_size"], args0["image_size"]), input_kind("image")
     args = model_args(cfg.model.name, given, from_data)
     model = build_model(cfg.model.name, args)
-    check_fits(model, shape, kind)
-    table = layer_table(model, shape, dtype=torch.long if kind == "text" else torch.float32)
+    if kind.image:
+        check_fits(model, shape)
+    table = layer_table(model, shape, dtype=kind.dtype)
     table["input_shape"] = list(shape)
     return table

@@ -253,9 +253,7 @@ def test_a_run_stopped_after_its_last_epoch_is_completed_by_resume(tmp_path):
     out = tmp_path / "run"
 
     def child():
-        import dlnotes.plots
-
-        dlnotes.plots.plot_run = lambda run: os.kill(os.getpid(), signal.SIGTERM)  # SIGTERM while drawing
+        Run.plot = lambda run: os.kill(os.getpid(), signal.SIGTERM)  # SIGTERM while drawing
         train(cfg(), out=out)
 
     assert in_child(child) == -signal.SIGTERM
@@ -280,10 +278,8 @@ def test_writes_never_follow_a_link_out_of_the_run(finished, tmp_path):
     elsewhere.mkdir()
     shutil.rmtree(out / "plots")
     (out / "plots").symlink_to(elsewhere)
-    from dlnotes.plots import plot_run
-
     with pytest.raises(UserError, match="is a symbolic link"):
-        plot_run(Run.load(out))
+        Run.load(out).plot()
     assert list(elsewhere.iterdir()) == []
 
 

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 
 from dlnotes.errors import UserError
 
-TASKS = ("classification", "regression", "forecasting", "language")
-KINDS = ("image", "tabular", "sequence", "text")
-
 
 @dataclass
 class Dataset:
-    """Tensors of one dataset, before splitting and normalisation.
+    """Tensors of one dataset, before splitting and normalisation, with the facts ``predict`` needs later.
 
     ``x``/``y`` hold all the data, or the training part when the source has its own test split
     (``x_test``/``y_test``). Images are float (N, C, H, W) in [0, 1]; tabular data float (N, F);
     sequences float (N, T, F); text long (N, T). Classification targets are long class indices.
+    ``task`` names a task of ``dlnotes.tasks`` and ``kind`` an input kind of ``dlnotes.data.kinds``.
+    The typed fields after them are recorded in meta.json's ``preprocess`` when set.
     """
 
     x: torch.Tensor
@@ -31,10 +30,25 @@ class Dataset:
     classes: list[str] | None = None
     feature_names: list[str] | None = None
     target_name: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)  # what predict needs to read raw inputs
+    # facts about the inputs, recorded for predict (None: does not apply)
+    image_size: int | None = None  # images: square side the model reads
+    channels: int | None = None  # images: 1 (gray) or 3 (RGB)
+    seq_len: int | None = None  # sequences and text: steps per window
+    input_size: int | None = None  # sequences: features per step
+    horizon: int | None = None  # forecasting: values predicted per window
+    column: str | None = None  # timeseries_csv: the forecast column
+    vocab: list[str] | None = None  # text: the characters, in index order
+    split_gap: int | None = None  # windows cut from one series: test on its end, this many windows apart
+    true_w: float | None = None  # synthetic data: the coefficients it was generated with
+    true_b: float | None = None
+
+    FACTS = ("image_size", "channels", "seq_len", "input_size", "horizon", "column", "vocab", "true_w", "true_b")
 
     def __post_init__(self):
-        assert self.task in TASKS and self.kind in KINDS, (self.task, self.kind)
+        from dlnotes.data.kinds import input_kind
+        from dlnotes.tasks import get_task
+
+        get_task(self.task), input_kind(self.kind)  # unknown names fail here, at the source
         if len(self.x) == 0:
             raise UserError("the dataset is empty: no samples to train on")
 
@@ -42,33 +56,28 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
+    @property
+    def ordered(self) -> bool:
+        """Windows of one series in time order (split by time, not shuffled)."""
+        return self.split_gap is not None
+
+    def facts(self) -> dict[str, Any]:
+        """The typed facts that are set, as plain data for meta.json."""
+        return {k: getattr(self, k) for k in self.FACTS if getattr(self, k) is not None}
+
+    @property
+    def info(self) -> dict[str, Any]:  # read-only view kept for notebooks written against 0.1
+        return {**self.facts(), **({"ordered": True, "split_gap": self.split_gap} if self.ordered else {})}
+
     def model_inputs(self) -> dict[str, int]:
         """Model constructor arguments that follow from the data (``num_classes``, ``in_channels``...)."""
-        shape = self.input_shape
-        out: dict[str, int] = {}
-        if self.kind == "image":
-            out.update(in_channels=shape[0], image_size=shape[-1])
-        if self.kind in ("image", "tabular"):
-            n = 1
-            for s in shape:
-                n *= s
-            out["in_features"] = n
-        if self.kind == "sequence":
-            out.update(input_size=shape[-1], seq_len=shape[0])
-            out["in_features"] = shape[0] * shape[-1]
-        if self.kind == "text":
-            out.update(vocab_size=len(self.info["vocab"]), seq_len=shape[0])
-        if self.task == "classification":
-            out["num_classes"] = len(self.classes or [])
-        elif self.task == "forecasting":
-            out["horizon"] = int(self.y.shape[1]) if self.y.dim() > 1 else 1
-            out["num_classes"] = 0
-        elif self.task == "regression":
-            out["num_classes"] = 0
-            out["out_features"] = int(self.y.shape[1]) if self.y.dim() > 1 else 1
-        if self.task == "forecasting":
-            out["out_features"] = out["horizon"]
-        return out
+        from dlnotes.data.kinds import input_kind
+        from dlnotes.tasks import get_task
+
+        return {**input_kind(self.kind).model_inputs(self), **get_task(self.task).model_outputs(self)}
+
+
+assert {f.name for f in fields(Dataset)} >= set(Dataset.FACTS)
 
 
 def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:

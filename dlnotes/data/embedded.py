@@ -52,7 +52,7 @@ def digits(image_size: int = 28) -> Dataset:
     x, y = _digits_images()
     x = resize_images(x, image_size)
     return Dataset(x, y, "classification", "image", classes=[str(i) for i in range(10)],
-                   info={"image_size": image_size, "channels": 1})
+                   image_size=image_size, channels=1)
 
 
 @DATASETS.register
@@ -60,19 +60,20 @@ def digits_rows() -> Dataset:
     """scikit-learn's 8x8 digits read row by row: a sequence of 8 steps with 8 features each."""
     x, y = _digits_images()
     return Dataset(x.squeeze(1), y, "classification", "sequence", classes=[str(i) for i in range(10)],
-                   info={"seq_len": 8, "input_size": 8})
+                   seq_len=8, input_size=8)
 
 
-def _tabular(loader, task: str, classes=None) -> Dataset:
+def _tabular(loader, classify: bool) -> Dataset:
+    """A scikit-learn table: class labels (classification) or a continuous target (regression)."""
     d = loader()
     x = torch.from_numpy(np.asarray(d.data, dtype=np.float32))
-    if task == "classification":
-        y = torch.from_numpy(np.asarray(d.target, dtype=np.int64))
-        classes = [str(c) for c in (classes if classes is not None else d.target_names)]
-    else:
-        y = torch.from_numpy(np.asarray(d.target, dtype=np.float32)).unsqueeze(1)
     names = [str(n) for n in d.feature_names]
-    return Dataset(x, y, task, "tabular", classes=classes, feature_names=names, target_name="target")
+    if classify:
+        y = torch.from_numpy(np.asarray(d.target, dtype=np.int64))
+        return Dataset(x, y, "classification", "tabular", classes=[str(c) for c in d.target_names],
+                       feature_names=names, target_name="target")
+    y = torch.from_numpy(np.asarray(d.target, dtype=np.float32)).unsqueeze(1)
+    return Dataset(x, y, "regression", "tabular", feature_names=names, target_name="target")
 
 
 @DATASETS.register
@@ -80,7 +81,7 @@ def breast_cancer() -> Dataset:
     """Wisconsin breast cancer: 569 samples, 30 features; classes malignant (0) and benign (1)."""
     from sklearn.datasets import load_breast_cancer
 
-    return _tabular(load_breast_cancer, "classification")
+    return _tabular(load_breast_cancer, classify=True)
 
 
 @DATASETS.register
@@ -88,7 +89,7 @@ def diabetes() -> Dataset:
     """Diabetes progression: 442 patients, 10 features, a continuous target (regression)."""
     from sklearn.datasets import load_diabetes
 
-    return _tabular(load_diabetes, "regression")
+    return _tabular(load_diabetes, classify=False)
 
 
 @DATASETS.register
@@ -96,7 +97,7 @@ def iris() -> Dataset:
     """Fisher's iris: 150 flowers, 4 features, 3 species."""
     from sklearn.datasets import load_iris
 
-    return _tabular(load_iris, "classification")
+    return _tabular(load_iris, classify=True)
 
 
 @DATASETS.register
@@ -104,4 +105,4 @@ def wine() -> Dataset:
     """Wine recognition: 178 wines, 13 chemical features, 3 cultivars."""
     from sklearn.datasets import load_wine
 
-    return _tabular(load_wine, "classification")
+    return _tabular(load_wine, classify=True)

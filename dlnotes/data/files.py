@@ -138,3 +138,14 @@ def is_number(v: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def read_csv_columns(path: str | Path, columns: list[str]) -> tuple[list[str], np.ndarray]:
+    """The named numeric columns of a user's CSV, as float32 (rows, columns); names the bad cell on error."""
+    header, rows = read_table(path, "--input")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise UserError(f"'{path}' lacks the feature column(s) {', '.join(missing)}; the model was trained on: "
+                        f"{', '.join(columns)}")
+    out = numeric_columns(path, header, rows, columns).astype(np.float32)
+    return [str(i) for i in range(len(out))], out

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset, check_image_memory, resize_images
+from dlnotes.data.image_files import IMAGE_SUFFIXES, read_image
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -77,7 +78,7 @@ def _idx_dataset(key: str, root: str, download: bool, image_size: int, limit_tra
     conv = lambda a: resize_images(torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1), image_size)
     return Dataset(conv(xtr), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
                    x_test=conv(xte), y_test=torch.from_numpy(yte.astype(np.int64)), classes=classes,
-                   info={"image_size": image_size, "channels": 1})
+                   image_size=image_size, channels=1)
 
 
 @DATASETS.register
@@ -139,15 +140,13 @@ def cifar10(root: str = "data", download: bool = False, image_size: int = 32, li
     conv = lambda a: resize_images(torch.from_numpy(a.astype(np.float32) / 255.0), image_size)
     return Dataset(conv(xtr), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
                    x_test=conv(xte), y_test=torch.from_numpy(yte.astype(np.int64)), classes=CIFAR_CLASSES,
-                   info={"image_size": image_size, "channels": 3})
+                   image_size=image_size, channels=3)
 
 
 @DATASETS.register
 def image_folder(root: str = "data/images", image_size: int = 64, channels: Literal[1, 3] = 3,
                  test_root: str | None = None) -> Dataset:
     """Your images, one sub-folder per class (root/cat/*.jpg, root/dog/*.png), resized in memory."""
-    from dlnotes.engine.predict import IMAGE_SUFFIXES, read_image
-
     def load(folder: str, key: str, classes: list[str] | None):
         base = Path(folder)
         if not base.is_dir():
@@ -166,7 +165,7 @@ def image_folder(root: str = "data/images", image_size: int = 64, channels: Lite
 
     x, y, classes = load(root, "root", None)
     ds = Dataset(x, y, "classification", "image", classes=classes,
-                 info={"image_size": image_size, "channels": channels})
+                 image_size=image_size, channels=channels)
     if test_root:
         ds.x_test, ds.y_test, _ = load(test_root, "test_root", classes)
     return ds

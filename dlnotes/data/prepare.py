@@ -14,8 +14,10 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset
+from dlnotes.data.kinds import input_kind
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
+from dlnotes.tasks import get_task
 
 
 @dataclass
@@ -84,15 +86,9 @@ def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
     return Split(x[k], y[k]), Split(x[h], y[h])
 
 
-def _stats(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std per channel (images), per feature (tables) or one scalar (sequences)."""
+def stats(x: torch.Tensor, dims: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (population) std over ``dims``, in float64; a constant column keeps std 1."""
     x64 = x.double()
-    if kind == "image":
-        dims = [0, 2, 3]
-    elif kind == "tabular":
-        dims = [0]
-    else:
-        dims = list(range(x.dim()))
     mean = x64.mean(dim=dims)
     std = x64.std(dim=dims, unbiased=False)
     std = torch.where(std < 1e-12, torch.ones_like(std), std)  # constant columns stay as they are
@@ -103,17 +99,17 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
     """Applies the recorded (x - mean) / std; a no-op when the run was not standardised."""
     if "x_mean" not in pre:
         return x
-    mean = torch.tensor(pre["x_mean"], dtype=x.dtype)
-    std = torch.tensor(pre["x_std"], dtype=x.dtype)
-    if pre["kind"] == "image":
-        mean, std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
+    # one statistic per channel (images), per feature (tables) or one for all (sequences): along axis 1
+    shape = (1, -1, *([1] * (x.dim() - 2)))
+    mean = torch.tensor(pre["x_mean"], dtype=x.dtype).reshape(shape)
+    std = torch.tensor(pre["x_std"], dtype=x.dtype).reshape(shape)
     return (x - mean) / std
 
 
 def prepare(cfg) -> Prepared:
     ds = build_dataset(cfg)
-    seed, stratify = cfg.seed, ds.task == "classification"
-    gap = ds.info.get("split_gap", 0) if ds.info.get("ordered") else None  # series: test on the end
+    task, kind = get_task(ds.task), input_kind(ds.kind)
+    seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
     if ds.x_test is None:
         train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap)
     else:
@@ -121,15 +117,10 @@ def prepare(cfg) -> Prepared:
     val = None
     if cfg.data.val_fraction > 0:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap)
-    pre: dict[str, Any] = {"kind": ds.kind, **ds.info}
-    if cfg.data.standardize and ds.kind != "text":
-        mean, std = _stats(train.x, ds.kind)
-        pre.update(x_mean=mean.tolist(), x_std=std.tolist())
-        if ds.task == "regression":
-            y_mean, y_std = _stats(train.y, "tabular")
-            pre.update(y_mean=y_mean.tolist(), y_std=y_std.tolist())
-        elif ds.task == "forecasting":  # the targets are later values of the same series
-            pre.update(y_mean=[mean.item()], y_std=[std.item()])
+    pre: dict[str, Any] = {"kind": ds.kind, **ds.facts()}
+    if cfg.data.standardize and kind.dtype.is_floating_point:
+        mean, std = stats(train.x, kind.stat_dims(train.x))
+        pre.update(x_mean=mean.tolist(), x_std=std.tolist(), **task.target_stats(train.y, mean, std))
     parts = [normalize_split(s, pre) if s is not None else None for s in (train, val, test)]
     return Prepared(parts[0], parts[1], parts[2], ds, pre)
 

@@ -51,8 +51,7 @@ def timeseries_csv(path: str | None = None, column: str | None = None, seq_len: 
                    f"{horizon}", length + 3 * stride)
     return Dataset(win[:, :seq_len].unsqueeze(-1).contiguous(), win[:, seq_len:].contiguous(), "forecasting",
                    "sequence", target_name=column, feature_names=[column],
-                   info={"seq_len": seq_len, "horizon": horizon, "column": column, "ordered": True,
-                         "split_gap": (length - 1) // stride})
+                   seq_len=seq_len, horizon=horizon, column=column, split_gap=(length - 1) // stride)
 
 
 @DATASETS.register
@@ -76,4 +75,4 @@ def text(path: str | None = None, seq_len: int = 64, stride: int = 0) -> Dataset
     _check_windows(len(win), f"data.path '{p}'", f"{len(ids)} characters with seq_len {seq_len}",
                    seq_len + 1 + 3 * stride)
     return Dataset(win[:, :-1].contiguous(), win[:, 1:].contiguous(), "language", "text",
-                   info={"vocab": vocab, "seq_len": seq_len, "ordered": True, "split_gap": seq_len // stride})
+                   vocab=vocab, seq_len=seq_len, split_gap=seq_len // stride)

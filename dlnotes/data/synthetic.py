@@ -21,7 +21,7 @@ def synthetic_linear(n_samples: int = 200, n_features: int = 1, w: float = 3.0, 
     y = torch.randn(n_samples, 1, generator=g).mul_(noise).add_(x.sum(1, keepdim=True), alpha=w).add_(b)
     names = [f"x{i}" for i in range(n_features)]
     return Dataset(x, y, "regression", "tabular", feature_names=names, target_name="y",
-                   info={"true_w": w, "true_b": b})
+                   true_w=w, true_b=b)
 
 
 @DATASETS.register
@@ -45,7 +45,7 @@ def sine(n_samples: int = 2000, seq_len: int = 50, horizon: int = 1, noise: floa
     t = torch.arange(length, dtype=torch.float32)
     series = amp * torch.sin(2 * math.pi * t / period + phase) + noise * torch.randn(n, length, generator=g)
     return Dataset(series[:, :seq_len].unsqueeze(-1), series[:, seq_len:], "forecasting", "sequence",
-                   target_name="value", info={"seq_len": seq_len, "horizon": horizon})
+                   target_name="value", seq_len=seq_len, horizon=horizon)
 
 
 @DATASETS.register
@@ -78,4 +78,4 @@ def mnist1d(num_samples: int = 5000, train_split: float = 0.8, seq_len: int = 40
     lab = lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64))  # noqa: E731
     return Dataset(seq(d["x"]), lab(d["y"]), "classification", "sequence", x_test=seq(d["x_test"]),
                    y_test=lab(d["y_test"]), classes=[str(i) for i in range(10)],
-                   info={"seq_len": seq_len, "input_size": 1})
+                   seq_len=seq_len, input_size=1)

@@ -31,13 +31,6 @@ class Dist:
         tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
         return t
 
-    def average_gradients(self, model: torch.nn.Module) -> None:
-        """All-reduce of gradients set by hand (the manual-gradient path bypasses DDP's hooks)."""
-        for p in model.parameters():
-            if p.grad is not None:
-                tdist.all_reduce(p.grad, op=tdist.ReduceOp.SUM)
-                p.grad /= self.world
-
 
 def launched_rank() -> int:
     """This process's rank as torchrun announced it (0 outside torchrun), before any process group exists."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dlnotes.data.prepare import Split, denormalize_y
-from dlnotes.engine.metrics import classification_metrics, confusion_matrix, labels, regression_metrics
+from dlnotes.data.prepare import Split
 
 
 @torch.inference_mode()
@@ -24,26 +23,14 @@ def predict_outputs(model, x: torch.Tensor, batch_size: int, device: torch.devic
 
 
 @torch.inference_mode()
-def evaluate(model, split: Split, task: str, loss_fn, batch_size: int, device: torch.device,
+def evaluate(model, split: Split, task, loss_fn, batch_size: int, device: torch.device,
              preprocess: dict, num_classes: int = 0, threshold: float = 0.5, autocast=None) -> tuple[dict, torch.Tensor]:
-    """Metrics of ``model`` on ``split`` (loss in training units, errors in the data's own units)."""
+    """Metrics of ``model`` on ``split`` by ``task`` (a ``dlnotes.tasks.Task``), and the raw outputs.
+
+    The loss is in training units (normalised targets); errors are in the data's own units.
+    """
     out = predict_outputs(model, split.x, max(batch_size, 256), device, autocast)
     y = split.y.to(device)
     metrics: dict = {"loss": loss_fn(out, y).item()}
-    if task == "classification":
-        pred = labels(out, threshold)
-        metrics.update(classification_metrics(confusion_matrix(pred, y, num_classes)))
-    elif task == "language":
-        metrics["accuracy"] = (out.argmax(-1) == y).double().mean().item()
-        metrics["perplexity"] = float(torch.exp(torch.tensor(metrics["loss"])))
-    else:
-        pred = denormalize_y(out.reshape(y.shape), preprocess)
-        truth = denormalize_y(y, preprocess)
-        metrics.update(regression_metrics(pred, truth, with_r2=task == "regression"))
+    metrics.update(task.metrics(out, y, preprocess, num_classes, threshold, metrics["loss"]))
     return metrics, out
-
-
-def main_metric(task: str) -> tuple[str, bool]:
-    """The metric a learning curve and a run table show, and whether higher is better."""
-    return {"classification": ("accuracy", True), "language": ("accuracy", True),
-            "regression": ("r2", True)}.get(task, ("mse", False))

@@ -21,21 +21,15 @@ from dlnotes.errors import UserError
 FORMATS = ("onnx", "torchscript")
 
 
-def example_input(meta: dict, batch: int = 2) -> torch.Tensor:
-    shape = meta["dataset"]["input_shape"]
-    if meta["dataset"]["kind"] == "text":
-        return torch.zeros((batch, *shape), dtype=torch.long)
-    return torch.randn((batch, *shape), generator=torch.Generator().manual_seed(0))
+def run_metadata(model_name: str, spec) -> dict:
+    """What a user of the exported file needs to prepare inputs and read outputs (``spec``: a tasks.Spec)."""
+    ds = spec.dataset
+    return {"model": model_name, "task": spec.task.name, "kind": spec.kind.name, "input_shape": ds["input_shape"],
+            "classes": ds.get("classes"), "feature_names": ds.get("feature_names"), "preprocess": spec.pre}
 
 
-def run_metadata(meta: dict) -> dict:
-    ds = meta["dataset"]
-    return {"model": meta["model"]["name"], "task": ds["task"], "kind": ds["kind"], "input_shape": ds["input_shape"],
-            "classes": ds.get("classes"), "feature_names": ds.get("feature_names"), "preprocess": meta["preprocess"]}
-
-
-def export(run, fmt: str, output: str | Path) -> Path:
-    """Writes the run's model to ``output`` as ``fmt`` (onnx | torchscript), atomically; returns the path."""
+def export(model, model_name: str, spec, fmt: str, output: str | Path) -> Path:
+    """Writes ``model`` to ``output`` as ``fmt`` (onnx | torchscript), atomically; returns the path."""
     from dlnotes.engine.checkpoint import unwrap
 
     if fmt not in FORMATS:
@@ -43,20 +37,20 @@ def export(run, fmt: str, output: str | Path) -> Path:
     output = Path(output)
     if output.is_dir():
         raise UserError(f"--output '{output}' is a directory; give a file name, e.g. model.{fmt.replace('torchscript', 'pt')}")
-    model = unwrap(run.model).cpu().eval()
-    x = example_input(run.meta)
+    model = unwrap(model).cpu().eval()
+    shape = spec.dataset["input_shape"]
+    info = json.dumps(run_metadata(model_name, spec))
     with warnings.catch_warnings():  # torch's own deprecation notes about its exporters: nothing to act on
         warnings.simplefilter("ignore")
-        return _export(model, x, run.meta, fmt, output)
+        return _export(model, spec.kind.example(shape), spec.kind.example(shape, 5), info, fmt, output)
 
 
-def _export(model, x: torch.Tensor, meta: dict, fmt: str, output: Path) -> Path:
+def _export(model, x: torch.Tensor, x_check: torch.Tensor, info: str, fmt: str, output: Path) -> Path:
     from dlnotes.engine.checkpoint import atomic_write
 
-    info = json.dumps(run_metadata(meta))
     if fmt == "torchscript":
         with torch.no_grad():
-            traced = torch.jit.trace(model, x, check_inputs=[example_input(meta, 5)])
+            traced = torch.jit.trace(model, x, check_inputs=[x_check])
         buf = io.BytesIO()
         torch.jit.save(traced, buf, _extra_files={"dlnotes.json": info})
         atomic_write(output, buf.getvalue())

@@ -187,6 +187,11 @@ class RunDir:
             os.close(self._lock_fd)  # closing releases the flock
             self._lock_fd = None
 
+    def release(self) -> None:
+        """Unlocks and removes the lock file (a refused new run leaves its empty folder as it was)."""
+        self.unlock()
+        self._file(self.LOCK).unlink(missing_ok=True)
+
     # -- meta.json, config.yaml, history, metrics -------------------------------------------------
     def meta(self) -> dict[str, Any]:
         path = self._file(self.META)

@@ -1,4 +1,6 @@
-"""Closed-form and exhaustive solvers for linear regression (``train.solver: lstsq | grid``).
+"""Closed-form and exhaustive solvers for linear regression (``train.solver: least_squares | grid``).
+
+(``train.solver: gd``, gradient descent, is the training loop of ``dlnotes.engine.trainer``.)
 
 least_squares: setting dL/dw = 0 and dL/db = 0 for L = sum (Xw + b - y)^2 gives the normal equations
     [X 1]^T [X 1] [w; b] = [X 1]^T y.
@@ -16,6 +18,7 @@ import torch
 from dlnotes.errors import UserError
 
 CHUNK_ROWS = 65536
+LEAST_SQUARES = ("least_squares", "lstsq")  # train.solver: the normal equations (lstsq: the old name)
 
 
 def least_squares(x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK_ROWS) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -47,16 +50,13 @@ def least_squares(x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK_ROWS) -> 
     return sol[:-1].T, sol[-1], method
 
 
-def grid_search(x: torch.Tensor, y: torch.Tensor, grid) -> dict:
-    """Evaluates the mean squared error on a steps x steps grid of (w, b); one feature only."""
+def grid_search(x: torch.Tensor, y: torch.Tensor, w_min: float, w_max: float, b_min: float, b_max: float,
+                steps: int) -> dict:
+    """L(w, b) = 1/n sum (w x + b - y)^2 on every point of a steps x steps grid; the best point. One feature."""
     x, y = x.reshape(-1).double(), y.reshape(-1).double()
-    s = grid.steps
-    need_mb = s * s * 8 / 2**20
-    if need_mb > grid.max_memory_mb:
-        raise UserError(f"train.grid.steps: a {s} x {s} grid needs {need_mb:,.0f} MB for its loss surface, "
-                        f"more than train.grid.max_memory_mb = {grid.max_memory_mb:g}; use fewer steps")
-    ws = torch.linspace(grid.w_min, grid.w_max, s, dtype=torch.float64)
-    bs = torch.linspace(grid.b_min, grid.b_max, s, dtype=torch.float64)
+    s = steps
+    ws = torch.linspace(w_min, w_max, s, dtype=torch.float64)
+    bs = torch.linspace(b_min, b_max, s, dtype=torch.float64)
     surface = torch.empty(s, s, dtype=torch.float64)
     # rows of w per batch so that the (w, b, sample) residual block stays near 64 MB
     per = max(1, int(8 * 2**20 // max(1, s * len(x))))
@@ -72,14 +72,15 @@ def solve(cfg, model, data) -> dict:
     """Fits ``model`` (a LinearRegression) on the training split in place; returns what to record."""
     lin = model.linear
     x, y = data.train.x, data.train.y
-    if cfg.train.solver == "lstsq":
+    if cfg.train.solver in LEAST_SQUARES:
         w, b, method = least_squares(x, y)
         extra = {"meta": {"lstsq_method": method}}
     else:
         if x.flatten(1).shape[1] != 1 or y.reshape(len(y), -1).shape[1] != 1:
             raise UserError(f"train.solver: 'grid' searches (w, b) for one feature; the data has "
-                            f"{x.flatten(1).shape[1]} features: use 'lstsq' or 'gd'")
-        g = grid_search(x, y, cfg.train.grid)
+                            f"{x.flatten(1).shape[1]} features: use 'least_squares' or 'gd'")
+        grid = cfg.train.grid  # its size against train.grid.max_memory_mb is checked when the config loads
+        g = grid_search(x, y, grid.w_min, grid.w_max, grid.b_min, grid.b_max, grid.steps)
         w, b = torch.tensor([[g["w"]]]), torch.tensor([g["b"]])
         edge = [name for name, v, lo, hi in (("w", g["w"], cfg.train.grid.w_min, cfg.train.grid.w_max),
                                              ("b", g["b"], cfg.train.grid.b_min, cfg.train.grid.b_max)) if v in (lo, hi)]

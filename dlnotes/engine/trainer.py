@@ -1,8 +1,9 @@
 """The training process of the notes: for each epoch, for each batch, forward pass, loss,
 back-propagation, optimizer step; then validate, log and checkpoint.
 
-Features wrap that loop through small hooks rather than branches in it: ``autocast`` (bf16/fp16),
-the grad scaler, gradient clipping, the manual-gradient path of the regression models, DDP.
+This is ``train.solver: gd``, gradient descent, for every model. Features wrap that loop through
+small hooks rather than branches in it: ``autocast`` (bf16/fp16), the grad scaler, gradient clipping,
+DDP. (The regression models' derived w/b gradients are an autograd Function in their own module.)
 Losses stay on the device and are read once per progress refresh, never per step.
 """
 
@@ -24,8 +25,12 @@ from dlnotes.engine.checkpoint import unwrap
 from dlnotes.engine.device import rng_state, set_rng_state
 from dlnotes.engine.evaluate import evaluate
 from dlnotes.engine.optim import build_optimizer, build_scheduler
-from dlnotes.errors import RunFailure, UserError
+from dlnotes.data.kinds import input_kind
+from dlnotes.errors import Interrupted, RunFailure, UserError
 from dlnotes.nn.losses import build_loss
+from dlnotes.tasks import get_task
+
+__all__ = ["Trainer", "Interrupted"]
 
 REFRESH_STEPS = 25  # how often (in steps) the progress bar shows the loss and NaNs are looked for
 SAVE_EVERY_S = 2.0  # checkpoints at most this often; a faster epoch is kept in memory until the next
@@ -43,31 +48,23 @@ def _copy(obj):
     return list(obj) if isinstance(obj, list) else obj
 
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; the last checkpoint on disk is consistent."""
-
-    def __init__(self, signum: int, epoch: int):
-        super().__init__(signum, epoch)
-        self.signum, self.epoch = signum, epoch
-
-
 class Trainer:
     def __init__(self, cfg, model: torch.nn.Module, data: Prepared, device: torch.device, *,
                  save=None, quiet: bool = False, dist=None, log=None):
         self.cfg, self.data, self.device = cfg, data, device
-        self.task = data.dataset.task
+        self.task = get_task(data.dataset.task)
         self.save = save  # callable(model, state, history) -> None, or None (nothing written)
         self.log = log  # callable(row) -> None after every epoch (TensorBoard), or None
         self.dist = dist  # dlnotes.engine.distributed.Dist, or None
         self.quiet = quiet or (dist is not None and dist.rank != 0)
         t = cfg.train
         self.model = model.to(device)
-        if t.channels_last and data.dataset.kind == "image":
+        if t.channels_last and input_kind(data.dataset.kind).image:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.loss_fn = build_loss(t.loss, self.task)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         self.scheduler = build_scheduler(cfg, self.optimizer)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=t.precision == "fp16" and device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=t.amp == "fp16" and device.type == "cuda")
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.augment_generator = torch.Generator().manual_seed(cfg.seed + 1)
         world, rank = (dist.world, dist.rank) if dist else (1, 0)
@@ -91,10 +88,10 @@ class Trainer:
 
     # -- hooks ------------------------------------------------------------------------------------
     def autocast(self):
-        p = self.cfg.train.precision
-        if p == "fp32":
+        amp = self.cfg.train.amp
+        if amp == "none":
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
     def augment(self, xb: torch.Tensor) -> torch.Tensor:
         if not self.cfg.data.augment or xb.dim() != 4:
@@ -103,13 +100,8 @@ class Trainer:
 
         return random_affine(xb, self.augment_generator)
 
-    def backward(self, loss: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor) -> None:
-        if self.cfg.train.gradient == "manual":  # the notes' derived formulas instead of autograd
-            unwrap(self.model).manual_gradients(xb, yb, out.detach())
-            if self.dist is not None:
-                self.dist.average_gradients(self.model)
-        else:
-            self.scaler.scale(loss).backward()
+    def backward(self, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss).backward()
 
     def step(self) -> None:
         if self.cfg.train.grad_clip > 0:
@@ -130,7 +122,7 @@ class Trainer:
                 out = self.forward(xb)
                 loss = self.loss_fn(out, yb)
             self.optimizer.zero_grad(set_to_none=True)
-            self.backward(loss, xb, yb, out)
+            self.backward(loss)
             self.step()
             loss = loss.detach()
             loss_sum += loss * len(xb)

@@ -45,9 +45,10 @@ def _bce(logit: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logit.reshape(-1), y.reshape(-1).to(logit.dtype))
 
 
-def default_loss(task: str) -> str:
-    return "cross_entropy" if task in ("classification", "language") else "mse"
+def build_loss(name: str, task):
+    """The loss ``name``; ``auto`` is the task's own (``task``: a ``dlnotes.tasks.Task`` or its name)."""
+    if name == "auto":
+        from dlnotes.tasks import get_task
 
-
-def build_loss(name: str, task: str):
-    return LOSSES.get(default_loss(task) if name == "auto" else name, where="train.loss")()
+        name = (get_task(task) if isinstance(task, str) else task).loss
+    return LOSSES.get(name, where="train.loss")()

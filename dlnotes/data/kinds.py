@@ -1,0 +1,101 @@
+"""The four kinds of input a model reads: images, tables, sequences and text.
+
+Each kind owns what differs between them and not between tasks: which model arguments its shape
+gives (``in_channels``, ``image_size``, ``in_features``, ``input_size``, ``seq_len``, ``vocab_size``),
+over which axes normalisation statistics are taken, how a user's raw files become a batch for
+``predict``, and an example batch for export and layer tables. Everything else asks the kind object.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlnotes.errors import UserError
+
+
+class InputKind:
+    name = ""
+    image = False  # spatial (N, C, H, W): channels_last, conv arithmetic checks, pictures of mistakes
+    dtype = torch.float32
+
+    def model_inputs(self, ds) -> dict[str, int]:
+        return {}
+
+    def stat_dims(self, x: torch.Tensor) -> list[int]:
+        """Axes averaged over for the normalisation statistics (one scalar: all of them)."""
+        return list(range(x.dim()))
+
+    def read(self, path: Path, dataset: dict[str, Any], pre: dict[str, Any]) -> tuple[list[str], torch.Tensor]:
+        """A user's raw inputs for ``predict``: (names, batch) before normalisation."""
+        raise UserError(f"--input: {self.name} models read no files")
+
+    def example(self, shape: list[int], batch: int = 2) -> torch.Tensor:
+        return torch.randn((batch, *shape), generator=torch.Generator().manual_seed(0))
+
+
+class Images(InputKind):
+    name, image = "image", True
+
+    def model_inputs(self, ds) -> dict[str, int]:
+        c, h, w = ds.input_shape
+        return {"in_channels": c, "image_size": w, "in_features": c * h * w}
+
+    def stat_dims(self, x):
+        return [0, 2, 3]  # per channel
+
+    def read(self, path, dataset, pre):
+        from dlnotes.data.image_files import load_images
+
+        return load_images(path, pre["image_size"], pre["channels"])
+
+
+class Tables(InputKind):
+    name = "tabular"
+
+    def model_inputs(self, ds) -> dict[str, int]:
+        return {"in_features": math.prod(ds.input_shape)}
+
+    def stat_dims(self, x):
+        return [0]  # per feature
+
+    def read(self, path, dataset, pre):
+        from dlnotes.data.files import read_csv_columns
+
+        names, arr = read_csv_columns(path, dataset["feature_names"])
+        return names, torch.from_numpy(arr)
+
+
+class Sequences(InputKind):
+    name = "sequence"
+
+    def model_inputs(self, ds) -> dict[str, int]:
+        t, f = ds.input_shape[0], ds.input_shape[-1]
+        return {"input_size": f, "seq_len": t, "in_features": t * f}
+
+    def read(self, path, dataset, pre):
+        from dlnotes.data.sequence_files import read_sequences
+
+        return read_sequences(path, dataset["input_shape"])
+
+
+class Text(InputKind):
+    name, dtype = "text", torch.long
+
+    def model_inputs(self, ds) -> dict[str, int]:
+        return {"vocab_size": len(ds.vocab), "seq_len": ds.input_shape[0]}
+
+    def example(self, shape, batch=2):
+        return torch.zeros((batch, *shape), dtype=torch.long)
+
+
+KINDS = {k.name: k for k in (Images(), Tables(), Sequences(), Text())}
+
+
+def input_kind(name: str) -> InputKind:
+    if name not in KINDS:
+        raise UserError(f"unknown input kind '{name}'; allowed: {', '.join(KINDS)}")
+    return KINDS[name]
