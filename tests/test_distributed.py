@@ -3,11 +3,12 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
-from tests.conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]  # the repository root, where configs/ lives
 
 
 def torchrun(*args, nproc=2, timeout=600):

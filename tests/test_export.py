@@ -7,18 +7,17 @@ import pytest
 import torch
 
 from dlnotes.run import Run
-from tests.conftest import TINY_LENET
 
 SINE = {"name": "sine", "data": {"name": "sine", "n_samples": 200, "seq_len": 12, "batch_size": 50},
         "model": {"name": "lstm", "hidden_size": 8}, "train": {"epochs": 1}}
 
 
 @pytest.fixture(scope="module", params=["lenet", "lstm"])
-def trained(request, tmp_path_factory):
+def trained(request, tmp_path_factory, tiny_lenet):
     from dlnotes.config import validate
     from dlnotes.run import train
 
-    cfg = TINY_LENET if request.param == "lenet" else SINE
+    cfg = tiny_lenet if request.param == "lenet" else SINE
     out = tmp_path_factory.mktemp(request.param) / "run"
     train(validate(cfg), out=out)
     return out

@@ -42,15 +42,13 @@ def test_plot_activations_without_a_run(cli, tmp_path):
     assert cli("plot").returncode == 2
 
 
-def test_tensorboard_scalars(tmp_path, write_config, cli):
+def test_tensorboard_scalars(tmp_path, write_config, cli, tiny_lenet):
     import pytest
 
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from tests.conftest import TINY_LENET
-
-    cfg = {**TINY_LENET, "train": {**TINY_LENET["train"], "tensorboard": True}}
+    cfg = {**tiny_lenet, "train": {**tiny_lenet["train"], "tensorboard": True}}
     out = tmp_path / "run"
     r = cli("train", "--config", write_config(cfg), "--out", out, "-q")
     assert r.returncode == 0, r.stderr

@@ -1,5 +1,6 @@
 """Resume, interruption, divergence, tampered files and bad inputs, tried as a user would."""
 
+import hashlib
 import json
 import os
 import pickle
@@ -10,9 +11,14 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
 
 FAST = ["data.image_size=16", "train.scheduler.name=none", "-q"]
+
+
+def epochs_done(run) -> int:
+    from dlnotes.engine.rundir import RunDir
+
+    return RunDir(run).epochs_completed() or 0
 
 
 def train(cli, out, *extra):
@@ -25,7 +31,7 @@ def test_two_plus_two_epochs_equal_four(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     assert train(cli, tmp_path / "b", "train.epochs=4").returncode == 0
     assert (tmp_path / "a/model.safetensors").read_bytes() == (tmp_path / "b/model.safetensors").read_bytes()
-    assert json.loads((tmp_path / "a/meta.json").read_text())["epochs_completed"] == 4
+    assert epochs_done(tmp_path / "a") == 4
     r = cli("train", "--resume", tmp_path / "a", "-q")
     assert r.returncode == 2 and "train.epochs" in r.stderr
 
@@ -40,10 +46,12 @@ def test_a_pickle_in_place_of_a_checkpoint_runs_no_code(cli, tmp_path, target):
     assert train(cli, tmp_path / "r", "train.epochs=1").returncode == 0
     mark = tmp_path / "pwned"
     os.environ["EVIL_MARK"] = str(mark)
-    (tmp_path / "r" / target).write_bytes(pickle.dumps(Evil()))
-    meta = json.loads((tmp_path / "r/meta.json").read_text())
-    meta["files"].pop(target)  # even without the sha256 check, nothing may run
-    (tmp_path / "r/meta.json").write_text(json.dumps(meta))
+    evil = pickle.dumps(Evil())
+    (tmp_path / "r" / target).write_bytes(evil)
+    manifest = json.loads((tmp_path / "r/checkpoint/manifest.json").read_text())
+    # even with a matching sha256 in the manifest, nothing may run
+    manifest["files"][target.split("/")[-1]] = hashlib.sha256(evil).hexdigest()
+    (tmp_path / "r/checkpoint/manifest.json").write_text(json.dumps(manifest))
     cmd = ("eval", "--run", tmp_path / "r") if target == "model.safetensors" else \
         ("train", "--resume", tmp_path / "r", "train.epochs=2", "-q")
     r = cli(*cmd)
@@ -83,22 +91,23 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint.os, "fsync", disk_full)
-    with pytest.raises(OSError):
+    from dlnotes.errors import RunFailure
+
+    with pytest.raises(RunFailure, match=f"disk full: could not write '{target}'"):
         checkpoint.atomic_write(target, b"x" * 1000)
     assert target.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]  # no temp file left
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli):
+def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli, root):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "dlnotes", "train", "--config", "configs/lenet_digits.yaml",
-                             "--out", str(out), "train.epochs=500", *FAST], cwd=ROOT,
+                             "--out", str(out), "train.epochs=500", *FAST], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
-        meta = out / "meta.json"
-        if meta.exists() and json.loads(meta.read_text()).get("epochs_completed", 0) >= 1:
+        if epochs_done(out) >= 1:
             break
         time.sleep(0.2)
     proc.send_signal(sig)
@@ -107,7 +116,7 @@ def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli):
     assert time.time() - t < 10
     assert proc.returncode == code, err
     assert "dlnotes train --resume" in err
-    done = json.loads((out / "meta.json").read_text())["epochs_completed"]
+    done = epochs_done(out)
     r = cli("train", "--resume", out, f"train.epochs={done + 1}", "-q")
     assert r.returncode == 0, r.stderr
 
@@ -145,8 +154,8 @@ def test_bad_inputs_exit_2_with_one_line(cli, tmp_path, write_config, args, mess
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from tests.conftest import run_cli
+def tiny_run(tmp_path_factory, cli):
+    run_cli = cli
 
     out = tmp_path_factory.mktemp("r") / "run"
     assert run_cli("train", "--config", "configs/lenet_digits.yaml", "--out", out, "train.epochs=1", *FAST).returncode == 0
@@ -163,7 +172,7 @@ def test_bad_predict_inputs(cli, tiny_run, tmp_path, make, message):
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
-def test_deferred_checkpoints_reach_disk_on_interrupt(monkeypatch):
+def test_deferred_checkpoints_reach_disk_on_interrupt(monkeypatch, tiny_lenet):
     """Fast epochs are saved at most every SAVE_EVERY_S; an interrupt still writes the last finished one."""
     import json as _json
 
@@ -173,7 +182,7 @@ def test_deferred_checkpoints_reach_disk_on_interrupt(monkeypatch):
     from dlnotes.data.prepare import prepare
     from dlnotes.engine import trainer as trainer_mod
     from dlnotes.models import build_model, model_args
-    from tests.conftest import TINY_LENET
+    TINY_LENET = tiny_lenet
 
     monkeypatch.setattr(trainer_mod, "SAVE_EVERY_S", 1e9)
     cfg = validate({**TINY_LENET, "train": {**TINY_LENET["train"], "epochs": 5}})

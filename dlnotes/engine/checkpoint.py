@@ -3,7 +3,9 @@
 Every write goes to a temporary file in the same folder, is fsynced, then renamed over the target,
 so a crash, Ctrl-C or full disk never leaves a half-written file behind a good name. Weights are
 safetensors (loading runs no code); other state is ``torch.save`` of plain tensors and numbers, read
-back with ``torch.load(weights_only=True)``. ``meta.json`` records each file's sha256, checked on load.
+back with ``torch.load(weights_only=True)``. A checkpoint's manifest records each file's sha256,
+checked on load (``dlnotes.engine.rundir`` commits checkpoints). A full disk is a ``RunFailure`` that
+names the file and the space it needed.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import hashlib
 import io
 import json
 import os
+import errno
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from dlnotes.errors import UserError
+from dlnotes.errors import RunFailure, UserError
 
 
 def _umask() -> int:
@@ -43,20 +47,39 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RunFailure(f"disk full: could not write '{path}' (it needs {len(raw) / 1e6:.1f} MB, "
+                             f"{_free_mb(path.parent)} free); the previous version of the file is intact") from None
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Makes a rename or a new file in ``path`` durable."""
     try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
     except OSError:  # some filesystems cannot fsync a directory
         pass
+
+
+def _free_mb(path: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(path).free / 1e6:.1f} MB"
+    except OSError:
+        return "unknown space"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256(path: str | Path) -> str:
@@ -100,7 +123,7 @@ def verify(path: Path, expected_sha: str | None) -> None:
     if not path.is_file():
         raise UserError(f"'{path}' not found; the run directory is incomplete")
     if expected_sha is not None and sha256(path) != expected_sha:
-        raise UserError(f"'{path}' does not match the sha256 recorded in meta.json; "
+        raise UserError(f"'{path}' does not match the sha256 recorded in its checkpoint manifest; "
                         "the file was changed or replaced after training")
 
 

@@ -1,7 +1,14 @@
-"""Optimizers and learning-rate schedulers by name (``train.optimizer``, ``train.scheduler``)."""
+"""Optimizers and learning-rate schedulers by name (``train.optimizer``, ``train.scheduler``).
+
+Every schedule is a closed form ``lr(epoch) = base_lr * factor(epoch, epochs)`` run by ``LambdaLR``,
+never torch's chained forms that multiply the last lr: a resumed run sets ``last_epoch`` and the
+(possibly new) base lr and gets exactly the lr its schedule gives at that epoch, so a finished cosine
+run resumed to more epochs re-anneals from a non-zero lr instead of staying at 0.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import torch
@@ -42,14 +49,19 @@ def none(optimizer, epochs):
 @SCHEDULERS.register
 def step(optimizer, epochs, step_size: Annotated[int, Interval(1, None)] = 10,
          gamma: Annotated[float, Interval(0, None, closed="neither")] = 0.1):
-    """Multiplies the learning rate by gamma every step_size epochs."""
-    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+    """Multiplies the learning rate by gamma every step_size epochs: lr_e = lr * gamma^floor(e / step_size)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: gamma ** (epoch // step_size))
 
 
 @SCHEDULERS.register
 def cosine(optimizer, epochs, min_lr: Annotated[float, Interval(0, None)] = 0.0):
-    """Cosine annealing from lr to min_lr over the run's epochs."""
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=min_lr)
+    """Cosine annealing from lr to min_lr over the run's epochs:
+    lr_e = min_lr + (lr - min_lr) * (1 + cos(pi * e / epochs)) / 2."""
+    def factor(epoch: int, base: float) -> float:
+        return (min_lr + (base - min_lr) * (1 + math.cos(math.pi * min(epoch, epochs) / epochs)) / 2) / base
+
+    lrs = [g["lr"] for g in optimizer.param_groups]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [lambda e, b=b: factor(e, b) for b in lrs])
 
 
 def build_optimizer(cfg, params):
@@ -59,6 +71,7 @@ def build_optimizer(cfg, params):
 
 
 def build_scheduler(cfg, optimizer):
+    """The schedule of ``cfg`` over ``cfg.train.epochs``, from the optimizer's lr (set it before building)."""
     sch = cfg.train.scheduler
     return SCHEDULERS.get(sch.name, where="train.scheduler.name")(optimizer, cfg.train.epochs, **(sch.model_extra or {}))
 

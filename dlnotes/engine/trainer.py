@@ -237,6 +237,11 @@ class Trainer:
                               getattr(unwrap(self.model), "threshold", 0.5))
         return {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}
 
+    def stopped_early(self) -> bool:
+        """Whether the state (e.g. a loaded checkpoint) ends in an early stop under the current patience."""
+        es = self.cfg.train.early_stopping
+        return es.patience > 0 and bool(self.history) and self.epoch - self.best[1] >= es.patience
+
     def _early_stop(self, row: dict[str, Any]) -> bool:
         es = self.cfg.train.early_stopping
         if es.patience == 0 or "val_loss" not in row:
@@ -261,10 +266,11 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if hasattr(self.scheduler, "T_max"):  # cosine: anneal over the (possibly raised) train.epochs
-            self.scheduler.T_max = self.cfg.train.epochs
+        self.optimizer.load_state_dict(state["optimizer"])  # moments; its lr is replaced just below
+        if self.plateau:  # no closed form: its lr follows the validation history, saved with it
+            self.scheduler.load_state_dict(state["scheduler"])
+        else:
+            self.set_epoch_lr(int(state["epoch"]))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["data_order"])
@@ -273,6 +279,16 @@ class Trainer:
         self.history = json.loads(state["history"])
         self.best = tuple(state["best"])
         self.epoch = int(state["epoch"])
+
+    def set_epoch_lr(self, epoch: int) -> None:
+        """The lr the config's schedule gives after ``epoch`` epochs, from the config's (maybe new) lr:
+        closed form, so nothing chains from the lr a checkpoint happened to hold."""
+        base = self.cfg.train.optimizer.lr
+        self.scheduler.base_lrs = [base for _ in self.optimizer.param_groups]
+        self.scheduler.last_epoch = epoch
+        for group, factor in zip(self.optimizer.param_groups, self.scheduler.lr_lambdas):
+            group["initial_lr"], group["lr"] = base, base * factor(epoch)
+        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     @contextlib.contextmanager
     def _signals(self):
