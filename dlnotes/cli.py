@@ -172,7 +172,8 @@ def predict(
     from dlnotes.engine.predict import to_csv
     from dlnotes.run import Run
 
-    rows = Run.load(run, device=device).predict(input, top_k=top_k, steps=steps, temperature=temperature)
+    loaded = Run.load(run, device=device)
+    rows = loaded.predict(input, top_k=top_k, steps=steps, temperature=temperature)
     text = to_csv(rows)
     if output is None:
         sys.stdout.write(text)
@@ -181,6 +182,11 @@ def predict(
 
         atomic_write(output, text)
         typer.echo(f"wrote {len(rows)} rows to {output}", err=True)
+    if steps:  # forecasting: history and forecast beside the CSV (or the input, when writing to stdout)
+        beside = output if output is not None else Path(Path(input).stem + ".csv")
+        figure = loaded.predict_figure(input, beside.with_name(beside.stem + "_forecast.png"), steps)
+        if figure is not None:
+            typer.echo(f"wrote the figure of history and forecast to {figure}", err=True)
 
 
 def _describe(registry, name: Optional[str], provided=()) -> None:

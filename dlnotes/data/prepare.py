@@ -24,6 +24,7 @@ from dlnotes.tasks import get_task
 class Split:
     x: torch.Tensor
     y: torch.Tensor
+    raw: torch.Tensor | None = None  # series: each window's input in the user's units, to invert transforms
 
     def __len__(self) -> int:
         return len(self.x)
@@ -36,6 +37,7 @@ class Prepared:
     test: Split
     dataset: Dataset
     preprocess: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None  # what the split did, for one line at train time (series: windows lost to gaps)
 
     def split(self, name: str) -> Split:
         part = {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -77,13 +79,14 @@ def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None 
     return keep, held_out
 
 
-def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
+def _split(x, y, fraction, seed, stratify, gap=None, raw=None) -> tuple[Split, Split]:
     labels = y.numpy() if stratify and gap is None else None
     keep, held = split_indices(len(x), fraction, seed, labels, gap)
     if len(keep) == 0:
         raise UserError(f"data: {len(x)} samples leave nothing to train on after a {fraction:g} split")
     k, h = torch.from_numpy(keep), torch.from_numpy(held)
-    return Split(x[k], y[k]), Split(x[h], y[h])
+    r = (None, None) if raw is None else (raw[k], raw[h])
+    return Split(x[k], y[k], r[0]), Split(x[h], y[h], r[1])
 
 
 def stats(x: torch.Tensor, dims: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,25 +114,38 @@ def prepare(cfg) -> Prepared:
     task, kind = get_task(ds.task), input_kind(ds.kind)
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
     if ds.x_test is None:
-        train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap)
+        train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap, ds.raw)
     else:
         train, test = Split(ds.x, ds.y), Split(ds.x_test, ds.y_test)
     val = None
     if cfg.data.val_fraction > 0:
-        train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap)
-    pre: dict[str, Any] = {"kind": ds.kind, **ds.facts()}
+        train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap, train.raw)
+    pre: dict[str, Any] = {"kind": ds.kind, **ds.facts(), **kind.input_stats(train.x)}
     if cfg.data.standardize and kind.dtype.is_floating_point:
         mean, std = stats(train.x, kind.stat_dims(train.x))
         pre.update(x_mean=mean.tolist(), x_std=std.tolist(), **task.target_stats(train.y, mean, std))
     parts = [normalize_split(s, pre) if s is not None else None for s in (train, val, test)]
-    return Prepared(parts[0], parts[1], parts[2], ds, pre)
+    return Prepared(parts[0], parts[1], parts[2], ds, pre, _note(cfg.data.name, ds, train, val, test))
+
+
+def _note(name: str, ds: Dataset, train: Split, val: Split | None, test: Split) -> str | None:
+    """``timeseries_csv: 259 values -> 210 windows; 91 train, ... ; 48 windows dropped as gaps ...``."""
+    if not ds.ordered and ds.note is None:
+        return None
+    sizes = f"{len(train)} train, " + (f"{len(val)} validation, " if val is not None else "") + f"{len(test)} test"
+    text = f"{name}: {ds.note or f'{len(ds.x)} windows'}; {sizes}"
+    dropped = len(ds.x) - len(train) - (len(val) if val is not None else 0) - len(test)
+    if ds.ordered and ds.x_test is None:
+        text += (f"; {dropped} windows dropped as gaps between train/validation/test so that no value is seen "
+                 f"twice" if dropped else "; no gap needed between the parts")
+    return text
 
 
 def normalize_split(s: Split, pre: dict[str, Any]) -> Split:
     y = s.y
     if "y_mean" in pre:
         y = (y - torch.tensor(pre["y_mean"])) / torch.tensor(pre["y_std"])
-    return Split(normalize(s.x, pre).contiguous(), y.contiguous())
+    return Split(normalize(s.x, pre).contiguous(), y.contiguous(), s.raw)
 
 
 def denormalize_y(y: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
