@@ -98,6 +98,7 @@ def test_gap_windows_are_counted(tmp_path):
                          f"gaps between train/validation/test so that no value is seen twice")
 
 
+@pytest.mark.slow
 def test_diff_lstm_beats_naive_and_none_warns(tmp_path, capfd):
     """Done-when: a trend with gaps; the differenced LSTM beats the last value, the level one is warned."""
     trend_series(tmp_path / "s.csv")
@@ -110,6 +111,32 @@ def test_diff_lstm_beats_naive_and_none_warns(tmp_path, capfd):
     assert "worse than the last value baseline" in err and "data.transform: diff" in err
     assert "seasonal naive (period 12)" in level.task.summary(level.metrics)
     assert (tmp_path / "diff" / "plots" / "forecasts.png").is_file()
+
+
+def test_worse_than_naive_is_one_warning_line():
+    from dlnotes.tasks import get_task
+
+    task = get_task("forecasting")
+    base = {"name": "last value", "mse": 0.26, "mae": 0.4}
+    assert task.warnings({"mse": 0.2, "baseline": base}, "test") == []
+    (line,) = task.warnings({"mse": 15.0, "baseline": base}, "test")
+    assert line.startswith("warning: on the test part the model is worse than the last value baseline (mse 15 vs 0.26)")
+    assert "\n" not in line
+    metrics = {"mse": 0.2, "mae": 0.3, "loss": 0.1, "baseline": base,
+               "seasonal_baseline": {"name": "seasonal naive (period 52)", "mse": 0.5, "mae": 0.6}}
+    assert task.summary(metrics) == ("mse=0.2000 (last value 0.2600, seasonal naive (period 52) 0.5000)  "
+                                     "mae=0.3000  loss=0.1000")
+
+
+def test_run_records_the_series_preprocessing_and_baselines(series_run):
+    import json
+
+    run, _ = series_run
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert metrics["baseline"]["name"] == "last value" and metrics["seasonal_baseline"]["mse"] > 0
+    pre = json.loads((run.path / "meta.json").read_text())["preprocess"]
+    assert {"transform": "diff", "relative": False, "missing": "interpolate", "period": 12}.items() <= pre.items()
+    assert (run.path / "plots" / "forecasts.png").is_file()
 
 
 @pytest.fixture(scope="module")
