@@ -182,8 +182,8 @@ def predict(
 
         atomic_write(output, text)
         typer.echo(f"wrote {len(rows)} rows to {output}", err=True)
-    if steps:  # forecasting: history and forecast beside the CSV (or the input, when writing to stdout)
-        beside = output if output is not None else Path(Path(input).stem + ".csv")
+    if steps:  # forecasting: history and forecast beside the CSV (beside the input when writing to stdout)
+        beside = output if output is not None else Path(input)
         figure = loaded.predict_figure(input, beside.with_name(beside.stem + "_forecast.png"), steps)
         if figure is not None:
             typer.echo(f"wrote the figure of history and forecast to {figure}", err=True)
@@ -197,6 +197,11 @@ def _describe(registry, name: Optional[str], provided=()) -> None:
         return
     entry = registry.entry(name)
     typer.echo(f"{entry.name}: {entry.doc}")
+    import inspect
+
+    more = (inspect.getdoc(registry.get(name)) or "").split("\n", 1)[1:]  # the rest of the docstring
+    for line in "".join(more).strip("\n").splitlines():
+        typer.echo(f"  {line}".rstrip())
     from dlnotes.registry import REQUIRED
 
     for p in entry.params.values():

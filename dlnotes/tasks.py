@@ -340,11 +340,13 @@ class Forecasting(Regression):
         return {"name": f"seasonal naive (period {period})", **regression_metrics(guess, truth, with_r2=False)}
 
     def summary(self, metrics):
-        line = super().summary(metrics)
-        season = metrics.get("seasonal_baseline")
-        if season and "mse" in metrics:
-            line = line.replace(")", f", {season['name']} {season['mse']:.4f})", 1)
-        return line
+        """``mse=0.30 (last value 3.8, seasonal naive (period 12) 36.5)  mae=...``."""
+        season, base = metrics.get("seasonal_baseline"), metrics.get("baseline")
+        if not (season and base and self.metric in metrics):
+            return super().summary(metrics)
+        head = (f"{self.metric}={metrics[self.metric]:.4f} ({base['name']} {base[self.metric]:.4f}, "
+                f"{season['name']} {season[self.metric]:.4f})")
+        return "  ".join([head] + [f"{k}={metrics[k]:.4f}" for k in self.shown if k in metrics and k != self.metric])
 
     def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
         names, _, values = self.forecast_series(model, inputs, spec, device, steps)

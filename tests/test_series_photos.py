@@ -200,7 +200,10 @@ def test_predict_steps_writes_a_figure_beside_the_csv(series_run, cli, tmp_path)
 
 def test_datasets_command_documents_the_predict_layouts(cli):
     r = cli("datasets", "timeseries_csv")
-    assert r.returncode == 0 and "missing" in r.stdout and "transform" in r.stdout
+    assert r.returncode == 0, r.stderr
+    for words in ("one column with or without header", "one row", ".npy", "gaps before those values are ignored",
+                  "missing: empty cells", "transform:", "period:"):
+        assert words in " ".join(r.stdout.split()), words
 
 
 # -- photos ------------------------------------------------------------------------------------------
