@@ -251,7 +251,8 @@ def predict(
     from dlnotes.engine.predict import to_csv
     from dlnotes.run import Run
 
-    rows = Run.load(run, device=device).predict(input, top_k=top_k, steps=steps, temperature=temperature)
+    loaded = Run.load(run, device=device)
+    rows = loaded.predict(input, top_k=top_k, steps=steps, temperature=temperature)
     text = to_csv(rows)
     if output is None:
         sys.stdout.write(text)
@@ -264,6 +265,11 @@ def predict(
             raise UserError(f"--output '{output}': cannot write it ({e.strerror or type(e).__name__}); "
                             "nothing was written") from None
         typer.echo(f"wrote {len(rows)} rows to {output}", err=True)
+    if steps:  # forecasting: history and forecast beside the CSV (beside the input when writing to stdout)
+        beside = output if output is not None else Path(input)
+        figure = loaded.predict_figure(input, beside.with_name(beside.stem + "_forecast.png"), steps)
+        if figure is not None:
+            typer.echo(f"wrote the figure of history and forecast to {figure}", err=True)
 
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3
@@ -297,6 +303,11 @@ def _describe(registry, name: Optional[str], provided=()) -> None:
         return
     entry = registry.entry(name)
     typer.echo(f"{entry.name}: {entry.doc}")
+    import inspect
+
+    more = (inspect.getdoc(registry.get(name)) or "").split("\n", 1)[1:]  # the rest of the docstring
+    for line in "".join(more).strip("\n").splitlines():
+        typer.echo(f"  {line}".rstrip())
     from dlnotes.registry import REQUIRED
 
     for p in entry.params.values():

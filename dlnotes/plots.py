@@ -10,7 +10,8 @@ fit.png              one-feature regression: the data and the fitted line
 loss_surface.png     solver grid: the loss over (w, b) as a heatmap, with the best point; solver gd
                      on one feature: the same surface with the path gradient descent took across it
 misclassified.png    image classifiers: the test images the model got wrong, "true -> predicted"
-forecasts.png        forecasting: test windows, the true next values and the forecast
+forecasts.png        forecasting: the whole test span, the one-step forecasts and the naive ones
+NAME_forecast.png    ``predict --steps N``: the series read and its forecast (beside the CSV)
 activations.png      ``dlnotes plot --activations``: sigmoid, tanh, ReLU, Leaky ReLU and derivatives
 """
 
@@ -129,19 +130,48 @@ def misclassified(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor,
     return _save(fig, path)
 
 
-def forecasts(x: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, path: Path, n: int = 4) -> Path:
-    """A few test windows: the input, the true next values and the forecast."""
-    n = min(n, len(x))
-    fig, axes = plt.subplots(n, 1, figsize=(7, 1.8 * n), squeeze=False, sharex=True, layout="constrained")
-    t_in = torch.arange(x.shape[1])
-    t_out = torch.arange(x.shape[1], x.shape[1] + truth.shape[1])
-    for k, ax in enumerate(axes.flat):
-        ax.plot(t_in, x[k, :, 0], "C0", lw=1, label="input")
-        ax.plot(t_out, truth[k], "ko", ms=4, label="truth")
-        ax.plot(t_out, pred[k], "C3x", ms=6, label="forecast")
-    axes.flat[0].legend(loc="upper left", fontsize=8, ncol=3)
-    axes.flat[-1].set_xlabel("step")
-    fig.suptitle("test forecasts")
+def forecasts(history: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, naive: torch.Tensor, stride: int,
+              path: Path) -> Path:
+    """The whole test span in the user's units: the input of the first test window, then the true next
+    value of every window, the model's one-step forecast and the naive (last value) one; with a horizon
+    above 1, a second panel shows each horizon's error over the span."""
+    history, truth, pred, naive = (t.double().cpu() for t in (history, truth, pred, naive))
+    steps = truth.shape[1]
+    fig, axes = plt.subplots(2 if steps > 1 else 1, 1, figsize=(9, 5.5 if steps > 1 else 3.6), squeeze=False,
+                             layout="constrained")
+    ax = axes[0, 0]
+    t0 = len(history)
+    t = t0 + stride * torch.arange(len(truth))  # the time of each window's first forecast value
+    ax.plot(torch.arange(t0), history, "C7", lw=1, label="input of the first test window")
+    ax.plot(t, truth[:, 0], "k-", lw=1.2, label="series")
+    ax.plot(t, pred[:, 0], "C3-", lw=1, label="one-step forecast")
+    ax.plot(t, naive, "C0:", lw=1, label="last value (naive)")
+    ax.set(xlabel="step", ylabel="value", title=f"test part: {len(truth)} windows, one-step forecasts")
+    ax.legend(loc="best", fontsize=8)
+    if steps > 1:
+        err = (pred - truth).abs()
+        for k in range(steps):
+            axes[1, 0].plot(t + k, err[:, k], lw=1, label=f"step {k + 1}")
+        axes[1, 0].set(xlabel="step", ylabel="|error|", title="absolute error per forecast step")
+        axes[1, 0].legend(loc="best", fontsize=8, ncol=min(steps, 6))
+    return _save(fig, path)
+
+
+def history_forecast(history: torch.Tensor, forecast: torch.Tensor, names: list[str], path: Path,
+                     shown: int = 200) -> Path:
+    """Each series read by ``predict`` (its last ``shown`` values) and the forecast that follows it."""
+    fig, ax = plt.subplots(figsize=(9, 3.6), layout="constrained")
+    for k, (h, f, name) in enumerate(zip(history.double().cpu(), forecast.double().cpu(), names)):
+        h = h[-shown:]
+        n = len(h)
+        ax.plot(torch.arange(-n + 1, 1), h, color=f"C{k % 10}", lw=1, label=f"{name} (history)")
+        ax.plot(torch.arange(0, len(f) + 1), torch.cat([h[-1:], f]), color=f"C{k % 10}", ls="--", marker=".",
+                ms=4, label=f"{name} (forecast, {len(f)} steps)")
+        if k == 9:
+            break
+    ax.axvline(0, color="k", lw=0.6)
+    ax.set(xlabel="step (0: the last value read)", ylabel="value", title="history and forecast")
+    ax.legend(loc="best", fontsize=8)
     return _save(fig, path)
 
 

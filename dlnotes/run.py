@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import platform
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +91,8 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
         data = prepare(cfg, rd.meta()["preprocess"] if resuming else None)  # collect
         if data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
             status(f"{cfg.data.name}: {data.dataset.loading}", quiet)
+        if data.note and not quiet:  # e.g. how many windows of a series the leakage gaps cost
+            print(data.note, file=sys.stderr)
         args = model_args(cfg.model.name, cfg.extras("model"), {**data.dataset.model_inputs(),
                                                                   "gradient": cfg.train.gradient})
         status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", quiet)
@@ -314,6 +317,11 @@ class Run:
                                       len(self.meta["dataset"].get("classes") or []))
         if baseline is not None:
             metrics["baseline"] = baseline
+        seasonal = getattr(self.task, "seasonal_baseline", lambda *a: None)(part, self.meta["preprocess"])
+        if seasonal is not None:  # forecasting with data.period
+            metrics["seasonal_baseline"] = seasonal
+        for line in self.task.warnings(metrics, split):
+            print(line, file=sys.stderr)
         return metrics
 
     def predict(self, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8) -> list[dict[str, Any]]:
@@ -321,6 +329,10 @@ class Run:
         from dlnotes.engine.predict import predict
 
         return predict(self.model, inputs, self.spec, self.device, top_k=top_k, steps=steps, temperature=temperature)
+
+    def predict_figure(self, inputs, path: str | Path, steps: int = 0) -> Path | None:
+        """The figure of a prediction (forecasting: the series read and its forecast) at ``path``, or None."""
+        return self.task.prediction_figure(self.model, inputs, self.spec, self.device, steps, Path(path))
 
     def plot(self) -> list[Path]:
         """Draws the figures of the run's task into RUN/plots/ from its history and test outputs."""

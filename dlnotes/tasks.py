@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from dlnotes.errors import UserError
@@ -80,6 +81,24 @@ class Task:
                 threshold: float, loss: float) -> dict[str, Any]:
         raise NotImplementedError
 
+    def split_metrics(self, out: torch.Tensor, split, pre: dict[str, Any], num_classes: int, threshold: float,
+                      loss: float) -> dict[str, Any]:
+        """The metrics of ``out`` on a whole split (forecasting also needs its windows to invert transforms)."""
+        return self.metrics(out, split.y.to(out.device), pre, num_classes, threshold, loss)
+
+    def warnings(self, metrics: dict[str, Any], split: str) -> list[str]:
+        """One line when the model does worse than its trivial baseline on ``split``."""
+        base, key = metrics.get("baseline") or {}, self.metric
+        if key not in metrics or key not in base:
+            return []
+        worse = metrics[key] < base[key] if self.higher_is_better else metrics[key] > base[key]
+        if not worse:
+            return []
+        return [f"warning: on the {split} part the model is worse than the {base['name']} baseline "
+                f"({key} {metrics[key]:.4g} vs {base[key]:.4g})" + self.advice]
+
+    advice = ""
+
     def baseline(self, train_y: torch.Tensor, test, pre: dict[str, Any], num_classes: int) -> dict[str, Any] | None:
         """The metrics of the trivial predictor on ``test`` (the normalised split), with its ``name``;
         ``train_y``: the training targets in the data's units. None when a task has no meaningful one.
@@ -99,6 +118,10 @@ class Task:
     def predict(self, model, inputs, spec: Spec, device, top_k: int = 0, steps: int = 0,
                 temperature: float = 0.8) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def prediction_figure(self, model, inputs, spec: Spec, device, steps: int, path: Path) -> Path | None:
+        """A figure of what ``predict`` answered (forecasting: history and forecast); None for other tasks."""
+        return None
 
     @staticmethod
     def _outputs(model, inputs, spec: Spec, device) -> tuple[list[str], torch.Tensor]:
@@ -144,7 +167,15 @@ class Classification(Task):
         from dlnotes.engine.predict import class_rows
 
         names, out = self._outputs(model, inputs, spec, device)
-        return class_rows(names, out, spec.classes, top_k, spec.threshold)
+        rows = class_rows(names, out, spec.classes, top_k, spec.threshold)
+        truth = folder_labels(Path(inputs), names, spec.classes)
+        if truth is not None:  # a folder with one sub-folder per class: say how many were right
+            import sys
+
+            right = sum(r["prediction"] == t for r, t in zip(rows, truth))
+            print(f"accuracy {right / len(rows):.4f} ({right} of {len(rows)} right; the sub-folder names of "
+                  f"'{inputs}' are the classes)", file=sys.stderr)
+        return rows
 
     def figures(self, report, out):
         from dlnotes import plots
@@ -158,6 +189,20 @@ class Classification(Task):
             pred = labels(report.outputs, report.spec.threshold)
             paths.append(plots.misclassified(report.test.x, report.test.y, pred, classes, out / "misclassified.png"))
         return [p for p in paths if p is not None]
+
+
+def folder_labels(root: Path, names: list[str], classes: list[str]) -> list[str] | None:
+    """The class of each input read from ``root``/CLASS/..., when every input lies in a sub-folder named
+    after one of ``classes`` (the layout ``image_folder`` trains on); None otherwise."""
+    if not root.is_dir() or not names:
+        return None
+    labels = []
+    for name in names:
+        parts = Path(name).relative_to(root).parts
+        if len(parts) < 2 or parts[0] not in classes:
+            return None
+        labels.append(parts[0])
+    return labels
 
 
 class Regression(Task):
@@ -240,37 +285,107 @@ class Regression(Task):
 
 
 class Forecasting(Regression):
+    """Series: everything in the user's units through ``data.series_transform.in_user_units``.
+
+    The model learns the standardised, maybe transformed (diff, log, pct) and maybe relative series;
+    metrics, the baselines (last value; seasonal naive with ``data.period``), prediction rows, roll-outs
+    and figures undo all of it with the one inverse, using each window's last observed level.
+    """
+
     name = "forecasting"
     metric, higher_is_better = "mse", False
     shown = ("mse", "mae", "loss")
     r2 = False
+    advice = "; a trend that leaves the training range needs data.transform: diff (or data.relative: true)"
 
     def model_outputs(self, ds):
         horizon = int(ds.y.shape[1]) if ds.y.dim() > 1 else 1
         return {"num_classes": 0, "horizon": horizon, "out_features": horizon}
 
-    def target_stats(self, y, x_mean, x_std):  # the targets are later values of the same series
-        return {"y_mean": [x_mean.item()], "y_std": [x_std.item()]}
+    def target_stats(self, y, x_mean, x_std):
+        """The targets' own mean (0-ish when relative), on the inputs' scale: later values of the same series."""
+        return {"y_mean": [float(y.double().mean())], "y_std": [x_std.item()]}
+
+    def split_metrics(self, out, split, pre, num_classes, threshold, loss):
+        from dlnotes.engine.metrics import regression_metrics
+
+        pred, truth = self.in_units(out, split, pre)
+        return regression_metrics(pred, truth, with_r2=False)
+
+    @staticmethod
+    def in_units(out, split, pre) -> tuple[torch.Tensor, torch.Tensor]:
+        """(forecasts, truth) of a split's windows in the user's units, (N, horizon) float64."""
+        from dlnotes.data.series_transform import anchors, in_user_units
+
+        x, a = split.x.to(out.device), anchors(split, pre).to(out.device)
+        return in_user_units(out, x, a, pre), in_user_units(split.y.to(out.device), x, a, pre)
+
+    def baseline(self, train_y, test, pre, num_classes):
+        """The last observed value, repeated (the naive forecast)."""
+        from dlnotes.data.series_transform import anchors
+        from dlnotes.engine.metrics import regression_metrics
+
+        truth = self.in_units(test.y, test, pre)[1]
+        naive = anchors(test, pre).reshape(-1, 1).expand_as(truth)
+        return {"name": "last value", **regression_metrics(naive, truth, with_r2=False)}
+
+    def seasonal_baseline(self, test, pre) -> dict[str, Any] | None:
+        """The value one period back (seasonal naive), when ``data.period`` was given."""
+        from dlnotes.data.series_transform import raw_windows, seasonal_naive
+        from dlnotes.engine.metrics import regression_metrics
+
+        period = pre.get("period")
+        if not period:
+            return None
+        truth = self.in_units(test.y, test, pre)[1]
+        guess = seasonal_naive(raw_windows(test, pre), truth.shape[1], period)
+        return {"name": f"seasonal naive (period {period})", **regression_metrics(guess, truth, with_r2=False)}
+
+    def summary(self, metrics):
+        """``mse=0.30 (last value 3.8, seasonal naive (period 12) 36.5)  mae=...``."""
+        season, base = metrics.get("seasonal_baseline"), metrics.get("baseline")
+        if not (season and base and self.metric in metrics):
+            return super().summary(metrics)
+        head = (f"{self.metric}={metrics[self.metric]:.4f} ({base['name']} {base[self.metric]:.4f}, "
+                f"{season['name']} {season[self.metric]:.4f})")
+        return "  ".join([head] + [f"{k}={metrics[k]:.4f}" for k in self.shown if k in metrics and k != self.metric])
 
     def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
-        from dlnotes.data.sequence_files import read_series
-        from dlnotes.engine.forecast import forecast
-
-        names, x = read_series(Path(inputs), spec.dataset["input_shape"][0], spec.pre.get("column"))
-        values = forecast(model, x, steps or spec.pre.get("horizon", 1), spec.pre, device)
+        names, _, values = self.forecast_series(model, inputs, spec, device, steps)
         return [{"input": n, "step": k + 1, "prediction": f"{float(v):.6g}"}
                 for n, row in zip(names, values) for k, v in enumerate(row)]
 
-    def figures(self, report, out):
+    def forecast_series(self, model, inputs, spec, device, steps=0):
+        """(names, histories read (S, L), forecasts (S, steps)) in the user's units."""
+        from dlnotes.data.sequence_files import read_series
+        from dlnotes.data.series_transform import lost
+        from dlnotes.data.series_transform import transform as apply_transform
+        from dlnotes.engine.forecast import forecast
+
+        pre = spec.pre
+        seq_len, how = spec.dataset["input_shape"][0], pre.get("transform", "none")
+        names, hist = read_series(Path(inputs), seq_len + lost(how), pre.get("column"), pre.get("missing", "error"))
+        s = torch.from_numpy(np.stack([apply_transform(h, how, f"--input '{n}'") for n, h in zip(names, hist)]))
+        values = forecast(model, s.unsqueeze(-1), torch.from_numpy(hist[:, -1]), steps or pre.get("horizon", 1),
+                          pre, device)
+        return names, torch.from_numpy(hist), values
+
+    def prediction_figure(self, model, inputs, spec, device, steps, path):
         from dlnotes import plots
 
+        names, hist, values = self.forecast_series(model, inputs, spec, device, steps)
+        return plots.history_forecast(hist, values, names, path)
+
+    def figures(self, report, out):
+        from dlnotes import plots
+        from dlnotes.data.series_transform import anchors, raw_windows
+
         paths = Task.figures(self, report, out)
-        pred, truth = self._test_in_units(report)
+        pre, test = report.spec.pre, report.test
+        pred, truth = self.in_units(report.outputs, test, pre)
         paths.append(plots.predicted_vs_true(pred, truth, out / "predicted_vs_true.png"))
-        pre, x = report.spec.pre, report.test.x
-        raw = x * torch.tensor(pre["x_std"]) + torch.tensor(pre["x_mean"]) if "x_mean" in pre else x
-        paths.append(plots.forecasts(raw, truth.reshape(len(truth), -1), pred.reshape(len(pred), -1),
-                                     out / "forecasts.png"))
+        paths.append(plots.forecasts(raw_windows(test, pre)[0], truth, pred, anchors(test, pre),
+                                     int(report.spec.dataset.get("args", {}).get("stride", 1)), out / "forecasts.png"))
         return paths
 
 

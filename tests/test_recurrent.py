@@ -212,9 +212,9 @@ def test_predict_forecast_from_csv_and_npy_with_rollout(sine_run, cli, tmp_path)
     from dlnotes.engine.forecast import forecast
 
     x = torch.from_numpy(wave[-20:]).view(1, 20, 1)
-    first = forecast(run.model, x, 1, run.meta["preprocess"], run.device)
+    first = forecast(run.model, x, x[:, -1, 0], 1, run.meta["preprocess"], run.device)
     shifted = torch.cat([x[:, 1:], first.view(1, 1, 1)], dim=1)
-    second = forecast(run.model, shifted, 1, run.meta["preprocess"], run.device)
+    second = forecast(run.model, shifted, shifted[:, -1, 0], 1, run.meta["preprocess"], run.device)
     assert outs[0][0] == pytest.approx(float(first), abs=1e-4)
     assert outs[0][1] == pytest.approx(float(second), abs=1e-4)
 

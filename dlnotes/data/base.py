@@ -45,9 +45,16 @@ class Dataset:
     recipe: str | None = None  # streamed images: the augmentation recipe (dlnotes.data.transforms)
     ten_crop: bool | None = None  # streamed images: tested on ten crops
     loading: str | None = None  # image folders: in memory or streamed, and why
+    style: str | None = None  # images: how the training images were drawn ("mnist", "digits"): predict prepares photos so
+    transform: str | None = None  # timeseries_csv: none | diff | log | pct (dlnotes.data.series_transform)
+    relative: bool | None = None  # timeseries_csv: targets are minus the window's last value
+    period: int | None = None  # timeseries_csv: the season's length, for the seasonal naive baseline
+    missing: str | None = None  # timeseries_csv: interpolate | error
+    raw: torch.Tensor | None = None  # timeseries_csv: each window's input in the user's units (N, seq_len)
+    note: str | None = None  # one line on what the constructor did (values read, gaps filled), shown at train time
 
     FACTS = ("image_size", "channels", "seq_len", "input_size", "horizon", "column", "vocab", "true_w", "true_b",
-             "recipe", "ten_crop", "loading")
+             "recipe", "ten_crop", "loading", "style", "transform", "relative", "period", "missing")
 
     def __post_init__(self):
         from dlnotes.data.kinds import input_kind

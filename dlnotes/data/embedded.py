@@ -53,7 +53,7 @@ def digits(image_size: Annotated[int, Interval(1, 1024)] = 28) -> Dataset:
     x, y = _digits_images()
     x = resize_images(x, image_size)
     return Dataset(x, y, "classification", "image", classes=[str(i) for i in range(10)],
-                   image_size=image_size, channels=1)
+                   image_size=image_size, channels=1, style="digits")  # predict prepares photos like these
 
 
 @DATASETS.register

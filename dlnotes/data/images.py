@@ -119,7 +119,8 @@ def _idx_dataset(key: str, root: str, download: bool, image_size: int, limit_tra
     conv = lambda a: resize_images(torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1), image_size)
     return Dataset(conv(xtr), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
                    x_test=conv(xte), y_test=torch.from_numpy(yte.astype(np.int64)), classes=classes,
-                   image_size=image_size, channels=1)
+                   image_size=image_size, channels=1,
+                   style="fashion" if key == "fashion_mnist" else "mnist")  # how predict prepares photos
 
 
 @DATASETS.register

@@ -25,6 +25,7 @@ from dlnotes.tasks import get_task
 class Split:
     x: torch.Tensor  # or, for a streamed image folder, its files (dlnotes.data.stream.ImageFiles)
     y: torch.Tensor
+    raw: torch.Tensor | None = None  # series: each window's input in the user's units, to invert transforms
 
     def __len__(self) -> int:
         return len(self.x)
@@ -40,8 +41,9 @@ class Prepared:
     """
 
     def __init__(self, train: Split, val: Split | None, test: Split, dataset: Dataset,
-                 preprocess: dict[str, Any] | None = None):
+                 preprocess: dict[str, Any] | None = None, note: str | None = None):
         self.dataset, self.preprocess = dataset, preprocess if preprocess is not None else {}
+        self.note = note  # what the split did, for one line at train time (series: windows lost to gaps)
         self._raw = {"train": train, "val": val, "test": test}
         self._normalised: dict[str, Split | None] = {}
 
@@ -116,7 +118,7 @@ def epoch_indices(n: int, shuffle: bool, generator: torch.Generator | None, rank
     return idx
 
 
-def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
+def _split(x, y, fraction, seed, stratify, gap=None, raw=None) -> tuple[Split, Split]:
     labels = y.numpy() if stratify and gap is None else None
     keep, held = split_indices(len(x), fraction, seed, labels, gap)
     if len(keep) == 0:
@@ -124,7 +126,8 @@ def _split(x, y, fraction, seed, stratify, gap=None) -> tuple[Split, Split]:
     if not torch.is_tensor(x):  # streamed image files: the same split of the file list
         k, h = torch.from_numpy(keep), torch.from_numpy(held)
         return Split(x.subset(k), y[k]), Split(x.subset(h), y[h])
-    return Split(_take(x, keep), _take(y, keep)), Split(_take(x, held), _take(y, held))
+    r = (None, None) if raw is None else (_take(raw, keep), _take(raw, held))
+    return Split(_take(x, keep), _take(y, keep), r[0]), Split(_take(x, held), _take(y, held), r[1])
 
 
 def _take(t: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
@@ -189,7 +192,7 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
     task, kind = get_task(ds.task), input_kind(ds.kind)
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
     if ds.x_test is None:
-        train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap)
+        train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap, ds.raw)
         if len(test) == 0:  # found now, not as an empty test set after training
             raise UserError(f"data.test_fraction: {len(ds.x)} samples give no test samples at "
                             f"{cfg.data.test_fraction:g}; give more data or a larger test_fraction")
@@ -197,7 +200,7 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
         train, test = Split(ds.x, ds.y), Split(ds.x_test, ds.y_test)
     val = None
     if cfg.data.val_fraction > 0:
-        train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap)
+        train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap, train.raw)
     pre: dict[str, Any] = {"kind": ds.kind, **ds.facts()}
     streamed = not torch.is_tensor(ds.x)
     if streamed and (cfg.data.standardize or ds.x.recipe == "krizhevsky"):
@@ -209,10 +212,25 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
             pre.update(image_statistics(train.x, seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
         if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
             pre.pop("x_mean"), pre.pop("x_std")
-    elif cfg.data.standardize and kind.dtype.is_floating_point:
+    else:
+        pre.update(kind.input_stats(train.x))
+    if not streamed and cfg.data.standardize and kind.dtype.is_floating_point:
         mean, std = stats(train.x, kind.stat_dims(train.x))
         pre.update(x_mean=mean.tolist(), x_std=std.tolist(), **task.target_stats(train.y, mean, std))
-    return Prepared(train, val, test, ds, pre)
+    return Prepared(train, val, test, ds, pre, _note(cfg.data.name, ds, train, val, test))
+
+
+def _note(name: str, ds: Dataset, train: Split, val: Split | None, test: Split) -> str | None:
+    """``timeseries_csv: 259 values -> 210 windows; 91 train, ... ; 48 windows dropped as gaps ...``."""
+    if not ds.ordered and ds.note is None:
+        return None
+    sizes = f"{len(train)} train, " + (f"{len(val)} validation, " if val is not None else "") + f"{len(test)} test"
+    text = f"{name}: {ds.note or f'{len(ds.x)} windows'}; {sizes}"
+    dropped = len(ds.x) - len(train) - (len(val) if val is not None else 0) - len(test)
+    if ds.ordered and ds.x_test is None:
+        text += (f"; {dropped} windows dropped as gaps between train/validation/test so that no value is seen "
+                 f"twice" if dropped else "; no gap needed between the parts")
+    return text
 
 
 def normalize_split(s: Split, pre: dict[str, Any], train: bool = False) -> Split:
@@ -224,7 +242,7 @@ def normalize_split(s: Split, pre: dict[str, Any], train: bool = False) -> Split
     y = s.y
     if "y_mean" in pre:
         y = (y - torch.tensor(pre["y_mean"])) / torch.tensor(pre["y_std"])
-    return Split(normalize(s.x, pre).contiguous(), y.contiguous())
+    return Split(normalize(s.x, pre).contiguous(), y.contiguous(), s.raw)
 
 
 def denormalize_y(y: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:

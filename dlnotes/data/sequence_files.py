@@ -1,7 +1,8 @@
 """Reading a user's sequences for predict: ``.npy`` (never unpickled) or ``.csv`` files.
 
 A sequence comes as ``.npy`` (1-D: one series; 2-D: one series per row; 3-D: (N, T, F)) or ``.csv``
-(a column with a header: one series; for classifiers, each row of numbers is one sequence).
+(a column with a header: one series; for classifiers, each row of numbers is one sequence). A series
+for a forecaster (``load_series``) may also be one headerless column or one row, and may have gaps.
 """
 
 from __future__ import annotations
@@ -72,14 +73,96 @@ def read_sequences(path, input_shape: list[int]) -> tuple[list[str], torch.Tenso
     return [f"{path.name}:{i}" for i in range(len(arr))], torch.from_numpy(np.ascontiguousarray(arr))
 
 
-def read_series(path: Path, seq_len: int, column: str | None) -> tuple[list[str], torch.Tensor]:
-    arr = load_array(path, column)
-    if arr.ndim == 3:
-        arr = arr[..., 0]
-    arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
-    if arr.shape[1] < seq_len:
-        raise UserError(f"--input '{path}': a sequence of {arr.shape[1]} values is too short; the model "
-                        f"reads the last {seq_len} values")
-    x = torch.from_numpy(np.ascontiguousarray(arr[:, -seq_len:])).unsqueeze(-1)
+MISSING_CELLS = {"", "na", "nan", "n/a", "null", "none", "?", "-"}
+
+
+def series_cells(path, cells: list[str], first_line: int, where: str) -> np.ndarray:
+    """One series from CSV cells as float64: an empty cell (or NA, NaN, null, ?) is a missing value (NaN)."""
+    out = np.empty(len(cells), dtype=np.float64)
+    for n, c in enumerate(cells):
+        c = c.strip()
+        if c.lower() in MISSING_CELLS:
+            out[n] = np.nan
+            continue
+        try:
+            out[n] = float(c)
+        except ValueError:
+            raise UserError(f"{where} '{path}' line {n + first_line}: '{c}' is not a number") from None
+        if np.isinf(out[n]):
+            raise UserError(f"{where} '{path}' line {n + first_line}: '{c}' is infinite")
+    return out
+
+
+def load_series(path: Path, column: str | None = None) -> np.ndarray:
+    """A user's series for a forecaster, NaN where a value is missing: (S, L), one series per row.
+
+    Accepted layouts: ``.npy`` 1-D (one series), 2-D (one series per row; a single column is one
+    series), 3-D (N, T, F: the first feature); ``.csv`` one column with or without a header line (one
+    series), one row of numbers (one series), several columns with a header (the training column when
+    present, else each column a series), several headerless rows of numbers (one series per row).
+    """
+    from dlnotes.data.files import is_number, read_rows
+
+    if not path.exists():
+        raise UserError(f"--input '{path}' not found")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise UserError(f"--input '{path}' is not a numeric .npy array ({e}); object arrays are refused") from None
+        if not np.issubdtype(arr.dtype, np.number) or arr.ndim not in (1, 2, 3) or arr.size == 0:
+            raise UserError(f"--input '{path}' holds a {arr.dtype} array of shape {arr.shape}; give numbers, "
+                            f"1-D (one series), 2-D (one series per row) or 3-D (N, T, F)")
+        arr = arr.astype(np.float64)
+        arr = arr[..., 0] if arr.ndim == 3 else arr
+        arr = arr.reshape(1, -1) if arr.ndim == 1 or arr.shape[1] == 1 else arr
+    elif suffix == ".csv":
+        rows = [r for r in read_rows(path, "--input") if any(c.strip() for c in r)]
+        width = max(len(r) for r in rows)
+        headed = not all(is_number(c) or c.strip().lower() in MISSING_CELLS for c in rows[0])
+        if headed:
+            header, rows = [c.strip() for c in rows[0]], rows[1:]
+            if not rows:
+                raise UserError(f"--input '{path}' has a header line and no values")
+            names = [column] if column in header else header
+            cols = [header.index(c) for c in names]
+            arr = np.stack([series_cells(path, [r[i] if i < len(r) else "" for r in rows], 2, "--input")
+                            for i in cols])
+        elif width == 1:  # one headerless column: one series
+            arr = series_cells(path, [r[0] for r in rows], 1, "--input").reshape(1, -1)
+        else:  # rows of numbers: one series per row
+            arr = np.stack([series_cells(path, r + [""] * (width - len(r)), 1, "--input") for r in rows])
+    else:
+        raise UserError(f"--input '{path}': give a .npy or .csv series")
+    if np.isinf(arr).any():
+        raise UserError(f"--input '{path}' holds infinite values")
+    return arr
+
+
+def read_series(path: Path, need: int, column: str | None, missing: str = "error") -> tuple[list[str], np.ndarray]:
+    """The last ``need`` values of each series in ``path`` (S, need), float64, gaps filled per ``missing``.
+
+    Values missing *before* those last ``need`` are ignored; inside them they are interpolated
+    (``missing: interpolate``, the run's setting) or refused."""
+    from dlnotes.data.series_transform import fill_gaps
+
+    arr = load_series(Path(path), column)
     names = [path.name] if len(arr) == 1 else [f"{path.name}:{i}" for i in range(len(arr))]
-    return names, x
+    out = []
+    for name, row in zip(names, arr):
+        # trailing empty cells (a ragged CSV) are not part of the series
+        end = len(row) - int(np.argmax(np.isfinite(row[::-1]))) if np.isfinite(row).any() else 0
+        row = row[:end]
+        if len(row) < need:
+            raise UserError(f"--input '{path}': a series of {len(row)} values is too short; the model reads "
+                            f"the last {need} values")
+        tail = row[-need:]
+        if not np.isfinite(tail).all():
+            if missing != "interpolate":
+                k = int((~np.isfinite(tail)).sum())
+                raise UserError(f"--input '{name}': {k} of the last {need} values (the ones the model reads) "
+                                f"are missing; fill them, or train with data.missing: interpolate")
+            tail = fill_gaps(row, "interpolate", f"--input '{name}'")[0][-need:]
+        out.append(tail)
+    return names, np.stack(out)

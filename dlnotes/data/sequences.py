@@ -8,13 +8,13 @@ training and tested on again. Normalisation statistics come from the training pa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 
 from dlnotes.constraints import Interval
 from dlnotes.data.base import Dataset
-from dlnotes.data.files import numeric_columns, read_table, read_text
+from dlnotes.data.files import read_table, read_text
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -33,10 +33,31 @@ def _check_windows(n_windows: int, where: str, have: str, need: int) -> None:
 @DATASETS.register
 def timeseries_csv(path: str | None = None, column: str | None = None,
                    seq_len: Annotated[int, Interval(1, 100_000)] = 24, horizon: Annotated[int, Interval(1, 100_000)] = 1,
-                   stride: Annotated[int, Interval(1, None)] = 1) -> Dataset:
-    """A column of your CSV (with a header line) as a series: seq_len values in, the next horizon out."""
+                   stride: Annotated[int, Interval(1, None)] = 1, missing: Literal["interpolate", "error"] = "error",
+                   transform: Literal["none", "diff", "log", "pct"] = "none", relative: bool = False,
+                   period: Annotated[int, Interval(0, 100_000)] = 0) -> Dataset:
+    """A column of your CSV (with a header line) as a series: seq_len values in, the next horizon out.
+
+    missing: empty cells (or NA, NaN, ?) are filled linearly in time (interpolate) or refused (error).
+    transform: the model learns the series as is (none), its steps v_t - v_{t-1} (diff), log v_t (log)
+    or v_t / v_{t-1} - 1 (pct); metrics, figures and forecasts are always in the column's own units.
+    A trend that leaves the training range needs diff (or pct), or relative: true (predict each value
+    minus the window's last one). period: a season's length in steps (52 for weekly data), for the
+    seasonal naive baseline beside the last-value one. predict reads the last seq_len values (one more
+    with diff/pct) of a .csv (one column with or without header, one row, or the training column) or
+    .npy (1-D) file; gaps before those values are ignored.
+    """
+    from dlnotes.data.sequence_files import series_cells
+    from dlnotes.data.series_transform import fill_gaps, lost
+    from dlnotes.data.series_transform import transform as apply_transform
+
     if path is None:
         raise UserError("data.path: name your CSV file (e.g. path: sales.csv) for timeseries_csv")
+    if seq_len < 1 or horizon < 1 or stride < 1 or period < 0:
+        raise ValueError("seq_len, horizon and stride must be >= 1, period >= 0")
+    if period > seq_len:
+        raise UserError(f"data.period: {period} is longer than data.seq_len {seq_len}; the seasonal naive forecast "
+                        f"repeats the value one period back, so give seq_len >= period")
     header, rows = read_table(path, "data.path")
     if column is None:
         if len(header) != 1:
@@ -45,14 +66,25 @@ def timeseries_csv(path: str | None = None, column: str | None = None,
         column = header[0]
     if column not in header:
         raise UserError(f"data.column: '{column}' is not a column of '{path}'; it has: {', '.join(header)}")
-    values = torch.from_numpy(numeric_columns(path, header, rows, [column])[:, 0]).float()
+    i = header.index(column)
+    v = series_cells(path, [r[i] if i < len(r) else "" for r in rows], 2, f"data.path (column '{column}')")
+    v, gaps = fill_gaps(v, missing, f"data.path '{path}', column '{column}'")
+    s = torch.from_numpy(apply_transform(v, transform, f"data.path '{path}'"))
+    level = torch.from_numpy(v)[lost(transform):]  # v at the time of each s
     length = seq_len + horizon
-    win = windows(values, length, stride) if len(values) >= length else values.new_zeros(0, length)
-    _check_windows(len(win), f"data.path '{path}'", f"{len(values)} values with seq_len {seq_len} + horizon "
-                   f"{horizon}", length + 3 * stride)
-    return Dataset(win[:, :seq_len].unsqueeze(-1).contiguous(), win[:, seq_len:].contiguous(), "forecasting",
+    win = windows(s, length, stride) if len(s) >= length else s.new_zeros(0, length)
+    _check_windows(len(win), f"data.path '{path}'", f"{len(v)} values with seq_len {seq_len} + horizon "
+                   f"{horizon}", length + 3 * stride + lost(transform))
+    raw = windows(level, length, stride)[:, :seq_len]
+    x, y = win[:, :seq_len], win[:, seq_len:]
+    if relative:
+        y = y - x[:, -1:]
+    note = f"{len(v)} values" + (f" ({gaps} missing, interpolated)" if gaps else "") + f" -> {len(win)} windows"
+    return Dataset(x.unsqueeze(-1).float().contiguous(), y.float().contiguous(), "forecasting",
                    "sequence", target_name=column, feature_names=[column],
-                   seq_len=seq_len, horizon=horizon, column=column, split_gap=(length - 1) // stride)
+                   seq_len=seq_len, horizon=horizon, column=column, split_gap=(length - 1) // stride,
+                   transform=transform, relative=relative, period=period or None, missing=missing,
+                   raw=raw.contiguous(), note=note)
 
 
 @DATASETS.register

@@ -49,5 +49,5 @@ def evaluate(model, split: Split, task, loss_fn, batch_size: int, device: torch.
     """
     out, y = outputs(model, batches(split, max(batch_size, 256), device), device, autocast)
     metrics: dict = {"loss": loss_fn(out, y).item()}
-    metrics.update(task.metrics(out, y, preprocess, num_classes, threshold, metrics["loss"]))
+    metrics.update(task.split_metrics(out, split, preprocess, num_classes, threshold, metrics["loss"]))
     return metrics, out

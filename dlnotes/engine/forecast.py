@@ -15,19 +15,25 @@ from dlnotes.errors import UserError
 
 
 @torch.inference_mode()
-def forecast(model, x: torch.Tensor, steps: int, pre: dict[str, Any], device) -> torch.Tensor:
-    """Future values (N, steps) in the data's units; each forecast is fed back as input for the next."""
-    from dlnotes.data.prepare import denormalize_y, normalize
+def forecast(model, s: torch.Tensor, anchor: torch.Tensor, steps: int, pre: dict[str, Any], device) -> torch.Tensor:
+    """Future values (N, steps) in the user's units; each forecast is fed back as input for the next.
+
+    ``s`` (N, seq_len, 1) is the series' last seq_len values in the run's transformed units (diff, log,
+    pct or none) and ``anchor`` (N,) the last observed value in the user's units. The roll-out runs in
+    the transformed units and is inverted once at the end (``series_transform.in_user_units``' halves).
+    """
+    from dlnotes.data.series_transform import series_values, to_input, untransform
 
     model.eval()
-    window = normalize(x, pre).to(device)
+    window = to_input(s[..., 0].double(), pre).to(device)
     outs, have = [], 0
     while have < steps:
-        y = model(window).float()  # (N, horizon), normalised units
+        x = window.float()
+        y = series_values(model(x).float(), x, pre)  # (N, horizon), transformed units
         outs.append(y)
         have += y.shape[1]
-        window = torch.cat([window[:, y.shape[1]:], y.unsqueeze(-1).to(window.dtype)], dim=1)[:, -x.shape[1]:]
-    return denormalize_y(torch.cat(outs, dim=1)[:, :steps], pre).cpu()
+        window = torch.cat([window, to_input(y, pre).to(window.dtype)], dim=1)[:, -s.shape[1]:]
+    return untransform(torch.cat(outs, dim=1)[:, :steps].cpu(), anchor.double(), pre.get("transform", "none"))
 
 
 @torch.inference_mode()
