@@ -29,7 +29,7 @@ from dlnotes.registry import (
 
 # Model parameters the pipeline fills from the dataset unless the config sets them.
 DATA_PROVIDED = ("in_channels", "image_size", "in_features", "input_size", "num_classes", "seq_len",
-                 "horizon", "vocab_size", "out_features")
+                 "horizon", "vocab_size", "out_features", "categories")
 # Model parameters set by the train section, never by the model's own keys: train.gradient.
 TRAIN_PROVIDED = ("gradient",)
 # Settings that were renamed: the old key is refused with a pointer to the new one.

@@ -41,6 +41,7 @@ class Dataset:
     split_gap: int | None = None  # windows cut from one series: test on its end, this many windows apart
     true_w: float | None = None  # synthetic data: the coefficients it was generated with
     true_b: float | None = None
+    table: Any = None  # csv: the raw rows (data.tabular.Table); prepare fits its preprocessing and fills x
 
     FACTS = ("image_size", "channels", "seq_len", "input_size", "horizon", "column", "vocab", "true_w", "true_b")
 
