@@ -83,9 +83,19 @@ def is_boolean(values: set[str]) -> bool:
     return len(low) == 2 and low <= (TRUE_WORDS | FALSE_WORDS) and bool(low & TRUE_WORDS) and bool(low & FALSE_WORDS)
 
 
+def _row_number(col) -> bool:
+    """Whole numbers, all distinct, consecutive once sorted: a row id such as PassengerId."""
+    v = col.dropna().to_numpy()
+    if len(v) < 20 or len(v) < len(col) or not np.all(v == np.round(v)):
+        return False
+    v = np.sort(v)
+    return bool(np.all(np.diff(v) == 1))
+
+
 def infer_types(frame, columns: list[str], overrides: dict[str, str]) -> dict[str, str]:
     """Each column's type: number (numeric values), boolean (two true/false-like values), category
-    (other text), ignore (an identifier: over 20 levels, distinct in more than half of the rows)."""
+    (other text), ignore (an identifier: text with over 20 levels, distinct in more than half of the
+    rows, or whole numbers counting the rows)."""
     import pandas as pd
 
     types = {}
@@ -98,7 +108,10 @@ def infer_types(frame, columns: list[str], overrides: dict[str, str]) -> dict[st
             types[c] = "boolean"
             continue
         if pd.api.types.is_numeric_dtype(col):
-            types[c] = "number"
+            types[c] = "ignore" if _row_number(col) else "number"
+            if types[c] == "ignore":
+                note(f"note: column '{c}' numbers the rows (1, 2, 3...); left out "
+                     f"(set data.columns.{c}: number to use it)")
             continue
         text = as_text(col).dropna()
         levels = set(text.unique())
