@@ -62,7 +62,10 @@ def training_rows(ds: Dataset, cfg) -> np.ndarray:
     labels = ds.y.numpy() if get_task(ds.task).stratify else None
     keep = np.arange(len(ds.y))
     if ds.x_test is None:
-        keep, _ = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, labels)
+        keep, held = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, labels)
+        if len(held) == 0 or len(keep) == 0:
+            raise UserError(f"data: {len(ds.y)} rows leave {'no test row' if len(held) == 0 else 'nothing to train on'} "
+                            f"at test_fraction {cfg.data.test_fraction:g}; give more rows or train_path + test_path")
     if cfg.data.val_fraction > 0:
         inner, _ = split_indices(len(keep), cfg.data.val_fraction, cfg.seed + 1,
                                  labels[keep] if labels is not None else None)

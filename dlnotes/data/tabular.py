@@ -61,7 +61,7 @@ def as_numbers(col, name: str, where: str) -> np.ndarray:
     """A column as float64, refusing text and values beyond float32 (named by line and column)."""
     import pandas as pd
 
-    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.array(pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))  # writable
     bad = np.flatnonzero(np.isnan(values) & col.notna().to_numpy() & (as_text(col).notna().to_numpy()))
     if len(bad):
         raise UserError(f"{where} line {line_of(col, bad[0])}, column '{name}': '{col.iloc[bad[0]]}' is not a number "
