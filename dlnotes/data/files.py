@@ -143,8 +143,7 @@ def read_frame(path: str | Path, where: str, encoding: str = "utf-8"):
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     delimiter, header = _header(path, where, enc)
     try:
-        frame = pd.read_csv(path, sep=delimiter, encoding=enc, header=0, names=header, skipinitialspace=True,
-                            low_memory=False)
+        frame = pd.read_csv(path, sep=delimiter, encoding=enc, header=0, names=header, low_memory=False)
     except UnicodeDecodeError:
         raise UserError(f"{where}: cannot read '{path}' as {encoding} text; set data.encoding (e.g. latin-1)") from None
     except pd.errors.EmptyDataError:

@@ -43,18 +43,30 @@ def note(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+def _text(v) -> str | None:
+    """One cell as text: strings stripped ('' is missing), 3 and 3.0 as '3', booleans as 'true'/'false'."""
+    if isinstance(v, str):
+        return v.strip() or None
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if isinstance(v, (int, np.integer)) or float(v).is_integer():
+        return str(int(v))
+    return repr(float(v))
+
+
 def as_text(col) -> "Any":
-    """A column's values as stripped strings ('3' for 3 and 3.0), missing values kept missing."""
+    """A column's values as stripped strings ('3' for 3 and 3.0), missing values as None.
+
+    Each distinct value is formatted once (``pandas.factorize``), so a million rows of a few levels
+    cost a few dozen Python calls, not a million.
+    """
     import pandas as pd
 
-    if pd.api.types.is_bool_dtype(col):
-        return col.map(lambda v: str(v).lower() if pd.notna(v) else v).astype(object)
-    if pd.api.types.is_numeric_dtype(col):
-        def fmt(v):
-            return v if pd.isna(v) else (str(int(v)) if float(v).is_integer() else repr(float(v)))
-        return col.map(fmt).astype(object)
-    out = col.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
-    return out.where(out != "", None)
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    text = np.array([_text(v) for v in uniques] + [None], dtype=object)  # code -1 (missing) -> None
+    return pd.Series(text[codes], index=col.index, dtype=object)
 
 
 def as_numbers(col, name: str, where: str) -> np.ndarray:
@@ -62,15 +74,29 @@ def as_numbers(col, name: str, where: str) -> np.ndarray:
     import pandas as pd
 
     values = np.array(pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))  # writable
-    bad = np.flatnonzero(np.isnan(values) & col.notna().to_numpy() & (as_text(col).notna().to_numpy()))
-    if len(bad):
-        raise UserError(f"{where} line {line_of(col, bad[0])}, column '{name}': '{col.iloc[bad[0]]}' is not a number "
-                        f"(set data.columns.{name}: category if it is a label)")
+    odd = np.isnan(values) & col.notna().to_numpy()
+    if odd.any():  # text that is not a number (blank cells are missing, not text)
+        bad = np.flatnonzero(odd & as_text(col).notna().to_numpy())
+        if len(bad):
+            raise UserError(f"{where} line {line_of(col, bad[0])}, column '{name}': '{col.iloc[bad[0]]}' is not a "
+                            f"number (set data.columns.{name}: category if it is a label)")
     big = np.flatnonzero(np.abs(np.nan_to_num(values, nan=0.0)) > FLOAT32_MAX)
     if len(big):
         raise UserError(f"{where} line {line_of(col, big[0])}, column '{name}': {col.iloc[big[0]]} does not fit in "
                         f"float32 (largest {FLOAT32_MAX:.4g})")
     return values
+
+
+def level_codes(col, levels: list[str], fill: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, known): 1 + the index of each cell's level in ``levels``, 0 for a level not among them;
+    a missing cell takes ``fill``'s code. Computed once per distinct value."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    index = {v: i + 1 for i, v in enumerate(levels)}
+    per_unique = np.array([index.get(_text(v) or fill, 0) for v in uniques] + [index.get(fill, 0)], dtype=np.int64)
+    out = per_unique[codes]
+    return out, out > 0
 
 
 def line_of(col, i: int) -> int:
@@ -113,13 +139,15 @@ def infer_types(frame, columns: list[str], overrides: dict[str, str]) -> dict[st
                 note(f"note: column '{c}' numbers the rows (1, 2, 3...); left out "
                      f"(set data.columns.{c}: number to use it)")
             continue
-        text = as_text(col).dropna()
-        levels = set(text.unique())
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        text = [_text(v) for v in uniques]
+        valid = np.array([v is not None for v in text] + [False])
+        levels, filled = {v for v in text if v is not None}, int(valid[codes].sum())
         if is_boolean(levels):
             types[c] = "boolean"
-        elif len(levels) > 20 and len(levels) > 0.5 * len(text):
+        elif len(levels) > 20 and len(levels) > 0.5 * filled:
             types[c] = "ignore"
-            note(f"note: column '{c}' looks like an identifier ({len(levels)} distinct values in {len(text)} rows); "
+            note(f"note: column '{c}' looks like an identifier ({len(levels)} distinct values in {filled} rows); "
                  f"left out (set data.columns.{c}: category to use it)")
         else:
             types[c] = "category"
@@ -219,29 +247,26 @@ class TabularTransform:
                 if s["indicator"]:
                     blocks["number"].append(gone.astype(np.float64))
                 continue
-            text = as_text(frame[c])
-            text = text.where(text.notna(), s["fill"] if self.missing[t] != "missing_level" else MISSING_LEVEL)
-            known = text.isin(s["levels"]).to_numpy()
+            fill = s["fill"] if self.missing[t] != "missing_level" else MISSING_LEVEL
+            codes, known = level_codes(frame[c], s["levels"], fill)
             if not known.all():
-                unseen[c] = (int((~known).sum()), str(text[~known].iloc[0]))
+                unseen[c] = (int((~known).sum()), str(frame[c].iloc[int(np.flatnonzero(~known)[0])]).strip())
             if t == "boolean":
-                blocks["boolean"].append((text == s["true"]).to_numpy(dtype=np.float64))
-                continue
-            codes = np.searchsorted(np.array(s["levels"], dtype=object), text.to_numpy(dtype=object))
-            codes = np.where(known, codes + 1, 0)  # 0: the unknown slot
-            if s["embed"]:
+                blocks["boolean"].append((codes == s["levels"].index(s["true"]) + 1).astype(np.float64))
+            elif s["embed"]:
                 blocks["embed"].append(codes.astype(np.float64))
             else:
-                blocks["category"].append((codes[:, None] == np.arange(1, len(s["levels"]) + 1)).T.astype(np.float64))
+                onehot = np.zeros((len(codes), len(s["levels"])), dtype=np.float32)
+                onehot[np.flatnonzero(known), codes[known] - 1] = 1.0  # unknown (code 0): all zeros
+                blocks["category"].append(onehot)
         if unseen and warn:
             what = ", ".join(f"{c}: {n} (e.g. '{v}')" for c, (n, v) in unseen.items())
             note(f"warning: {sum(n for n, _ in unseen.values())} value(s) not seen in training, "
                  f"mapped to 'unknown': {what}")
         self.unseen = {c: n for c, (n, _) in unseen.items()}
         cols = [b for k in ("number", "boolean", "category", "embed") for b in blocks[k]]
-        cols = [b[None, :] if b.ndim == 1 else b for b in cols]
-        out = np.concatenate(cols, axis=0).T if cols else np.zeros((len(frame), 0))
-        return np.ascontiguousarray(out, dtype=np.float32)
+        cols = [b.astype(np.float32)[:, None] if b.ndim == 1 else b for b in cols]
+        return np.hstack(cols) if cols else np.zeros((len(frame), 0), dtype=np.float32)
 
     # -- description ----------------------------------------------------------------------------
     def outputs(self) -> list[str]:
