@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv as csvlib
 import io
 import re
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -143,7 +144,9 @@ def read_frame(path: str | Path, where: str, encoding: str = "utf-8"):
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     delimiter, header = _header(path, where, enc)
     try:
-        frame = pd.read_csv(path, sep=delimiter, encoding=enc, header=0, names=header, low_memory=False)
+        with warnings.catch_warnings():  # a column typed differently by chunk stays text; the types are ours
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            frame = pd.read_csv(path, sep=delimiter, encoding=enc, header=0, names=header)
     except UnicodeDecodeError:
         raise UserError(f"{where}: cannot read '{path}' as {encoding} text; set data.encoding (e.g. latin-1)") from None
     except pd.errors.EmptyDataError:
@@ -188,7 +191,8 @@ def csv(path: str | None = None, train_path: str | None = None, test_path: str |
         train_path: a training CSV instead of path, with test_path beside it.
         test_path: the test CSV that goes with train_path (same columns).
         target: the column to predict; rows without a value in it are dropped (and counted).
-        features: the input columns (default: every other column, less identifier-like text columns).
+        features: the input columns (default: every other column, less identifier-like ones: text
+            nearly all distinct, such as names or tickets, and row numbers).
         task: classification (text, or at most 20 distinct whole numbers, under auto) or regression.
         columns: a type per column, overriding the inferred one: number, category, boolean or ignore.
         missing: a strategy per type: number median|mean|zero|drop|error, category
@@ -236,7 +240,7 @@ def csv(path: str | None = None, train_path: str | None = None, test_path: str |
             note(f"note: dropped {int(gone.sum())} row(s) of '{p}' with no value in the target '{target}'")
             frame = frame[~gone]
         cleaned.append((where, p, frame))
-    types = infer_types(cleaned[0][2], cols, dict(columns or {}))
+    types = infer_types(cleaned[0][2], cols, dict(columns or {}), identifiers=not features)
     used = [c for c in cols if types[c] != "ignore"]
     if not used:
         raise UserError(f"data.features: no usable feature column in '{p0}' (all are identifiers or ignored)")
@@ -257,15 +261,15 @@ def csv(path: str | None = None, train_path: str | None = None, test_path: str |
         raise UserError(f"data: '{p0}' has {n} usable data row(s); at least 2 are needed to train and test")
 
     targets = [as_text(f[target]) for _, f in tables]
-    all_targets = [v for t in targets for v in t.tolist()]
-    classify = task == "classification" or (task == "auto" and _is_classification(all_targets))
+    distinct = sorted({v for t in targets for v in t.unique()})
+    classify = task == "classification" or (task == "auto" and _is_classification(distinct))
     if classify:
-        classes = sorted(set(all_targets), key=lambda v: (float(v), v) if is_number(v) else (np.inf, v))
+        classes = sorted(distinct, key=lambda v: (float(v), v) if is_number(v) else (np.inf, v))
         if len(classes) < 2:
             raise UserError(f"data.target: column '{target}' has one class only ('{classes[0]}'); "
                             f"a classifier needs at least two")
         lookup = {c: i for i, c in enumerate(classes)}
-        ys = [torch.tensor([lookup[v] for v in t.tolist()]) for t in targets]
+        ys = [torch.tensor(t.map(lookup).to_numpy(dtype=np.int64)) for t in targets]
     else:
         classes = None
         ys = [torch.from_numpy(as_numbers(f[target], target, f"'{p}'")).float().reshape(-1, 1) for p, f in tables]

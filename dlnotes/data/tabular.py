@@ -87,6 +87,20 @@ def as_numbers(col, name: str, where: str) -> np.ndarray:
     return values
 
 
+def text_counts(col) -> dict[str, int]:
+    """How often each level occurs (as text; missing cells not counted), from one factorisation."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    per = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    counts: dict[str, int] = {}
+    for v, k in zip(uniques, per):
+        t = _text(v)
+        if t is not None:
+            counts[t] = counts.get(t, 0) + int(k)
+    return counts
+
+
 def level_codes(col, levels: list[str], fill: str | None) -> tuple[np.ndarray, np.ndarray]:
     """(codes, known): 1 + the index of each cell's level in ``levels``, 0 for a level not among them;
     a missing cell takes ``fill``'s code. Computed once per distinct value."""
@@ -118,10 +132,10 @@ def _row_number(col) -> bool:
     return bool(np.all(np.diff(v) == 1))
 
 
-def infer_types(frame, columns: list[str], overrides: dict[str, str]) -> dict[str, str]:
+def infer_types(frame, columns: list[str], overrides: dict[str, str], identifiers: bool = True) -> dict[str, str]:
     """Each column's type: number (numeric values), boolean (two true/false-like values), category
     (other text), ignore (an identifier: text with over 20 levels, distinct in more than half of the
-    rows, or whole numbers counting the rows)."""
+    rows, or whole numbers counting the rows; only with ``identifiers``: columns a user listed stay)."""
     import pandas as pd
 
     types = {}
@@ -134,7 +148,7 @@ def infer_types(frame, columns: list[str], overrides: dict[str, str]) -> dict[st
             types[c] = "boolean"
             continue
         if pd.api.types.is_numeric_dtype(col):
-            types[c] = "ignore" if _row_number(col) else "number"
+            types[c] = "ignore" if identifiers and _row_number(col) else "number"
             if types[c] == "ignore":
                 note(f"note: column '{c}' numbers the rows (1, 2, 3...); left out "
                      f"(set data.columns.{c}: number to use it)")
@@ -145,7 +159,7 @@ def infer_types(frame, columns: list[str], overrides: dict[str, str]) -> dict[st
         levels, filled = {v for v in text if v is not None}, int(valid[codes].sum())
         if is_boolean(levels):
             types[c] = "boolean"
-        elif len(levels) > 20 and len(levels) > 0.5 * filled:
+        elif identifiers and len(levels) > 20 and len(levels) > 0.5 * filled:
             types[c] = "ignore"
             note(f"note: column '{c}' looks like an identifier ({len(levels)} distinct values in {filled} rows); "
                  f"left out (set data.columns.{c}: category to use it)")
@@ -196,12 +210,11 @@ class TabularTransform:
                                  "mean": float(filled.mean()) if self.standardize else 0.0,
                                  "std": std if std > 1e-12 else 1.0}
             else:
-                text = as_text(col).dropna()
-                counts = text.value_counts()
+                counts = text_counts(col)
                 if len(counts) == 0:
                     raise UserError(f"{where}: column '{c}' has no values in the training rows")
-                levels = sorted(counts.index)
-                most = str(sorted(counts.index, key=lambda v: (-counts[v], v))[0])
+                levels = sorted(counts)
+                most = sorted(counts, key=lambda v: (-counts[v], v))[0]
                 if t == "category" and self.missing["category"] == "missing_level":
                     levels, most = sorted(set(levels) | {MISSING_LEVEL}), MISSING_LEVEL
                 s: dict[str, Any] = {"levels": [str(v) for v in levels], "fill": most}
@@ -265,8 +278,13 @@ class TabularTransform:
                  f"mapped to 'unknown': {what}")
         self.unseen = {c: n for c, (n, _) in unseen.items()}
         cols = [b for k in ("number", "boolean", "category", "embed") for b in blocks[k]]
-        cols = [b.astype(np.float32)[:, None] if b.ndim == 1 else b for b in cols]
-        return np.hstack(cols) if cols else np.zeros((len(frame), 0), dtype=np.float32)
+        out = np.empty((len(frame), sum(1 if b.ndim == 1 else b.shape[1] for b in cols)), dtype=np.float32)
+        at = 0
+        for b in cols:
+            w = 1 if b.ndim == 1 else b.shape[1]
+            out[:, at:at + w] = b[:, None] if b.ndim == 1 else b
+            at += w
+        return out
 
     # -- description ----------------------------------------------------------------------------
     def outputs(self) -> list[str]:
