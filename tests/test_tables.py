@@ -5,9 +5,7 @@ References: scikit-learn's SimpleImputer / StandardScaler / OneHotEncoder / Logi
 same rows; torch's nn.Embedding looked up by hand.
 """
 
-import csv
 import importlib.util
-import io
 import json
 from pathlib import Path
 
@@ -201,13 +199,25 @@ def test_fitted_on_training_rows_only(passengers):
 
 def test_quick_start_trains_and_its_config_reruns(cli, tmp_path):
     r = cli("train", "--data", PENGUINS, "--target", "species", "--model", "logistic_regression", "--out",
-            tmp_path / "q", "-q", "train.epochs=20", "data.batch_size=512", "train.optimizer.lr=0.1")
+            tmp_path / "q", "-q", "train.epochs=5", "data.batch_size=512", "train.optimizer.lr=0.1")
     assert r.returncode == 0, r.stderr
     assert "test: accuracy=" in r.stdout and "(majority class 0.4" in r.stdout
     cfg = (tmp_path / "q" / "config.yaml").read_text()
     assert "name: csv" in cfg and "target: species" in cfg and "one_hot_max: 10" in cfg
     again = train(load_config(tmp_path / "q" / "config.yaml"), out=tmp_path / "again")
     assert again.metrics["accuracy"] == json.loads((tmp_path / "q" / "metrics.json").read_text())["accuracy"]
+
+
+def test_quick_config_for_a_folder_and_its_refusals(tmp_path):
+    from dlnotes.config import quick_config
+
+    (tmp_path / "imgs" / "cat").mkdir(parents=True)
+    cfg = quick_config(tmp_path / "imgs", None, None, ["data.image_size=16"])
+    assert (cfg.data.name, cfg.model.name, cfg.extras("data")["image_size"]) == ("image_folder", "lenet", 16)
+    with pytest.raises(UserError, match="--target: name the column"):
+        quick_config(PENGUINS, None, None, [])
+    with pytest.raises(UserError, match="unknown model 'mpl'"):
+        quick_config(PENGUINS, "species", "mpl", [])
 
 
 def test_new_data_name_starts_from_that_datasets_defaults():
@@ -296,5 +306,5 @@ def test_predict_refuses_a_float32_overflow(passenger_mlp, tmp_path, cli):
     r = cli("predict", "--run", passenger_mlp.path, "--input", p)
     assert r.returncode == 2 and "line 3, column 'Age': 1e+39 does not fit in float32" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
-    ok = cli("predict", "--run", passenger_mlp.path, "--input", write(tmp_path, header + "3,male,,1,0,7.25,\n", "o.csv"))
-    assert ok.returncode == 0 and list(csv.DictReader(io.StringIO(ok.stdout)))[0]["prediction"] in ("0", "1")
+    rows = Run.load(passenger_mlp.path).predict(write(tmp_path, header + "3,male,,1,0,7.25,\n", "o.csv"))
+    assert len(rows) == 1 and rows[0]["prediction"] in ("0", "1")  # missing age and port: imputed
