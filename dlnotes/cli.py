@@ -131,21 +131,33 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Processes to launch with torchrun (DDP)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Quick start without a config: a CSV file (or image folder)."),
+    target: Optional[str] = typer.Option(None, "--target", help="With --data FILE.csv: the column to predict."),
+    model: Optional[str] = typer.Option(None, "--model", help="With --data: mlp (default), logistic_regression, "
+                                                                "linear_regression or any registered model."),
     overrides: Optional[List[str]] = OVERRIDES,
 ):
     """Train a model: collect -> build -> train -> test, written to a run directory.
 
     Example: dlnotes train --config configs/lenet_digits.yaml train.epochs=5
+    Quick start: dlnotes train --data examples/penguins.csv --target species (the run's config.yaml
+    then holds the whole config, to edit and re-run with --config).
     """
     overrides = list(overrides or [])
     _check_device(device)
-    if config is None and resume is None:
-        raise UserError("train needs --config FILE (or --resume DIR)")
+    if data is not None and (config is not None or resume is not None):
+        raise UserError("--data starts a run without a config; give it without --config and --resume")
+    if data is None and (target is not None or model is not None):
+        raise UserError("--target and --model go with --data FILE.csv (a config names them as data.target, model.name)")
+    if config is None and resume is None and data is None:
+        raise UserError("train needs --config FILE, --data FILE.csv --target COL, or --resume DIR")
     if config is not None and resume is not None:
         raise UserError("give either --config or --resume, not both (a resumed run uses its own config.yaml)")
-    from dlnotes.config import load_config
+    from dlnotes.config import load_config, quick_config
 
-    if resume is None:
+    if data is not None:
+        cfg = quick_config(data, target, model, overrides)
+    elif resume is None:
         cfg = load_config(config, overrides)  # config errors surface before torch is imported
     from dlnotes.engine.progress import status
 
@@ -306,15 +318,39 @@ def _describe(registry, name: Optional[str], provided=()) -> None:
     import inspect
 
     more = (inspect.getdoc(registry.get(name)) or "").split("\n", 1)[1:]  # the rest of the docstring
-    for line in "".join(more).strip("\n").splitlines():
+    more = "".join(more).split("\nArgs:\n")[0]  # the Args section is shown under each parameter below
+    for line in more.strip("\n").splitlines():
         typer.echo(f"  {line}".rstrip())
     from dlnotes.registry import REQUIRED
 
+    helps = _arg_help(registry.get(name).__doc__)
     for p in entry.params.values():
         default = "(required)" if p.default is REQUIRED else repr(p.default)
         note = f"  [{provided[p.name]}]" if p.name in provided else ""
         choices = f"  {p.allowed()}" if p.constraints or p.choices else ""  # "one of: ...", "in [0, 1)"
         typer.echo(f"  {p.name} = {default}{choices}{note}")
+        if p.name in helps:
+            typer.echo(f"      {helps[p.name]}")
+
+
+def _arg_help(doc: str | None) -> dict[str, str]:
+    """``{name: description}`` from a docstring's ``Args:`` section (Google style)."""
+    import inspect
+
+    out: dict[str, str] = {}
+    lines = inspect.cleandoc(doc or "").splitlines()
+    if "Args:" not in [ln.strip() for ln in lines]:
+        return out
+    key = None
+    for line in lines[[ln.strip() for ln in lines].index("Args:") + 1:]:
+        if not line.strip():
+            break
+        head, sep, text = line.strip().partition(": ")
+        if sep and head.isidentifier() and len(line) - len(line.lstrip()) <= 4:
+            key, out[head] = head, text.strip()
+        elif key is not None:
+            out[key] += " " + line.strip()
+    return out
 
 
 @app.command()

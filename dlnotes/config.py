@@ -28,7 +28,7 @@ from dlnotes.registry import (
 
 # Model parameters the pipeline fills from the dataset unless the config sets them.
 DATA_PROVIDED = ("in_channels", "image_size", "in_features", "input_size", "num_classes", "seq_len",
-                 "horizon", "vocab_size", "out_features")
+                 "horizon", "vocab_size", "out_features", "categories")
 # Model parameters set by the train section, never by the model's own keys: train.gradient.
 TRAIN_PROVIDED = ("gradient",)
 # Settings that were renamed: the old key is refused with a pointer to the new one.
@@ -254,9 +254,15 @@ def _short(text: str, n: int = 40) -> str:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Sets each dotted key; a new ``data.name`` or ``model.name`` comes first and starts that section
+    from the new constructor's defaults (the old one's keys would not fit it)."""
     data = _deepcopy(data)
-    for text in overrides:
+    first = [t for t in overrides if t.partition("=")[0].strip() in ("data.name", "model.name")]
+    for text in first + [t for t in overrides if t not in first]:
         parts, value = parse_override(text)
+        if text in first and isinstance(data.get(parts[0]), dict) and data[parts[0]].get("name") != value:
+            keep = DataConfig.model_fields if parts[0] == "data" else ()
+            data[parts[0]] = {k: v for k, v in data[parts[0]].items() if k in keep}
         node = data
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)
@@ -275,6 +281,26 @@ def _deepcopy(d: Any) -> Any:
     if isinstance(d, list):
         return [_deepcopy(v) for v in d]
     return d
+
+
+def quick_config(data: str | Path, target: str | None, model: str | None, overrides: list[str]) -> Config:
+    """The config of ``dlnotes train --data FILE.csv --target COL [--model NAME]``: a csv dataset (or
+    image_folder for a folder, lenet by default) and settings that fit small tables (Adam at 0.01,
+    100 epochs); the run's config.yaml then holds all of it, to edit and re-run with ``--config``."""
+    data = Path(data)
+    if data.is_dir():
+        section: dict[str, Any] = {"name": "image_folder", "root": str(data)}
+        if target is not None:
+            raise UserError(f"--target: '{data}' is an image folder; its subfolders are the classes")
+    else:
+        if target is None:
+            raise UserError(f"--target: name the column of '{data}' to predict (e.g. --target price)")
+        section = {"name": "csv", "path": str(data), "target": target}
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", data.stem) or "data"
+    model = model or ("lenet" if data.is_dir() else "mlp")
+    d = {"name": f"{model}_{stem}", "data": section, "model": {"name": model},
+         "train": {"epochs": 10 if data.is_dir() else 100, "optimizer": {"name": "adam", "lr": 0.01}}}
+    return validate(apply_overrides(d, overrides), source=f"--data {data}")
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

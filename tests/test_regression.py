@@ -153,7 +153,7 @@ def test_logistic_regression_matches_sklearn_and_predict_agrees(tmp_path, cli):
 
 @pytest.mark.parametrize("content, key, message", [
     ("a,b\n1,2\n", "target", "column 'y' is not in"),
-    ("a,y\n1,2\nx,3\n", None, "line 3, column 'a': 'x' is not a number"),
+    ("a,y\n1,2\n1e39,3\n", None, "line 3, column 'a': 1e+39 does not fit in float32"),
     ("", None, "is empty"),
     ("a,y\n", None, "no data rows"),
 ])

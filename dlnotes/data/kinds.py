@@ -122,13 +122,29 @@ class Tables(InputKind):
     name = "tabular"
 
     def model_inputs(self, ds) -> dict[str, int]:
-        return {"in_features": math.prod(ds.input_shape)}
+        # embedded categories (data.tabular) arrive as the last columns, one integer code each
+        embedded = ds.table.transform.embedded() if ds.table is not None else []
+        return {"in_features": math.prod(ds.input_shape) - len(embedded), "categories": embedded}
 
     def stat_dims(self, x):
         return [0]  # per feature
 
     def read(self, path, dataset, pre):
+        """The user's raw rows: the recorded tabular preprocessing applied (csv runs), else numeric columns."""
         from dlnotes.data.files import read_csv_columns
+
+        if "tabular" in pre:
+            from dlnotes.data.files import read_frame
+            from dlnotes.data.tabular import TabularTransform
+
+            transform = TabularTransform.from_dict(pre["tabular"])
+            frame = read_frame(path, "--input")
+            lacking = [c for c in transform.types if c not in frame.columns]
+            if lacking:
+                raise UserError(f"--input: '{path}' lacks the column(s) {', '.join(lacking)}; the model was "
+                                f"trained on: {', '.join(transform.types)}")
+            x = transform.transform(frame, f"'{path}'", warn=True)
+            return [str(i) for i in range(len(x))], torch.from_numpy(x)
 
         names, arr = read_csv_columns(path, dataset["feature_names"])
         return names, torch.from_numpy(arr)

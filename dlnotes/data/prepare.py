@@ -75,12 +75,51 @@ class Prepared:
 
 
 def build_dataset(cfg) -> Dataset:
+    """The registered dataset; a table of raw columns gets its preprocessing fitted on the training rows."""
     extras = cfg.extras("data")
     fn = DATASETS.get(cfg.data.name, where="data.name")
     try:
-        return fn(**extras)
+        ds = fn(**extras)
     except ValueError as e:
         raise UserError(f"data ({cfg.data.name}): {e}") from None
+    if ds.table is not None:
+        fit_table(ds, cfg)
+    return ds
+
+
+def training_rows(ds: Dataset, cfg) -> np.ndarray:
+    """The rows ``prepare`` will train on: the same seeded (stratified) test and val splits it makes."""
+    labels = ds.y.numpy() if get_task(ds.task).stratify else None
+    keep = np.arange(len(ds.y))
+    if ds.x_test is None:
+        keep, held = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, labels)
+        if len(held) == 0 or len(keep) == 0:
+            raise UserError(f"data: {len(ds.y)} rows leave {'no test row' if len(held) == 0 else 'nothing to train on'} "
+                            f"at test_fraction {cfg.data.test_fraction:g}; give more rows or train_path + test_path")
+    if cfg.data.val_fraction > 0:
+        inner, _ = split_indices(len(keep), cfg.data.val_fraction, cfg.seed + 1,
+                                 labels[keep] if labels is not None else None)
+        keep = keep[inner]
+    return keep
+
+
+def fit_table(ds: Dataset, cfg) -> None:
+    """Fits the table's preprocessing (data.tabular) on the training rows alone and fills ``x``/``x_test``.
+
+    Models with an ``embed_categories`` parameter (mlp) take many-level categories as codes for
+    learned embeddings; the others get them one-hot.
+    """
+    from dlnotes.registry import MODELS
+
+    params = MODELS.params(cfg.model.name) if cfg.model.name in MODELS else {}
+    embed = cfg.extras("model").get("embed_categories", params["embed_categories"].default) \
+        if "embed_categories" in params else "none"
+    t, table = ds.table.transform, ds.table
+    t.embed, t.standardize = embed, cfg.data.standardize
+    t.fit(table.frame.iloc[training_rows(ds, cfg)], f"'{table.path}'")
+    ds.x = torch.from_numpy(t.transform(table.frame, f"'{table.path}'"))
+    if table.test_frame is not None:
+        ds.x_test = torch.from_numpy(t.transform(table.test_frame, f"'{table.path}'"))
 
 
 def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None = None,
@@ -203,7 +242,13 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap, train.raw)
     pre: dict[str, Any] = {"kind": ds.kind, **ds.facts()}
     streamed = not torch.is_tensor(ds.x)
-    if streamed and (cfg.data.standardize or ds.x.recipe == "krizhevsky"):
+    if not streamed:
+        pre.update(kind.input_stats(train.x))
+    if ds.table is not None:  # the table's own preprocessing standardised its numbers (data.tabular)
+        pre["tabular"] = ds.table.transform.to_dict()
+        if cfg.data.standardize:
+            pre.update(task.target_stats(train.y, None, None))
+    elif streamed and (cfg.data.standardize or ds.x.recipe == "krizhevsky"):
         keys = ("x_mean", "x_std", "pca_eigval", "pca_eigvec")
         if recorded and "x_mean" in recorded:
             pre.update({k: recorded[k] for k in keys if k in recorded})
@@ -212,9 +257,7 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
             pre.update(image_statistics(train.x, seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
         if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
             pre.pop("x_mean"), pre.pop("x_std")
-    else:
-        pre.update(kind.input_stats(train.x))
-    if not streamed and cfg.data.standardize and kind.dtype.is_floating_point:
+    elif not streamed and cfg.data.standardize and kind.dtype.is_floating_point:
         mean, std = stats(train.x, kind.stat_dims(train.x))
         pre.update(x_mean=mean.tolist(), x_std=std.tolist(), **task.target_stats(train.y, mean, std))
     return Prepared(train, val, test, ds, pre, _note(cfg.data.name, ds, train, val, test))
