@@ -9,7 +9,7 @@ predicted_vs_true.png regression: each test prediction against its target
 fit.png              one-feature regression: the data and the fitted line
 loss_surface.png     solver grid: the loss over (w, b) as a heatmap, with the best point; solver gd
                      on one feature: the same surface with the path gradient descent took across it
-misclassified.png    image classifiers: the test images the model got wrong, "true -> predicted"
+misclassified.png    image classifiers: the test images the model got wrong, "true 5" over "predicted 3"
 forecasts.png        forecasting: test windows, the true next values and the forecast
 activations.png      ``dlnotes plot --activations``: sigmoid, tanh, ReLU, Leaky ReLU and derivatives
 """
@@ -23,6 +23,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+
+def _text_inches(text: str, fontsize: float = 10) -> float:
+    """About how wide ``text`` is when drawn, in inches (0.6 em per character: DejaVu Sans's average)."""
+    return 0.6 * fontsize * len(text) / 72
 
 
 def _save(fig, path: Path) -> Path:
@@ -42,33 +48,44 @@ def learning_curves(history: list[dict], metric: str, path: Path) -> Path | None
         return None
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
+    dots = {"marker": "o", "ms": 4} if len(epochs) <= 20 else {}  # one epoch is a point, not a line
+    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train", **dots)
     if "val_loss" in history[0]:
-        axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
+        axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation", **dots)
     axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
     axes[0].legend()
     key = f"val_{metric}"
     if key in history[0]:
-        axes[1].plot(epochs, [h[key] for h in history], color="C2")
+        axes[1].plot(epochs, [h[key] for h in history], color="C2", **dots)
         axes[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
     else:
-        axes[1].plot(epochs, [h["lr"] for h in history], color="C3")
+        axes[1].plot(epochs, [h["lr"] for h in history], color="C3", **dots)
         axes[1].set(xlabel="epoch", ylabel="learning rate", title="learning rate")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at epoch 2.5
+        if len(epochs) == 1:
+            ax.set_xticks(epochs)
     return _save(fig, path)
 
 
 def confusion(cm: list[list[int]], classes: list[str], path: Path) -> Path:
+    """Counts of (true class, predicted class); the figure grows with the number and length of the names."""
     k = len(cm)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1 + 0.45 * k), layout="constrained")
+    cell = 0.45  # inches per class
+    label = max(_text_inches(str(c)) for c in classes) + 0.1
+    rotate = label > cell  # names wider than a cell stand upright, so that neighbours never run together
+    width = max(3.2, 1.6 + cell * k + label)  # + colorbar and y labels
+    height = max(2.6, 1.0 + cell * k + (label if rotate else 0.3))
+    fig, ax = plt.subplots(figsize=(width, height), layout="compressed")  # compressed: fixed-aspect image + colorbar
     im = ax.imshow(cm, cmap="Blues")
     ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true", title="confusion matrix")
-    ax.set_xticklabels(classes, rotation=90 if k > 5 else 0)
+    ax.set_xticklabels(classes, rotation=90 if rotate else 0)
     ax.set_yticklabels(classes)
     top = max(max(r) for r in cm) or 1
     for i in range(k):
         for j in range(k):
             ax.text(j, i, cm[i][j], ha="center", va="center", fontsize=8, color="white" if cm[i][j] > top / 2 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.colorbar(im, ax=ax, shrink=0.8)
     return _save(fig, path)
 
 
@@ -111,21 +128,27 @@ def loss_surface(loss: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor, best: t
 
 def misclassified(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, classes: list[str],
                   path: Path, limit: int = 25) -> Path | None:
-    """A grid of the test images the model got wrong (at most ``limit``), titled "true -> predicted"."""
+    """A grid of the test images the model got wrong (at most ``limit``), each captioned "true 5" over "predicted 3"."""
     wrong = (pred != truth).nonzero().flatten()[:limit]
     if len(wrong) == 0:
         return None
     cols = min(5, len(wrong))
     rows = (len(wrong) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows), squeeze=False, layout="constrained")
+    captions = {i: f"true {classes[int(truth[i])]}\npredicted {classes[int(pred[i])]}" for i in wrong.tolist()}
+    title = f"misclassified test images ({int((pred != truth).sum())} of {len(truth)})"
+    # each panel as wide as its longest caption line, the whole figure at least as wide as its title
+    panel = max(1.6, max(_text_inches(line, 9) for c in captions.values() for line in c.split("\n")) + 0.3)
+    width = max(panel * cols, _text_inches(title, 12) + 0.4)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, (panel + 0.5) * rows + 0.4), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong.tolist()):
         img = images[i].float()
         img = (img - img.min()) / (img.max() - img.min() + 1e-12)
         ax.imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(), cmap="gray")
-        ax.set_title(f"{classes[int(truth[i])]} -> {classes[int(pred[i])]}", fontsize=9, color="C3")
-    fig.suptitle(f"misclassified test images ({int((pred != truth).sum())} of {len(truth)})")
+        ax.set_title(captions[i], fontsize=9, color="C3")
+    fig.suptitle(title)
     return _save(fig, path)
 
 
@@ -139,7 +162,7 @@ def forecasts(x: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, path: Pa
         ax.plot(t_in, x[k, :, 0], "C0", lw=1, label="input")
         ax.plot(t_out, truth[k], "ko", ms=4, label="truth")
         ax.plot(t_out, pred[k], "C3x", ms=6, label="forecast")
-    axes.flat[0].legend(loc="upper left", fontsize=8, ncol=3)
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=3)
     axes.flat[-1].set_xlabel("step")
     fig.suptitle("test forecasts")
     return _save(fig, path)
@@ -150,17 +173,20 @@ def activation_functions(path: Path) -> Path:
     from dlnotes.nn.activations import activation
 
     x = torch.linspace(-5, 5, 401, requires_grad=True)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    # ReLU and Leaky ReLU coincide for x > 0: ReLU wide and underneath, Leaky ReLU dashed on top, so both show
+    style = {"sigmoid": dict(lw=1.5), "tanh": dict(lw=1.5), "relu": dict(lw=4, alpha=0.6, zorder=2),
+             "leaky_relu": dict(lw=1.5, ls="--", zorder=3)}
     for name in ("sigmoid", "tanh", "relu", "leaky_relu"):
         f = activation(name, 0.1) if name == "leaky_relu" else activation(name)
         y = f(x)
         (dy,) = torch.autograd.grad(y.sum(), x)
         label = "leaky_relu (slope 0.1)" if name == "leaky_relu" else name
-        axes[0].plot(x.detach(), y.detach(), label=label)
-        axes[1].plot(x.detach(), dy, label=label)
+        axes[0].plot(x.detach(), y.detach(), label=label, **style[name])
+        axes[1].plot(x.detach(), dy, label=label, **style[name])
     axes[0].set(xlabel="x", ylabel="f(x)", title="activation functions", ylim=(-1.5, 3))
-    axes[1].set(xlabel="x", ylabel="f'(x)", title="derivatives")
+    axes[1].set(xlabel="x", ylabel="f'(x)", title="derivatives", ylim=(-0.15, 1.15))
     for ax in axes:
-        ax.axhline(0, color="gray", lw=0.5)
-        ax.legend(fontsize=8)
+        ax.axhline(0, color="gray", lw=0.5, zorder=1)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=9, ncol=4)
     return _save(fig, Path(path))
