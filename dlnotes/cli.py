@@ -316,18 +316,37 @@ def export(
 @app.command()
 @guarded
 def runs(
-    directory: Path = typer.Argument(Path("runs"), help="Folder holding run directories."),
-    sort: Optional[str] = typer.Option(None, "--sort", help="Sort by this metric (e.g. accuracy, r2)."),
+    paths: Optional[List[Path]] = typer.Argument(None, help="Run directories, or folders holding them "
+                                                 "[default: runs/].", show_default=False),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column: the metric (e.g. accuracy), "
+                                       "seconds, epochs, or a config key (e.g. model.activation)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ):
-    """Table of the runs under a folder: name, model, data, epochs, time and test metrics.
+    """Table of runs: the config keys that differ between them, the test metric beside its baseline, time.
 
     Example: dlnotes runs runs/ --sort accuracy
+    Example: dlnotes runs runs/lenet-relu runs/lenet-tanh
     """
+    from dlnotes.runs_table import as_json as rows_json
     from dlnotes.runs_table import collect_runs, format_table
 
-    rows = collect_runs(directory, sort)
-    typer.echo(json.dumps(rows) if as_json else format_table(rows))
+    rows, keys = collect_runs(list(paths or [Path("runs")]), sort)
+    typer.echo(json.dumps(rows_json(rows, keys)) if as_json else format_table(rows, keys))
+
+
+@app.command()
+@guarded
+def compare(
+    paths: List[Path] = typer.Argument(..., help="Two or more run directories (or folders holding them)."),
+    output: Path = typer.Option(Path("compare.png"), "--output", "-o", help="PNG file to write."),
+):
+    """Learning curves of several runs on one figure, each labelled by the config keys that differ.
+
+    Example: dlnotes compare runs/lenet-relu runs/lenet-tanh --output relu_vs_tanh.png
+    """
+    from dlnotes.runs_table import compare as compare_runs
+
+    typer.echo(str(compare_runs(list(paths), output)))
 
 
 def main() -> None:

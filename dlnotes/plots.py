@@ -12,6 +12,7 @@ loss_surface.png     solver grid: the loss over (w, b) as a heatmap, with the be
 misclassified.png    image classifiers: the test images the model got wrong, "true 5" over "predicted 3"
 forecasts.png        forecasting: test windows, the true next values and the forecast
 activations.png      ``dlnotes plot --activations``: sigmoid, tanh, ReLU, Leaky ReLU and derivatives
+compare.png          ``dlnotes compare``: several runs' learning curves, labelled by the config keys that differ
 """
 
 from __future__ import annotations
@@ -190,3 +191,27 @@ def activation_functions(path: Path) -> Path:
         ax.axhline(0, color="gray", lw=0.5, zorder=1)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=9, ncol=4)
     return _save(fig, Path(path))
+
+
+def compare_curves(curves: list[tuple[str, list[dict]]], metric: str | None, path: Path) -> Path:
+    """Several runs' learning curves on one figure: validation loss (train loss without one), and the
+    validation ``metric`` when all runs share it; each run labelled by what sets it apart."""
+    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5.5, 4.2), squeeze=False,
+                             layout="constrained")
+    axes = list(axes.flat)
+    val = all("val_loss" in history[0] for _, history in curves)
+    for n, (name, history) in enumerate(curves):
+        epochs = [h["epoch"] for h in history]
+        dots = {"marker": "o", "ms": 3} if len(epochs) <= 20 else {}
+        loss = "val_loss" if "val_loss" in history[0] else "train_loss"
+        axes[0].plot(epochs, [h[loss] for h in history], color=f"C{n % 10}", label=name, **dots)
+        if metric and f"val_{metric}" in history[0]:
+            axes[1].plot(epochs, [h[f"val_{metric}"] for h in history], color=f"C{n % 10}", label=name, **dots)
+    axes[0].set(xlabel="epoch", ylabel="loss", title="validation loss" if val else "validation loss (train loss where a run has none)")
+    if metric:
+        axes[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=9,
+               ncol=max(1, min(len(curves), int(10 // max(_text_inches(c[0], 9) + 0.6 for c in curves)))))
+    return _save(fig, path)
