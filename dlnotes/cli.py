@@ -158,21 +158,31 @@ def eval_(
 def predict(
     run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
     input: str = typer.Option(..., "--input", "-i", help="Image file or folder, CSV, .npy, or a text prompt."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV file to write [default: stdout]."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV file to write [default: stdout; "
+                                          "text models print the continuation as plain text]."),
     top_k: int = typer.Option(0, "--top-k", min=0, help="Also write the k most likely classes."),
-    steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: roll out this many steps; text: characters."),
+    steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: roll out this many steps; text: characters "
+                              "[default: the horizon; 200 characters]."),
     temperature: float = typer.Option(0.8, "--temperature", min=0.0,
                                       help="Text: sampling temperature; 0 picks the likeliest character."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Text: the sampling seed [default: the run's seed]."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N [default: cpu]."),
 ):
     """Apply a trained model to new inputs; writes CSV input,prediction[,probability].
 
+    A language model's continuation is printed as plain text (a CSV with --output).
+
     Example: dlnotes predict --run runs/lenet_digits-20260101-120000 --input digit.png
+    Example: dlnotes predict --run runs/gru_text-20260101-120000 --input "Shall I" --steps 300 --seed 1
     """
     from dlnotes.engine.predict import to_csv
     from dlnotes.run import Run
 
-    rows = Run.load(run, device=device).predict(input, top_k=top_k, steps=steps, temperature=temperature)
+    loaded = Run.load(run, device=device)
+    rows = loaded.predict(input, top_k=top_k, steps=steps, temperature=temperature, seed=seed)
+    if output is None and loaded.task.plain_text:
+        sys.stdout.write("".join(r["prediction"] for r in rows) + "\n")
+        return
     text = to_csv(rows)
     if output is None:
         sys.stdout.write(text)
