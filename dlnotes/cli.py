@@ -307,10 +307,10 @@ def plot(
 @guarded
 def export(
     run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
-    fmt: str = typer.Option(..., "--format", "-f", help="onnx | torchscript"),
-    output: Path = typer.Option(..., "--output", "-o", help="File to write (e.g. model.onnx, model.pt)."),
+    fmt: str = typer.Option(..., "--format", "-f", help="onnx | torch_export | torchscript"),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write (e.g. model.onnx, model.pt2, model.pt)."),
 ):
-    """Export a run's model to ONNX or TorchScript, with a dynamic batch size.
+    """Export a run's model to ONNX, a torch.export program or TorchScript, with a dynamic batch size.
 
     The file carries the run's preprocessing (normalisation, classes) as 'dlnotes' metadata.
 
