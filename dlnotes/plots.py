@@ -207,7 +207,8 @@ def compare_curves(curves: list[tuple[str, list[dict]]], metric: str | None, pat
         axes[0].plot(epochs, [h[loss] for h in history], color=f"C{n % 10}", label=name, **dots)
         if metric and f"val_{metric}" in history[0]:
             axes[1].plot(epochs, [h[f"val_{metric}"] for h in history], color=f"C{n % 10}", label=name, **dots)
-    axes[0].set(xlabel="epoch", ylabel="loss", title="validation loss" if val else "validation loss (train loss where a run has none)")
+    title = "validation loss" if val else "validation loss (train loss where a run has none)"
+    axes[0].set(xlabel="epoch", ylabel="loss", title=title)
     if metric:
         axes[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
     for ax in axes:

@@ -97,11 +97,12 @@ def collect_runs(paths: list[Path], sort: str | None = None) -> tuple[list[dict[
     return rows, keys
 
 
-SORTABLE = ("run", "model", "data", "epochs", "seconds", "metric", "baseline")
+SORTABLE = ("run", "model", "data", "epochs", "seconds", "time", "metric", "baseline")
 
 
 def sort_rows(rows: list[dict[str, Any]], key: str, config_keys: list[str]) -> list[dict[str, Any]]:
     """Best first for a metric (its task's direction), ascending otherwise; damaged runs and gaps last."""
+    key = "seconds" if key == "time" else key
     metrics = {r["metric"] for r in rows if not r["damaged"]}
     all_keys = {k for r in rows if not r["damaged"] for k in r["config"]}
     if key not in SORTABLE and key not in metrics and key not in all_keys:
