@@ -122,7 +122,8 @@ def loss_surface(loss: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor, best: t
     ax.plot(*best, "r*", ms=12, label=f"{'end' if descent else 'best'} w={best[0]:.3g}, b={best[1]:.3g}")
     title = "log10 mean squared error and the descent path" if descent else "log10 mean squared error over the grid"
     ax.set(xlabel="w", ylabel="b", title=title)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2)  # off the surface
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2,
+               facecolor="0.75")  # below the surface, on grey so that the white path shows
     fig.colorbar(im, ax=ax)
     return _save(fig, path)
 
