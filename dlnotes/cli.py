@@ -243,16 +243,22 @@ def eval_(
 def predict(
     run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
     input: str = typer.Option(..., "--input", "-i", help="Image file or folder, CSV, .npy, or a text prompt."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV file to write [default: stdout]."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV file to write [default: stdout; "
+                                          "text models print the continuation as plain text]."),
     top_k: int = typer.Option(0, "--top-k", min=0, help="Also write the k most likely classes."),
-    steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: roll out this many steps; text: characters."),
+    steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: roll out this many steps; text: characters "
+                              "[default: the horizon; 200 characters]."),
     temperature: float = typer.Option(0.8, "--temperature", min=0.0,
                                       help="Text: sampling temperature; 0 picks the likeliest character."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Text: the sampling seed [default: the run's seed]."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N [default: cpu]."),
 ):
     """Apply a trained model to new inputs; writes CSV input,prediction[,probability].
 
+    A language model's continuation is printed as plain text (a CSV with --output).
+
     Example: dlnotes predict --run runs/lenet_digits-20260101-120000 --input digit.png
+    Example: dlnotes predict --run runs/gru_text-20260101-120000 --input "Shall I" --steps 300 --seed 1
     """
     _check_device(device)
     if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
@@ -264,7 +270,10 @@ def predict(
     from dlnotes.run import Run
 
     loaded = Run.load(run, device=device)
-    rows = loaded.predict(input, top_k=top_k, steps=steps, temperature=temperature)
+    rows = loaded.predict(input, top_k=top_k, steps=steps, temperature=temperature, seed=seed)
+    if output is None and loaded.task.plain_text:
+        sys.stdout.write("".join(r["prediction"] for r in rows) + "\n")
+        return
     text = to_csv(rows)
     if output is None:
         sys.stdout.write(text)
@@ -453,10 +462,10 @@ def plot(
 @guarded
 def export(
     run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
-    fmt: str = typer.Option(..., "--format", "-f", help="onnx | torchscript"),
-    output: Path = typer.Option(..., "--output", "-o", help="File to write (e.g. model.onnx, model.pt)."),
+    fmt: str = typer.Option(..., "--format", "-f", help="onnx | torch_export | torchscript"),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write (e.g. model.onnx, model.pt2, model.pt)."),
 ):
-    """Export a run's model to ONNX or TorchScript, with a dynamic batch size.
+    """Export a run's model to ONNX, a torch.export program or TorchScript, with a dynamic batch size.
 
     The file carries the run's preprocessing (normalisation, classes) as 'dlnotes' metadata.
 
@@ -473,18 +482,37 @@ def export(
 @app.command()
 @guarded
 def runs(
-    directory: Path = typer.Argument(Path("runs"), help="Folder holding run directories."),
-    sort: Optional[str] = typer.Option(None, "--sort", help="Sort by this metric (e.g. accuracy, r2)."),
+    paths: Optional[List[Path]] = typer.Argument(None, help="Run directories, or folders holding them "
+                                                 "[default: runs/].", show_default=False),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column: the metric (e.g. accuracy), "
+                                       "seconds, epochs, or a config key (e.g. model.activation)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ):
-    """Table of the runs under a folder: name, model, data, epochs, time and test metrics.
+    """Table of runs: the config keys that differ between them, the test metric beside its baseline, time.
 
     Example: dlnotes runs runs/ --sort accuracy
+    Example: dlnotes runs runs/lenet-relu runs/lenet-tanh
     """
+    from dlnotes.runs_table import as_json as rows_json
     from dlnotes.runs_table import collect_runs, format_table
 
-    rows = collect_runs(directory, sort)
-    typer.echo(json.dumps(rows) if as_json else format_table(rows))
+    rows, keys = collect_runs(list(paths or [Path("runs")]), sort)
+    typer.echo(json.dumps(rows_json(rows, keys)) if as_json else format_table(rows, keys))
+
+
+@app.command()
+@guarded
+def compare(
+    paths: List[Path] = typer.Argument(..., help="Two or more run directories (or folders holding them)."),
+    output: Path = typer.Option(Path("compare.png"), "--output", "-o", help="PNG file to write."),
+):
+    """Learning curves of several runs on one figure, each labelled by the config keys that differ.
+
+    Example: dlnotes compare runs/lenet-relu runs/lenet-tanh --output relu_vs_tanh.png
+    """
+    from dlnotes.runs_table import compare as compare_runs
+
+    typer.echo(str(compare_runs(list(paths), output)))
 
 
 def _usage_errors():

@@ -9,10 +9,11 @@ predicted_vs_true.png regression: each test prediction against its target
 fit.png              one-feature regression: the data and the fitted line
 loss_surface.png     solver grid: the loss over (w, b) as a heatmap, with the best point; solver gd
                      on one feature: the same surface with the path gradient descent took across it
-misclassified.png    image classifiers: the test images the model got wrong, "true -> predicted"
+misclassified.png    image classifiers: the test images the model got wrong, "true 5" over "predicted 3"
 forecasts.png        forecasting: the whole test span, the one-step forecasts and the naive ones
 NAME_forecast.png    ``predict --steps N``: the series read and its forecast (beside the CSV)
 activations.png      ``dlnotes plot --activations``: sigmoid, tanh, ReLU, Leaky ReLU and derivatives
+compare.png          ``dlnotes compare``: several runs' learning curves, labelled by the config keys that differ
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+
+def _text_inches(text: str, fontsize: float = 10) -> float:
+    """About how wide ``text`` is when drawn, in inches (0.6 em per character: DejaVu Sans's average)."""
+    return 0.6 * fontsize * len(text) / 72
 
 
 def _save(fig, path: Path) -> Path:
@@ -43,33 +50,44 @@ def learning_curves(history: list[dict], metric: str, path: Path) -> Path | None
         return None
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
+    dots = {"marker": "o", "ms": 4} if len(epochs) <= 20 else {}  # one epoch is a point, not a line
+    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train", **dots)
     if "val_loss" in history[0]:
-        axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
+        axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation", **dots)
     axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
     axes[0].legend()
     key = f"val_{metric}"
     if key in history[0]:
-        axes[1].plot(epochs, [h[key] for h in history], color="C2")
+        axes[1].plot(epochs, [h[key] for h in history], color="C2", **dots)
         axes[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
     else:
-        axes[1].plot(epochs, [h["lr"] for h in history], color="C3")
+        axes[1].plot(epochs, [h["lr"] for h in history], color="C3", **dots)
         axes[1].set(xlabel="epoch", ylabel="learning rate", title="learning rate")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at epoch 2.5
+        if len(epochs) == 1:
+            ax.set_xticks(epochs)
     return _save(fig, path)
 
 
 def confusion(cm: list[list[int]], classes: list[str], path: Path) -> Path:
+    """Counts of (true class, predicted class); the figure grows with the number and length of the names."""
     k = len(cm)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1 + 0.45 * k), layout="constrained")
+    cell = 0.45  # inches per class
+    label = max(_text_inches(str(c)) for c in classes) + 0.1
+    rotate = label > cell  # names wider than a cell stand upright, so that neighbours never run together
+    width = max(3.2, 1.6 + cell * k + label)  # + colorbar and y labels
+    height = max(2.6, 1.0 + cell * k + (label if rotate else 0.3))
+    fig, ax = plt.subplots(figsize=(width, height), layout="compressed")  # compressed: fixed-aspect image + colorbar
     im = ax.imshow(cm, cmap="Blues")
     ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true", title="confusion matrix")
-    ax.set_xticklabels(classes, rotation=90 if k > 5 else 0)
+    ax.set_xticklabels(classes, rotation=90 if rotate else 0)
     ax.set_yticklabels(classes)
     top = max(max(r) for r in cm) or 1
     for i in range(k):
         for j in range(k):
             ax.text(j, i, cm[i][j], ha="center", va="center", fontsize=8, color="white" if cm[i][j] > top / 2 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.colorbar(im, ax=ax, shrink=0.8)
     return _save(fig, path)
 
 
@@ -105,28 +123,35 @@ def loss_surface(loss: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor, best: t
     ax.plot(*best, "r*", ms=12, label=f"{'end' if descent else 'best'} w={best[0]:.3g}, b={best[1]:.3g}")
     title = "log10 mean squared error and the descent path" if descent else "log10 mean squared error over the grid"
     ax.set(xlabel="w", ylabel="b", title=title)
-    ax.legend(loc="upper right", fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2,
+               facecolor="0.75")  # below the surface, on grey so that the white path shows
     fig.colorbar(im, ax=ax)
     return _save(fig, path)
 
 
 def misclassified(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, classes: list[str],
                   path: Path, limit: int = 25) -> Path | None:
-    """A grid of the test images the model got wrong (at most ``limit``), titled "true -> predicted"."""
+    """A grid of the test images the model got wrong (at most ``limit``), each captioned "true 5" over "predicted 3"."""
     wrong = (pred != truth).nonzero().flatten()[:limit]
     if len(wrong) == 0:
         return None
     cols = min(5, len(wrong))
     rows = (len(wrong) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows), squeeze=False, layout="constrained")
+    captions = {i: f"true {classes[int(truth[i])]}\npredicted {classes[int(pred[i])]}" for i in wrong.tolist()}
+    title = f"misclassified test images ({int((pred != truth).sum())} of {len(truth)})"
+    # each panel as wide as its longest caption line, the whole figure at least as wide as its title
+    panel = max(1.6, max(_text_inches(line, 9) for c in captions.values() for line in c.split("\n")) + 0.3)
+    width = max(panel * cols, _text_inches(title, 12) + 0.4)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, (panel + 0.5) * rows + 0.4), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong.tolist()):
         img = images[i].float()
         img = (img - img.min()) / (img.max() - img.min() + 1e-12)
         ax.imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(), cmap="gray")
-        ax.set_title(f"{classes[int(truth[i])]} -> {classes[int(pred[i])]}", fontsize=9, color="C3")
-    fig.suptitle(f"misclassified test images ({int((pred != truth).sum())} of {len(truth)})")
+        ax.set_title(captions[i], fontsize=9, color="C3")
+    fig.suptitle(title)
     return _save(fig, path)
 
 
@@ -147,13 +172,13 @@ def forecasts(history: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, na
     ax.plot(t, pred[:, 0], "C3-", lw=1, label="one-step forecast")
     ax.plot(t, naive, "C0:", lw=1, label="last value (naive)")
     ax.set(xlabel="step", ylabel="value", title=f"test part: {len(truth)} windows, one-step forecasts")
-    ax.legend(loc="best", fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=4)  # off the curves
     if steps > 1:
         err = (pred - truth).abs()
         for k in range(steps):
             axes[1, 0].plot(t + k, err[:, k], lw=1, label=f"step {k + 1}")
         axes[1, 0].set(xlabel="step", ylabel="|error|", title="absolute error per forecast step")
-        axes[1, 0].legend(loc="best", fontsize=8, ncol=min(steps, 6))
+        axes[1, 0].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     return _save(fig, path)
 
 
@@ -171,7 +196,7 @@ def history_forecast(history: torch.Tensor, forecast: torch.Tensor, names: list[
             break
     ax.axvline(0, color="k", lw=0.6)
     ax.set(xlabel="step (0: the last value read)", ylabel="value", title="history and forecast")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     return _save(fig, path)
 
 
@@ -180,17 +205,45 @@ def activation_functions(path: Path) -> Path:
     from dlnotes.nn.activations import activation
 
     x = torch.linspace(-5, 5, 401, requires_grad=True)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    # ReLU and Leaky ReLU coincide for x > 0: ReLU wide and underneath, Leaky ReLU dashed on top, so both show
+    style = {"sigmoid": dict(lw=1.5), "tanh": dict(lw=1.5), "relu": dict(lw=4, alpha=0.6, zorder=2),
+             "leaky_relu": dict(lw=1.5, ls="--", zorder=3)}
     for name in ("sigmoid", "tanh", "relu", "leaky_relu"):
         f = activation(name, 0.1) if name == "leaky_relu" else activation(name)
         y = f(x)
         (dy,) = torch.autograd.grad(y.sum(), x)
         label = "leaky_relu (slope 0.1)" if name == "leaky_relu" else name
-        axes[0].plot(x.detach(), y.detach(), label=label)
-        axes[1].plot(x.detach(), dy, label=label)
+        axes[0].plot(x.detach(), y.detach(), label=label, **style[name])
+        axes[1].plot(x.detach(), dy, label=label, **style[name])
     axes[0].set(xlabel="x", ylabel="f(x)", title="activation functions", ylim=(-1.5, 3))
-    axes[1].set(xlabel="x", ylabel="f'(x)", title="derivatives")
+    axes[1].set(xlabel="x", ylabel="f'(x)", title="derivatives", ylim=(-0.15, 1.15))
     for ax in axes:
-        ax.axhline(0, color="gray", lw=0.5)
-        ax.legend(fontsize=8)
+        ax.axhline(0, color="gray", lw=0.5, zorder=1)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=9, ncol=4)
     return _save(fig, Path(path))
+
+
+def compare_curves(curves: list[tuple[str, list[dict]]], metric: str | None, path: Path) -> Path:
+    """Several runs' learning curves on one figure: validation loss (train loss without one), and the
+    validation ``metric`` when all runs share it; each run labelled by what sets it apart."""
+    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5.5, 4.2), squeeze=False,
+                             layout="constrained")
+    axes = list(axes.flat)
+    val = all("val_loss" in history[0] for _, history in curves)
+    for n, (name, history) in enumerate(curves):
+        epochs = [h["epoch"] for h in history]
+        dots = {"marker": "o", "ms": 3} if len(epochs) <= 20 else {}
+        loss = "val_loss" if "val_loss" in history[0] else "train_loss"
+        axes[0].plot(epochs, [h[loss] for h in history], color=f"C{n % 10}", label=name, **dots)
+        if metric and f"val_{metric}" in history[0]:
+            axes[1].plot(epochs, [h[f"val_{metric}"] for h in history], color=f"C{n % 10}", label=name, **dots)
+    title = "validation loss" if val else "validation loss (train loss where a run has none)"
+    axes[0].set(xlabel="epoch", ylabel="loss", title=title)
+    if metric:
+        axes[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=9,
+               ncol=max(1, min(len(curves), int(10 // max(_text_inches(c[0], 9) + 0.6 for c in curves)))))
+    return _save(fig, path)

@@ -324,11 +324,16 @@ class Run:
             print(line, file=sys.stderr)
         return metrics
 
-    def predict(self, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8) -> list[dict[str, Any]]:
-        """Applies the model to raw inputs (paths, arrays or text); rows of ``input, prediction, ...``."""
+    def predict(self, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8,
+                seed: int | None = None) -> list[dict[str, Any]]:
+        """Applies the model to raw inputs (paths, arrays or text); rows of ``input, prediction, ...``.
+        ``seed`` (default: the run's) drives text sampling."""
+        import dataclasses
+
         from dlnotes.engine.predict import predict
 
-        return predict(self.model, inputs, self.spec, self.device, top_k=top_k, steps=steps, temperature=temperature)
+        spec = self.spec if seed is None else dataclasses.replace(self.spec, seed=seed)
+        return predict(self.model, inputs, spec, self.device, top_k=top_k, steps=steps, temperature=temperature)
 
     def predict_figure(self, inputs, path: str | Path, steps: int = 0) -> Path | None:
         """The figure of a prediction (forecasting: the series read and its forecast) at ``path``, or None."""

@@ -1,45 +1,228 @@
-"""``dlnotes runs``: one row per run directory under a folder, read from meta.json and metrics.json."""
+"""``dlnotes runs`` and ``dlnotes compare``: experiments side by side, told apart by what differs.
+
+Each run's config.yaml is flattened to dotted keys (``model.activation``, ``train.optimizer.lr``);
+the table shows only the keys whose values differ between the listed runs, as a sweep table
+does, beside the run's main test metric (its task's ``metric``) and that metric's trivial
+baseline, the epochs trained and the training time. A run whose files cannot be read is a row
+marked damaged, never an abort and never left out. ``compare`` draws the runs' learning curves on
+one figure, each labelled by the same differing keys.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+from dlnotes.engine.rundir import RunDir
 from dlnotes.errors import UserError
 
-METRICS = ("accuracy", "f1", "r2", "mse", "mae", "perplexity")
+RUN_FILES = (RunDir.META, RunDir.CONFIG)  # a folder holding either is a run (perhaps a damaged one)
 
 
-def collect_runs(directory: Path, sort: str | None = None) -> list[dict]:
-    if not directory.is_dir():
-        raise UserError(f"runs: folder '{directory}' not found")
-    from dlnotes.engine.rundir import RunDir
+def run_dirs(paths: list[Path]) -> list[Path]:
+    """The runs named by ``paths``: a run directory stands for itself, any other folder for the runs in it."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            raise UserError(f"runs: '{path}' is not a folder" if path.exists() else f"runs: '{path}' not found")
+        if _is_run(path):
+            found.append(path)
+        else:
+            found += sorted(p for p in path.iterdir() if p.is_dir() and _is_run(p))
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return [next(p for p in found if p.resolve() == u) for u in unique]
 
-    rows = []
-    for path in sorted(p for p in directory.iterdir() if p.is_dir()):
-        rd = RunDir(path)
-        if rd.status() not in ("trained", "untrained"):
-            continue
-        try:
-            meta, metrics, epochs = rd.meta(), rd.read_metrics(), rd.epochs_completed()
-        except UserError:
-            continue  # a damaged run: leave it out of the table
-        rows.append({"run": path.name, "model": meta["model"]["name"], "data": meta["dataset"]["name"],
-                     "epochs": epochs, "seconds": metrics.get("train_seconds"),
-                     **{k: metrics[k] for k in METRICS if k in metrics}})
+
+def _is_run(path: Path) -> bool:
+    return any((path / name).is_file() for name in RUN_FILES)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"activation": "relu"}}`` -> ``{"model.activation": "relu"}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def read_run(path: Path) -> dict[str, Any]:
+    """One run's row: identity, flattened config, main metric and baseline; ``damaged`` says what failed."""
+    import yaml
+
+    from dlnotes.tasks import get_task
+
+    rd = RunDir(path)
+    row: dict[str, Any] = {"run": path.name, "path": str(path), "damaged": None}
+    try:
+        meta = rd.meta()
+        config = yaml.safe_load(rd.config_path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise UserError(f"'{rd.config_path}' is not a YAML mapping")
+        metrics, epochs = rd.read_metrics(), rd.epochs_completed()
+        task = get_task(meta["dataset"]["task"])
+    except (OSError, ValueError, KeyError, TypeError, UserError, yaml.YAMLError) as e:
+        row["damaged"] = _reason(e)
+        return row
+    base = metrics.get("baseline") or {}
+    row.update(model=meta["model"].get("name"), data=meta["dataset"].get("name"), config=flatten(config),
+               epochs=epochs, seconds=metrics.get("train_seconds"), metric=task.metric,
+               higher_is_better=task.higher_is_better, value=metrics.get(task.metric),
+               baseline={"name": base["name"], "value": base[task.metric]} if task.metric in base else None)
+    return row
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text if isinstance(e, (UserError, OSError)) else f"{type(e).__name__}: {text}"
+
+
+def differing_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The config keys whose values are not the same in every readable run (a key one run lacks differs)."""
+    configs = [r["config"] for r in rows if not r["damaged"]]
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    return [k for k in keys if len({json.dumps(c.get(k, "<unset>"), sort_keys=True) for c in configs}) > 1]
+
+
+def collect_runs(paths: list[Path], sort: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows of ``paths``' runs and the config keys that tell them apart, sorted by ``sort`` if given."""
+    rows = [read_run(p) for p in run_dirs(paths)]
+    keys = differing_keys(rows)
     if sort:
-        if not any(sort in r for r in rows) and rows:
-            raise UserError(f"--sort '{sort}': no run has that metric; allowed: {', '.join(METRICS)}")
-        lower_better = sort in ("mse", "mae", "perplexity", "seconds")
-        rows.sort(key=lambda r: (r.get(sort) is None, r.get(sort) if lower_better else -(r.get(sort) or 0)))
-    return rows
+        rows = sort_rows(rows, sort, keys)
+    return rows, keys
 
 
-def format_table(rows: list[dict]) -> str:
+SORTABLE = ("run", "model", "data", "epochs", "seconds", "time", "metric", "baseline")
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str, config_keys: list[str]) -> list[dict[str, Any]]:
+    """Best first for a metric (its task's direction), ascending otherwise; damaged runs and gaps last."""
+    key = "seconds" if key == "time" else key
+    metrics = {r["metric"] for r in rows if not r["damaged"]}
+    all_keys = {k for r in rows if not r["damaged"] for k in r["config"]}
+    if key not in SORTABLE and key not in metrics and key not in all_keys:
+        allowed = ", ".join([*SORTABLE, *sorted(metrics), *config_keys])
+        raise UserError(f"--sort '{key}': not a column of these runs; allowed: {allowed}")
+
+    def value(r):
+        if r["damaged"]:
+            return None
+        if key in metrics or key == "metric":
+            return r["value"] if key == "metric" or r["metric"] == key else None
+        if key == "baseline":
+            return r["baseline"]["value"] if r["baseline"] else None
+        return r[key] if key in SORTABLE else r["config"].get(key)
+
+    def order(r):
+        v = value(r)
+        if v is None:
+            return (1, 0, "")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            better_high = (key in metrics or key == "metric") and r["higher_is_better"]
+            return (0, -v if better_high else v, "")
+        return (0, 0, str(v))
+    return sorted(rows, key=order)
+
+
+def readable_seconds(seconds: float | None) -> str:
+    """61.521 -> ``61.5 s``; 123 -> ``2 min 3 s``; 7384 -> ``2 h 3 min``."""
+    if seconds is None:
+        return "-"
+    if seconds < 100:
+        return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.1f} s"
+    s = round(seconds)
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3g}"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)
+    return str(v)
+
+
+def format_table(rows: list[dict[str, Any]], keys: list[str]) -> str:
+    """The runs as an aligned text table; the main metric's column is named after it when all runs share it."""
     if not rows:
         return "no runs found"
-    cols = ["run", "model", "data", "epochs", "seconds"] + [m for m in METRICS if any(m in r for r in rows)]
-    cell = lambda v: "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
-    widths = {c: max(len(c), *(len(cell(r.get(c))) for r in rows)) for c in cols}
-    lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
-    lines += ["  ".join(cell(r.get(c)).ljust(widths[c]) for c in cols) for r in rows]
-    return "\n".join(lines)
+    ok = [r for r in rows if not r["damaged"]]
+    metrics = sorted({r["metric"] for r in ok})
+    metric_col = metrics[0] if len(metrics) == 1 else "metric"
+    header = ["run", "model", "data", *keys, "epochs", "time", metric_col, "baseline"]
+    table = [header]
+    for r in rows:
+        if r["damaged"]:
+            table.append([r["run"], f"damaged: {r['damaged']}"])
+            continue
+        value = _cell(r["value"]) if metric_col != "metric" else f"{r['metric']}={_cell(r['value'])}"
+        base = f"{_cell(r['baseline']['value'])} ({r['baseline']['name']})" if r["baseline"] else "-"
+        table.append([r["run"], _cell(r["model"]), _cell(r["data"]), *(_cell(r["config"].get(k)) for k in keys),
+                      _cell(r["epochs"]), readable_seconds(r["seconds"]), value, base])
+    widths = [max(len(line[i]) for line in table if i < len(line) and len(line) == len(header))
+              for i in range(len(header))]
+    out = []
+    for line in table:
+        if len(line) != len(header):  # a damaged run: its name, then why
+            out.append(f"{line[0].ljust(widths[0])}  {line[1]}")
+        else:
+            out.append("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    return "\n".join(out)
+
+
+def _numeric(cell: str) -> bool:
+    try:
+        float(cell.split(" ")[0])
+        return True
+    except ValueError:
+        return False
+
+
+def label(row: dict[str, Any], keys: list[str]) -> str:
+    """How a run is named on a shared figure: what differs (``model.activation=relu``), else its folder."""
+    shown = [f"{k}={_cell(row['config'].get(k))}" for k in keys if k != "name"]
+    return ", ".join(shown) or row["run"]
+
+
+def compare(paths: list[Path], output: Path) -> Path:
+    """The learning curves of several runs on one figure, labelled by the config keys that differ."""
+    from dlnotes import plots
+
+    rows, keys = collect_runs(paths)
+    ok = [r for r in rows if not r["damaged"]]
+    for r in rows:
+        if r["damaged"]:
+            raise UserError(f"compare: run '{r['path']}' is damaged: {r['damaged']}")
+    if len(ok) < 2:
+        raise UserError(f"compare needs at least two runs; found {len(ok)} in {', '.join(map(str, paths))}")
+    metrics = {r["metric"] for r in ok}
+    metric = metrics.pop() if len(metrics) == 1 else None
+    curves = []
+    for r in ok:
+        history = RunDir(r["path"]).read_history()
+        if not history:
+            raise UserError(f"compare: run '{r['path']}' has no history.csv (no epoch finished)")
+        curves.append((label(r, keys), history))
+    return plots.compare_curves(curves, metric, Path(output))
+
+
+def as_json(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """``--json``: one object per run; ``differs`` holds the config keys that tell the runs apart."""
+    out = []
+    for r in rows:
+        if r["damaged"]:
+            out.append({"run": r["run"], "path": r["path"], "damaged": r["damaged"]})
+            continue
+        out.append({"run": r["run"], "path": r["path"], "damaged": None, "model": r["model"], "data": r["data"],
+                    "differs": {k: r["config"].get(k) for k in keys}, "epochs": r["epochs"],
+                    "seconds": r["seconds"], "metric": r["metric"], r["metric"]: r["value"],
+                    "baseline": r["baseline"]})
+    return out

@@ -66,6 +66,7 @@ class Task:
     metric, higher_is_better = "mse", False  # what learning curves and run tables rank by
     shown: tuple[str, ...] = ("mse", "mae", "loss")  # the one-line summary after training
     stratify = False  # split so that each class keeps its share
+    plain_text = False  # predict prints the prediction itself, not a CSV table, unless --output asks for one
 
     # -- data and model -------------------------------------------------------------------------
     def model_outputs(self, ds) -> dict[str, int]:
@@ -393,12 +394,14 @@ class Language(Task):
     name, loss = "language", "cross_entropy"
     metric, higher_is_better = "accuracy", True
     shown = ("accuracy", "perplexity", "loss")
+    plain_text = True  # a continuation is read, not parsed: printed as it is, line breaks and all
 
     def metrics(self, out, y, pre, num_classes, threshold, loss):
         return {"accuracy": (out.argmax(-1) == y).double().mean().item(),
                 "perplexity": float(torch.exp(torch.tensor(loss)))}
 
     def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
+        """One row: the prompt and ``steps`` (default 200) characters sampled after it with ``spec.seed``."""
         from dlnotes.engine.forecast import generate
 
         text = generate(model, str(inputs), spec.pre["vocab"], steps or 200, device, temperature, spec.seed)

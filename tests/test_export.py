@@ -60,8 +60,29 @@ def test_torchscript_export_matches_pytorch(trained, cli, tmp_path):
             assert torch.allclose(scripted(x), run.model(x), atol=1e-4)
 
 
+def test_torch_export_program_matches_pytorch_on_any_batch(trained, cli, tmp_path):
+    import warnings
+
+    path = tmp_path / "model.pt2"
+    r = cli("export", "--run", trained, "--format", "torch_export", "--output", path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    run = Run.load(trained)
+    files = {"dlnotes.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # unlike torch.jit.load, nothing deprecated here
+        program = torch.export.load(str(path), extra_files=files)
+    assert json.loads(files["dlnotes.json"])["input_shape"] == run.meta["dataset"]["input_shape"]
+    module = program.module()
+    for batch in (1, 5, 33):
+        x = _inputs(run, batch)
+        with torch.inference_mode():
+            ref = run.model(x)
+        got = module(x)
+        assert got.shape == ref.shape and torch.allclose(got, ref, atol=1e-5)
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--format", "tflite", "--output", "m.tflite"], "allowed: onnx, torchscript"),
+    (["--format", "tflite", "--output", "m.tflite"], "allowed: onnx, torch_export, torchscript"),
     (["--format", "onnx", "--output", "."], "is a directory"),
 ])
 def test_export_refuses_bad_arguments(trained, cli, args, message):

@@ -1,6 +1,8 @@
-"""Taking a trained model elsewhere: ONNX (onnxruntime, TensorRT, browsers) or TorchScript (C++, mobile).
+"""Taking a trained model elsewhere: ONNX (onnxruntime, TensorRT, browsers), a ``torch.export`` program
+(PyTorch 2's successor to TorchScript: ``torch.export.load`` in Python, AOTInductor / ExecuTorch beyond)
+or TorchScript (C++, mobile; deprecated by PyTorch, whose ``torch.jit.load`` warns so).
 
-Both files take a batch of any size and carry the run's preprocessing as metadata (``dlnotes`` key:
+Every file takes a batch of any size and carries the run's preprocessing as metadata (``dlnotes`` key:
 JSON with the input shape, normalisation statistics, class names), because the model expects
 normalised inputs: ``(x - x_mean) / x_std`` per channel for images, per feature for tables.
 """
@@ -18,7 +20,8 @@ import torch
 
 from dlnotes.errors import UserError
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torch_export", "torchscript")
+SUFFIX = {"onnx": "onnx", "torch_export": "pt2", "torchscript": "pt"}
 
 
 def run_metadata(model_name: str, spec) -> dict:
@@ -29,14 +32,14 @@ def run_metadata(model_name: str, spec) -> dict:
 
 
 def export(model, model_name: str, spec, fmt: str, output: str | Path) -> Path:
-    """Writes ``model`` to ``output`` as ``fmt`` (onnx | torchscript), atomically; returns the path."""
+    """Writes ``model`` to ``output`` as ``fmt`` (onnx | torch_export | torchscript), atomically; returns the path."""
     from dlnotes.engine.checkpoint import unwrap
 
     if fmt not in FORMATS:
         raise UserError(f"--format: '{fmt}' is not allowed; allowed: {', '.join(FORMATS)}")
     output = Path(output)
     if output.is_dir():
-        raise UserError(f"--output '{output}' is a directory; give a file name, e.g. model.{fmt.replace('torchscript', 'pt')}")
+        raise UserError(f"--output '{output}' is a directory; give a file name, e.g. model.{SUFFIX[fmt]}")
     model = unwrap(model).cpu().eval()
     shape = spec.dataset["input_shape"]
     info = json.dumps(run_metadata(model_name, spec))
@@ -55,7 +58,22 @@ def _export(model, x: torch.Tensor, x_check: torch.Tensor, info: str, fmt: str, 
         torch.jit.save(traced, buf, _extra_files={"dlnotes.json": info})
         atomic_write(output, buf.getvalue())
         return output
+    if fmt == "torch_export":
+        return _torch_export(model, x, info, output)
     return _onnx(model, x, info, output)
+
+
+def _torch_export(model, x: torch.Tensor, info: str, output: Path) -> Path:
+    """``torch.export.export`` with a dynamic batch dimension, saved with ``torch.export.save``;
+    read back with ``torch.export.load(path, extra_files={"dlnotes.json": ""}).module()``."""
+    from dlnotes.engine.checkpoint import atomic_write
+
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+    buf = io.BytesIO()
+    torch.export.save(program, buf, extra_files={"dlnotes.json": info})
+    atomic_write(output, buf.getvalue())
+    return output
 
 
 def _onnx(model, x: torch.Tensor, info: str, output: Path) -> Path:

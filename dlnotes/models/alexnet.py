@@ -7,9 +7,11 @@ convolutional neural networks" (NIPS), not torchvision's "one weird trick" varia
     fc 4096 - ReLU - dropout 0.5 - fc 4096 - ReLU - dropout 0.5 - fc classes
 
 LRN uses the paper's k = 2, n = 5, alpha = 1e-4, beta = 0.75 (section 3.3); pooling overlaps
-(3x3 windows, stride 2; section 3.4). ``groups: 2`` splits conv2, conv4 and conv5 into two halves
-that see only their own half of the previous layer, as the paper's two GPUs did. At 224x224x3 and
-1,000 classes (groups 1) the feature maps are 55, 27, 13, 6 and there are 62,378,344 parameters.
+(3x3 windows, stride 2; section 3.4). ``groups: 2`` is the paper's network as trained: conv2, conv4
+and conv5 split into two halves that see only their own half of the previous layer, as on its two
+GPUs (60,965,224 parameters at 224x224x3 and 1,000 classes). The default ``groups: 1`` is the
+single-device equivalent that needs no split, and its 62,378,344 parameters are the count usually
+quoted for AlexNet; the feature maps are 55, 27, 13, 6 either way.
 ``width`` scales every channel count and the fully connected size, so a small AlexNet trains on CPU.
 """
 
