@@ -117,6 +117,7 @@ def guarded(fn):
 def main_options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of failures.")):
     if debug:
         _debug["on"] = True
+    _show_warnings()
 
 
 OVERRIDES = typer.Argument(None, help="Dotted overrides, e.g. train.epochs=3 model.activation=tanh", show_default=False)
@@ -162,7 +163,6 @@ def train(
     from dlnotes.engine.progress import status
 
     status("starting: importing torch ...", quiet or os.environ.get("RANK", "0") != "0")  # torchrun: rank 0 speaks
-    _show_convergence_warnings()
     from dlnotes.run import default_out
 
     out_given = out is not None
@@ -189,16 +189,17 @@ def train(
     typer.echo("test: " + run.task.summary(run.metrics))
 
 
-def _show_convergence_warnings() -> None:
-    """A ConvergenceWarning reads as one line, "warning: ...", not as Python's file:line form."""
+def _show_warnings() -> None:
+    """dlnotes' own warnings (ConvergenceWarning, BaselineWarning) read as one line, "warning: ...",
+    not in Python's file:line form."""
     import warnings
 
-    from dlnotes.errors import ConvergenceWarning
+    from dlnotes.errors import BaselineWarning, ConvergenceWarning
 
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, ConvergenceWarning):
+        if issubclass(category, (ConvergenceWarning, BaselineWarning)):
             typer.echo(f"warning: {message}", err=True)
         else:
             shown(message, category, filename, lineno, file, line)

@@ -45,6 +45,10 @@ class ConvergenceWarning(UserWarning):
     """Gradient descent stopped while the loss was still falling (scikit-learn's warning of that name)."""
 
 
+class BaselineWarning(UserWarning):
+    """On a split, the model did worse than its task's trivial baseline (majority class, mean, last value)."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest choice, or the list of choices when none is close."""
     choices = sorted(set(map(str, choices)))

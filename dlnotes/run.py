@@ -320,8 +320,12 @@ class Run:
         seasonal = getattr(self.task, "seasonal_baseline", lambda *a: None)(part, self.meta["preprocess"])
         if seasonal is not None:  # forecasting with data.period
             metrics["seasonal_baseline"] = seasonal
-        for line in self.task.warnings(metrics, split):
-            print(line, file=sys.stderr)
+        import warnings
+
+        from dlnotes.errors import BaselineWarning
+
+        for line in self.task.warnings(metrics, split):  # the CLI shows each as one "warning: ..." line
+            warnings.warn(line.removeprefix("warning: "), BaselineWarning, stacklevel=2)
         return metrics
 
     def predict(self, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8,

@@ -722,7 +722,7 @@ def test_plot_on_a_damaged_history(work, runs, history):
     refused(work, "history.csv", "plot", "--run", run)
 
 
-def test_runs_table_skips_damaged_meta_json(work, runs):
+def test_runs_table_lists_damaged_runs_as_damaged(work, runs):
     folder = work / "all"
     _copy_run(runs("image"), folder / "good")
     for name, content in [("deep", "[" * 100_000), ("list", "[1, 2]"), ("bytes", b"\xff\xfe"),
@@ -736,9 +736,10 @@ def test_runs_table_skips_damaged_meta_json(work, runs):
     assert code == 0, err
     import json
 
-    rows = json.loads(out)
-    assert [r["run"] for r in rows] == ["good", "types"]
-    assert rows[1]["model"] is None
+    rows = {r["run"]: r for r in json.loads(out)}  # every run listed; a damaged one says why (issue 20)
+    assert set(rows) == {"good", "deep", "list", "bytes", "types"}  # noread has no meta.json file: not a run
+    assert rows["good"]["damaged"] is None and rows["good"]["model"]
+    assert all(rows[name]["damaged"] for name in rows if name != "good")
 
 
 # --------------------------------------------------------------------------------------------------

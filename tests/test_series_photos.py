@@ -99,16 +99,21 @@ def test_gap_windows_are_counted(tmp_path):
 
 
 @pytest.mark.slow
-def test_diff_lstm_beats_naive_and_none_warns(tmp_path, capfd):
+def test_diff_lstm_beats_naive_and_none_warns(tmp_path):
     """Done-when: a trend with gaps; the differenced LSTM beats the last value, the level one is warned."""
+    import warnings
+
+    from dlnotes.errors import BaselineWarning
+
     trend_series(tmp_path / "s.csv")
-    diff = dlnotes.train(series_cfg(tmp_path / "s.csv", transform="diff"), out=tmp_path / "diff")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diff = dlnotes.train(series_cfg(tmp_path / "s.csv", transform="diff"), out=tmp_path / "diff")
     assert diff.metrics["mse"] < diff.metrics["baseline"]["mse"]
-    assert "worse than" not in capfd.readouterr().err
-    level = dlnotes.train(series_cfg(tmp_path / "s.csv", transform="none"), out=tmp_path / "none")
-    err = capfd.readouterr().err
+    assert not [w for w in caught if issubclass(w.category, BaselineWarning)]
+    with pytest.warns(BaselineWarning, match="worse than the last value baseline.*data.transform: diff"):
+        level = dlnotes.train(series_cfg(tmp_path / "s.csv", transform="none"), out=tmp_path / "none")
     assert level.metrics["mse"] > level.metrics["baseline"]["mse"]
-    assert "worse than the last value baseline" in err and "data.transform: diff" in err
     assert "seasonal naive (period 12)" in level.task.summary(level.metrics)
     assert (tmp_path / "diff" / "plots" / "forecasts.png").is_file()
 

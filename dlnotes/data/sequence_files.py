@@ -103,15 +103,15 @@ def load_series(path: Path, column: str | None = None) -> np.ndarray:
     """
     from dlnotes.data.files import is_number, read_rows
 
-    if not path.exists():
-        raise UserError(f"--input '{path}' not found")
+    regular_file(path, "--input")  # never open a FIFO: it would block
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")  # the header first: shape and dtype
+        except (ValueError, OSError, EOFError) as e:
             raise UserError(f"--input '{path}' is not a numeric .npy array ({e}); object arrays are refused") from None
-        if not np.issubdtype(arr.dtype, np.number) or arr.ndim not in (1, 2, 3) or arr.size == 0:
+        real = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+        if not real or arr.ndim not in (1, 2, 3) or arr.size == 0 or arr.size > MAX_VALUES:
             raise UserError(f"--input '{path}' holds a {arr.dtype} array of shape {arr.shape}; give numbers, "
                             f"1-D (one series), 2-D (one series per row) or 3-D (N, T, F)")
         arr = arr.astype(np.float64)
@@ -135,8 +135,12 @@ def load_series(path: Path, column: str | None = None) -> np.ndarray:
             arr = np.stack([series_cells(path, r + [""] * (width - len(r)), 1, "--input") for r in rows])
     else:
         raise UserError(f"--input '{path}': give a .npy or .csv series")
-    if np.isinf(arr).any():
-        raise UserError(f"--input '{path}' holds infinite values")
+    with np.errstate(over="ignore", invalid="ignore"):  # checked in float32, the dtype the model reads
+        beyond = np.isinf(arr.astype(np.float32))
+    if beyond.any():
+        index = tuple(int(i) for i in np.argwhere(beyond)[0])
+        raise UserError(f"--input '{path}': value {float(arr[index]):g} at index {index} is infinite or beyond "
+                        f"float32's range (|x| <= {np.finfo(np.float32).max:.3g})")
     return arr
 
 
