@@ -114,3 +114,13 @@ def test_status_lines_show_in_a_terminal_only():
     status("loading data: iris ...", stream=pipe)
     status("loading data: iris ...", quiet=True, stream=tty)
     assert tty.getvalue() == "loading data: iris ...\n" and pipe.getvalue() == ""
+
+
+def test_networks_get_no_convergence_warning(tmp_path, recwarn):
+    """A network's loss keeps creeping down for long; only the convex models are told they stopped early."""
+    cfg = {"seed": 0, "data": {"name": "iris", "val_fraction": 0.0}, "model": {"name": "mlp", "hidden_sizes": [8]},
+           "train": {"epochs": 3, "optimizer": {"name": "sgd", "lr": 0.01}}}
+    train(validate(cfg), out=tmp_path / "mlp", quiet=True)
+    assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
+    with pytest.warns(ConvergenceWarning):
+        train(validate({**cfg, "model": {"name": "logistic_regression"}}), out=tmp_path / "logreg", quiet=True)

@@ -53,7 +53,8 @@ def still_falling(history: list[dict[str, Any]], key: str, window: int = CONVERG
 
 def convergence_message(history: list[dict[str, Any]], epochs: int, lr: float) -> str | None:
     """scikit-learn's ConvergenceWarning for gradient descent: the training loss (and the validation
-    loss, when there is one) still falling by more than CONVERGED_TOL per epoch when the epochs ran out."""
+    loss, when there is one) still falling by more than CONVERGED_TOL per epoch when the epochs ran out.
+    Given for convex models (linear and logistic regression, ``convex = True``), where it is meaningful."""
     rate = still_falling(history, "train_loss")
     if rate is None or ("val_loss" in history[-1] and still_falling(history, "val_loss") is None):
         return None
@@ -213,7 +214,8 @@ class Trainer:
             except (Interrupted, RunFailure):
                 self._flush()  # the last finished epoch reaches the disk before we stop
                 raise
-        if not stop and self.history and not (self.dist is not None and self.dist.rank != 0):
+        convex = getattr(unwrap(self.model), "convex", False)  # a network's loss keeps creeping down: no warning
+        if convex and not stop and self.history and not (self.dist is not None and self.dist.rank != 0):
             message = convergence_message(self.history, t.epochs, t.optimizer.lr)
             if message:
                 warnings.warn(message, ConvergenceWarning, stacklevel=2)

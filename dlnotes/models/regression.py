@@ -46,6 +46,8 @@ class DerivedLinear(torch.autograd.Function):
 class _Linear(nn.Module):
     """Shared by both models: ``linear`` (torch's layout) applied with autograd or the derived rule."""
 
+    convex = True  # one minimum, so "gradient descent has not converged yet" means something (the trainer warns)
+
     def __init__(self, in_features: int, out_features: int, gradient: str):
         super().__init__()
         self.gradient = gradient
