@@ -102,9 +102,14 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
     return out.clamp_(0, 1)
 
 
+def image_gib(n: int, channels: int, size: int) -> float:
+    """GiB that n images of channels x size x size take as a float32 tensor."""
+    return n * channels * size * size * 4 / 2**30
+
+
 def check_image_memory(n: int, channels: int, size: int, limit_gb: float = 16.0) -> None:
     """Refuses to resize a dataset in memory when the float32 result would not fit comfortably."""
-    need = n * channels * size * size * 4 / 2**30
+    need = image_gib(n, channels, size)
     if need > limit_gb:
         raise UserError(f"data.image_size: {n} images at {channels}x{size}x{size} need {need:.1f} GiB of memory "
                         f"as float32 (limit {limit_gb:g} GiB); use a smaller image_size or fewer images")

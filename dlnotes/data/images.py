@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from dlnotes.constraints import Interval
-from dlnotes.data.base import Dataset, check_image_memory, resize_images
+from dlnotes.data.base import Dataset, check_image_memory, image_gib, resize_images
 from dlnotes.data.image_files import IMAGE_SUFFIXES, read_image
 from dlnotes.errors import UserError, path_note
 from dlnotes.registry import DATASETS
@@ -234,7 +234,7 @@ def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(
     files, classes = listing(root, "root", None)
     test_files = listing(test_root, "test_root", classes)[0] if test_root else []
     n = len(files) + len(test_files)
-    need = n * channels * image_size * image_size * 4 / 2**30
+    need = image_gib(n, channels, image_size)
     if stream is True:
         why = "data.stream is true"
     elif augment_recipe != "none":
