@@ -1,15 +1,19 @@
 """Benchmark of the streaming image loader: images/s against the decode limit, and memory against folder size.
 
-    python scripts/bench_loader.py [--images 3000] [--size 256] [--workers 1,2] [--rss-sizes 12,24]
+    python scripts/bench_loader.py [--images 3000] [--size 256] [--workers 1,2] [--repeats 3] [--rss-sizes 12,24]
 
 1. Generates a folder of ``--images`` random-content JPEGs (``--size`` square, quality 90) in a temporary
    directory; nothing is downloaded.
 2. Decode limit, measured in this run: one process, one thread, does a worker's whole per-image job
    (read the file, ``decode_image``, the ``krizhevsky`` training view: random 224 crop, flip, PCA colour
-   noise, normalisation) for a sample of the files; limit(N) = that rate x N workers.
+   noise, normalisation into a reused batch buffer, as a worker writes into its slot) for every file
+   (``--single`` for fewer: a few hundred files time a few tenths of a second, too short to be steady);
+   limit(N) = that rate x N workers.
 3. The loader alone: ``dlnotes.data.stream.Loader`` with N workers (batch 128, shuffled, augmented), the
    images/s of a full pass after a warm-up pass (persistent workers), without a model; on CUDA also
    ``decode: cuda`` (nvJPEG, batched) when a GPU is present.
+   Steps 2 and 3 are repeated ``--repeats`` times in turn and the medians reported (on this 2-core VM one
+   2-worker pass varied from 1,700 to 2,300 images/s between consecutive runs).
 4. Memory: ``dlnotes train`` (a small AlexNet at 64x64, 1 epoch, recipe none) with ``data.memory_limit_gb``
    lowered so that the in-memory path would accept ``budget`` images, on folders of k x budget images
    for each k of ``--rss-sizes``; ``stream: auto`` must pick streaming, and the peak RSS of the whole
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,8 +97,10 @@ def single_thread_rate(paths, pre, count: int) -> dict:
         decode_file(str(p), 3)
     decode = len(sample) / (time.perf_counter() - start)
     start, cpu = time.perf_counter(), time.process_time()
+    out = torch.empty(128, 3, 224, 224)  # the worker's job, batch by batch into one reused buffer
     for i, p in enumerate(sample):
-        t(decode_file(str(p), 3), torch.Generator().manual_seed(i))
+        pixels, alpha = t.pixels(decode_file(str(p), 3), torch.Generator().manual_seed(i))
+        t.finish(pixels.unsqueeze(0), alpha.unsqueeze(0), out=out[i % 128:i % 128 + 1])
     full = len(sample) / (time.perf_counter() - start)
     full_cpu = len(sample) / (time.process_time() - cpu)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -187,8 +194,9 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=3000)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--workers", default="1,2")
-    ap.add_argument("--single", type=int, default=400, help="files timed for the single-thread rate")
+    ap.add_argument("--single", type=int, default=0, help="files timed for the single-thread rate (0: all)")
     ap.add_argument("--budget", type=int, default=200, help="images the lowered memory budget admits in memory")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of (single thread, each loader); medians")
     ap.add_argument("--rss-sizes", default="12,24", help="folder sizes for the RSS check, in multiples of --budget")
     args = ap.parse_args()
     results: dict = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "images": args.images, "size": args.size}
@@ -200,25 +208,35 @@ def main() -> None:
               f"({sum(p.stat().st_size for p in paths) / len(paths) / 1024:.1f} KiB each)")
         pre = {"x_mean": [0.5] * 3, "x_std": [0.25] * 3, "pca_eigval": [0.2, 0.02, 0.005],
                "pca_eigvec": np.linalg.qr(np.random.default_rng(0).random((3, 3)))[0].tolist()}
-        single = single_thread_rate(paths, pre, min(args.single, len(paths)))
-        decode, full = single["decode"], single["full"]
-        results.update(single_thread_decode=round(decode, 1), single_thread_decode_and_view=round(full, 1),
-                       single_thread_per_cpu_s=round(single["full_per_cpu_s"], 1), load_before=os.getloadavg()[0])
-        rows = []
+        results["load_before"] = os.getloadavg()[0]
         setups = [("cpu", "cpu", int(w)) for w in args.workers.split(",")]
         if torch.cuda.is_available():
             w = max(int(v) for v in args.workers.split(","))
             setups += [("cuda", "cpu", w), ("cuda", "cuda", w)]
-        for dev, decode_on, w in setups:
-            r = loader_rate(files_of(paths, workers=w, decode=decode_on, pre=pre), w, torch.device(dev))
-            limit = full * w
+        singles, runs = [], {s: [] for s in setups}
+        for _ in range(args.repeats):  # the limit and each loader in turn, so that noise falls on all alike
+            singles.append(single_thread_rate(paths, pre, min(args.single or len(paths), len(paths))))
+            for dev, decode_on, w in setups:
+                runs[dev, decode_on, w].append(
+                    loader_rate(files_of(paths, workers=w, decode=decode_on, pre=pre), w, torch.device(dev)))
+        med = statistics.median
+        single = {k: med(s[k] for s in singles) for k in singles[0]}
+        decode, full = single["decode"], single["full"]
+        results.update(single_thread_decode=round(decode, 1), single_thread_decode_and_view=round(full, 1),
+                       single_thread_per_cpu_s=round(single["full_per_cpu_s"], 1), repeats=args.repeats,
+                       single_thread_all=[round(s["full"], 1) for s in singles])
+        rows = []
+        for (dev, decode_on, w), rs in runs.items():
+            steady, limit = med(r["steady"] for r in rs), full * w
             rows.append({"device": dev if dev == "cpu" else f"cuda, decode {decode_on}", "workers": w,
-                         "loader_first_pass": round(r["first"], 1), "loader": round(r["steady"], 1),
-                         "limit": round(limit, 1), "fraction": round(r["steady"] / limit, 3),
-                         "cpu_efficiency": round(r["per_cpu_s"] / single["full_per_cpu_s"], 3)})
+                         "loader_first_pass": round(med(r["first"] for r in rs), 1), "loader": round(steady, 1),
+                         "loader_all": [round(r["steady"], 1) for r in rs],
+                         "limit": round(limit, 1), "fraction": round(steady / limit, 3),
+                         "cpu_efficiency": round(med(r["per_cpu_s"] for r in rs) / single["full_per_cpu_s"], 3)})
         results["load_after"] = os.getloadavg()[0]
         results["loader"] = rows
-        print(f"\nsingle thread: decode {decode:.0f} images/s; decode + krizhevsky training view {full:.0f} images/s "
+        print(f"\nmedians of {args.repeats}, taken in turn; single thread: decode {decode:.0f} images/s; "
+              f"decode + krizhevsky training view {full:.0f} images/s "
               f"({single['full_per_cpu_s']:.0f} per CPU second); load average {results['load_before']:.1f} "
               f"on {os.cpu_count()} cores")
         print(f"{'device':<20} {'workers':>7} {'first pass':>11} {'loader img/s':>13} {'limit img/s':>12} "

@@ -95,6 +95,11 @@ class ImageFiles(torch.utils.data.Dataset):
         pixels, alpha = self.transform.pixels(decode_file(self.path(i), self.channels), g)
         return pixels, self.labels[i], alpha
 
+    def __getitems__(self, keys):
+        """A batch (the DataLoader's fetcher calls this when it exists), keeping the batch's ring slot."""
+        items = [self[k] for k in keys]
+        return _Batch(items, keys.slot) if isinstance(keys, _Batch) else items
+
 
 class SeededSampler(Sampler):
     """Per epoch: a permutation from ``generator`` (or 0..n-1), this rank's share, each index paired
@@ -118,24 +123,100 @@ class SeededSampler(Sampler):
         return iter([(i, seed) for i in idx])
 
 
+# c10's count of the tensors and arrays that use a storage: whether the consumer still holds a batch
+_use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+
+class _Slots:
+    """Shared-memory batch buffers, made once per loader and reused. A fresh shared-memory batch per step
+    is a new file that the kernel zero-fills and maps page by page (67 ms for a 128 x 3 x 224 x 224 float
+    batch on this machine, against 8 ms to write the same bytes into pages already mapped): that made
+    each worker a quarter slower than the same work in one thread.
+
+    A slot is handed to a batch (in the main process, where the batch sampler runs) only when no batch
+    in flight owns it and nothing the consumer kept (the batch, a view of it, a numpy array of it) still
+    uses its storage; otherwise the batch gets fresh shared memory as before. So ``list(loader)`` and a
+    kept batch stay correct, and a training loop, which lets go of each batch, reuses a few slots."""
+
+    def __init__(self, count: int, numel: int):
+        self.numel = numel
+        self.buffers = [torch.empty(0).set_(torch.UntypedStorage._new_shared(numel * 4), 0, (numel,))
+                        for _ in range(count)]
+        self.base = [self._uses(b) for b in self.buffers]
+        self.pending, self.handed = [False] * count, [False] * count
+
+    @staticmethod
+    def _uses(buffer: torch.Tensor) -> int:
+        return _use_count(buffer.untyped_storage()._cdata) if _use_count else 0
+
+    def take(self) -> int | None:
+        """A free slot for the next batch, marked as in flight; None when every slot is busy."""
+        for k, buffer in enumerate(self.buffers):
+            kept = self._uses(buffer) > self.base[k] if _use_count else self.handed[k]
+            if not self.pending[k] and not kept:
+                self.pending[k] = True
+                return k
+        return None
+
+    def received(self, slot: int) -> None:
+        self.pending[slot], self.handed[slot] = False, True
+
+    def reset(self) -> None:
+        """A new pass: the DataLoader has finished (or dropped) every batch of the last one."""
+        self.pending = [False] * len(self.buffers)
+
+    def view(self, slot: int, shape: tuple[int, ...]) -> torch.Tensor | None:
+        return self.buffers[slot][:math.prod(shape)].view(shape) if math.prod(shape) <= self.numel else None
+
+
+class _Batch(list):
+    """A batch of sampler keys with the slot its images are to be written into (None: fresh memory)."""
+
+    def __init__(self, keys, slot: int | None):
+        super().__init__(keys)
+        self.slot = slot
+
+
+class _SlotBatches:
+    """The batch sampler, giving each batch a slot. Its body runs when the DataLoader asks for the first
+    batch of a pass, after a persistent DataLoader has collected the last pass's batches."""
+
+    def __init__(self, batch_sampler: BatchSampler):
+        self.batch_sampler, self.slots = batch_sampler, None
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        if self.slots is not None:
+            self.slots.reset()
+        for keys in self.batch_sampler:
+            yield _Batch(keys, self.slots.take() if self.slots is not None else None)
+
+
 class _FinishInto:
     """Collation for training on the CPU, in the worker: each image is finished (to float, colour noise,
-    normalisation) while it is in cache, straight into the shared-memory batch the main process will
-    read; stacking finished floats instead would move every image through memory twice more."""
+    normalisation) while it is in cache, straight into the batch's shared slot that the main process
+    reads (stacking finished floats instead would move every image through memory twice more).
+    Returns ``(slot, x, labels)``: x is None when the images are in the slot (only its number crosses
+    the worker's queue), else a tensor in fresh shared memory."""
 
-    def __init__(self, transform):
-        self.transform = transform
+    def __init__(self, transform, slots: _Slots | None = None):
+        self.transform, self.slots = transform, slots
 
     def __call__(self, batch):
         pixels, labels, alphas = zip(*batch)
         shape = (len(pixels), *pixels[0].shape)
-        if get_worker_info() is not None:  # as default_collate does: allocate in shared memory directly
+        slot = getattr(batch, "slot", None)
+        out = self.slots.view(slot, shape) if self.slots is not None and slot is not None else None
+        fresh = out is None
+        if fresh and get_worker_info() is not None:  # as default_collate does: allocate in shared memory
             out = torch.empty(0).set_(torch.UntypedStorage._new_shared(math.prod(shape) * 4), 0, shape)
-        else:
+        elif fresh:
             out = torch.empty(shape)
         for i, (p, a) in enumerate(zip(pixels, alphas)):
             self.transform.finish(p.unsqueeze(0), a.unsqueeze(0), out=out[i:i + 1])
-        return out, torch.stack(labels)
+        return slot, (out if fresh else shape), torch.stack(labels)
 
 
 def _collate_bytes(batch):
@@ -159,11 +240,14 @@ class Loader:
         workers = files.workers if workers is None else workers
         self.batch_sampler = BatchSampler(self.sampler, batch_size, drop_last=False)
         on_gpu = device.type == "cuda"
-        collate = _collate_bytes if files.decode == "cuda" else None if on_gpu else _FinishInto(files.transform)
+        prefetch = 2
+        self.collate = _collate_bytes if files.decode == "cuda" else None if on_gpu else _FinishInto(files.transform)
+        self.slot_count = workers * prefetch + 3  # in flight, the consumer's batch, and one it keeps a while
+        batches = _SlotBatches(self.batch_sampler) if isinstance(self.collate, _FinishInto) else self.batch_sampler
         self.loader = DataLoader(
-            files, batch_sampler=self.batch_sampler, num_workers=workers,
-            persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None,
-            pin_memory=on_gpu, collate_fn=collate)
+            files, batch_sampler=batches, num_workers=workers,
+            persistent_workers=workers > 0, prefetch_factor=prefetch if workers > 0 else None,
+            pin_memory=on_gpu, collate_fn=self.collate)
         self.images_per_s, self.wait_s = 0.0, 0.0
 
     def __len__(self) -> int:
@@ -171,6 +255,11 @@ class Loader:
 
     def __iter__(self):
         start, waited, count = time.perf_counter(), 0.0, 0
+        if isinstance(self.collate, _FinishInto) and self.collate.slots is None:  # before the workers start
+            t = self.files.transform
+            crops = 10 if t.ten_crop and not t.train else 1
+            self.collate.slots = self.loader.batch_sampler.slots = _Slots(
+                self.slot_count, self.batch_sampler.batch_size * crops * self.files.channels * t.size ** 2)
         it = iter(self.loader)
         while True:
             t = time.perf_counter()
@@ -185,6 +274,12 @@ class Loader:
             elif self.device.type == "cuda":  # uint8 crops cross the bus; float work on the GPU
                 xb, yb, alpha = (v.to(self.device, non_blocking=True) for v in batch)
                 xb = self.files.transform.finish(xb, alpha)
+            elif isinstance(self.collate, _FinishInto):
+                slot, xb, yb = batch
+                if slot is not None:
+                    self.collate.slots.received(slot)
+                    if not torch.is_tensor(xb):  # the images are in the slot; xb is their shape
+                        xb = self.collate.slots.view(slot, xb)
             else:
                 xb, yb = batch
             waited += time.perf_counter() - t
