@@ -340,3 +340,27 @@ def test_kept_batches_survive_the_reused_shared_memory(tmp_path):
     assert len(streamed.collate.slots.buffers) == 2 * 2 + 3
     for _, _, copy, view in views:
         torch.testing.assert_close(view, copy, rtol=0, atol=0)
+
+
+def test_a_pass_left_early_then_a_full_pass_still_gives_the_right_images(tmp_path):
+    """Breaking out of a pass (early stopping, an exception) leaves batches in flight in their slots; the
+    next pass must neither read them nor hand their slots out while a worker may still write them."""
+    write_folder(tmp_path / "f", 20, size=(30, 40))
+    cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 16, "augment_recipe": "krizhevsky"}))
+    train = prepare(cfg).train
+
+    def passes(workers):
+        loader = Loader(train.x, 3, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0),
+                        augment_generator=torch.Generator().manual_seed(1), workers=workers)
+        first = []
+        for i, (x, _) in enumerate(loader):
+            first.append(x.clone())
+            if i == 1:
+                break
+        return first, [x.clone() for x, _ in loader], [x.clone() for x, _ in loader]
+
+    want, got = passes(0), passes(2)
+    for a, b in zip(want, got):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
