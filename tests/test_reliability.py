@@ -25,6 +25,20 @@ def train(cli, out, *extra):
     return cli("train", "--config", "configs/lenet_digits.yaml", "--out", out, *FAST, *extra)
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, cli):
+    """One finished one-epoch run per test module (per xdist worker); tests that change it copy it."""
+    out = tmp_path_factory.mktemp("r") / "run"
+    assert train(cli, out, "train.epochs=1").returncode == 0
+    return out
+
+
+def copy_of(run, to):
+    import shutil
+
+    return shutil.copytree(run, to)
+
+
 def test_two_plus_two_epochs_equal_four(cli, tmp_path):
     assert train(cli, tmp_path / "a", "train.epochs=2").returncode == 0
     r = cli("train", "--resume", tmp_path / "a", "train.epochs=4", "-q")
@@ -42,8 +56,8 @@ class Evil:
 
 
 @pytest.mark.parametrize("target", ["checkpoint/state.pt", "model.safetensors"])
-def test_a_pickle_in_place_of_a_checkpoint_runs_no_code(cli, tmp_path, target):
-    assert train(cli, tmp_path / "r", "train.epochs=1").returncode == 0
+def test_a_pickle_in_place_of_a_checkpoint_runs_no_code(cli, tmp_path, target, tiny_run):
+    copy_of(tiny_run, tmp_path / "r")
     mark = tmp_path / "pwned"
     os.environ["EVIL_MARK"] = str(mark)
     evil = pickle.dumps(Evil())
@@ -60,8 +74,8 @@ def test_a_pickle_in_place_of_a_checkpoint_runs_no_code(cli, tmp_path, target):
     assert not mark.exists()
 
 
-def test_changed_weights_fail_the_sha256_check(cli, tmp_path):
-    assert train(cli, tmp_path / "r", "train.epochs=1").returncode == 0
+def test_changed_weights_fail_the_sha256_check(cli, tmp_path, tiny_run):
+    copy_of(tiny_run, tmp_path / "r")
     w = tmp_path / "r/model.safetensors"
     data = bytearray(w.read_bytes())
     data[-1] ^= 0xFF
@@ -151,15 +165,6 @@ def test_bad_inputs_exit_2_with_one_line(cli, tmp_path, write_config, args, mess
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) <= 2
     assert not (tmp_path / "o").exists()
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, cli):
-    run_cli = cli
-
-    out = tmp_path_factory.mktemp("r") / "run"
-    assert run_cli("train", "--config", "configs/lenet_digits.yaml", "--out", out, "train.epochs=1", *FAST).returncode == 0
-    return out
 
 
 @pytest.mark.parametrize("make, message", [
