@@ -71,23 +71,33 @@ def learning_curves(history: list[dict], metric: str, path: Path) -> Path | None
 
 
 def confusion(cm: list[list[int]], classes: list[str], path: Path) -> Path:
-    """Counts of (true class, predicted class); the figure grows with the number and length of the names."""
+    """Counts of (true class, predicted class); the figure grows with the number and length of the names.
+
+    Laid out by hand (inches, from measured label widths): the matrix, its tick labels, the axis labels,
+    the title and the colour bar each get their own band, so no layout engine searches for a fit."""
     k = len(cm)
     cell = 0.45  # inches per class
-    label = max(_text_inches(str(c)) for c in classes) + 0.1
+    label = max(_measured_inches(str(c), 10) for c in classes) + 0.1
     rotate = label > cell  # names wider than a cell stand upright, so that neighbours never run together
-    width = max(3.2, 1.6 + cell * k + label)  # + colorbar and y labels
-    height = max(2.6, 1.0 + cell * k + (label if rotate else 0.3))
-    fig, ax = plt.subplots(figsize=(width, height), layout="compressed")  # compressed: fixed-aspect image + colorbar
-    im = ax.imshow(cm, cmap="Blues")
+    top = max(max(r) for r in cm) or 1
+    side = cell * k
+    axis_label, title = 0.35, 0.45  # "true"/"predicted" bands, the title band
+    left = max(0.5, label + axis_label + 0.1)
+    bottom = (label if rotate else 0.3) + axis_label + 0.1
+    bar = 0.15 + 0.15 + _measured_inches(f"{top:,}", 10) + 0.25  # gap, colour bar, its tick labels, margin
+    width = max(3.2, left + side + bar)
+    height = max(2.6, bottom + side + title)
+    fig = plt.figure(figsize=(width, height))
+    ax = fig.add_axes((left / width, bottom / height, side / width, side / height))
+    im = ax.imshow(cm, cmap="Blues", aspect="auto")
     ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true", title="confusion matrix")
     ax.set_xticklabels(classes, rotation=90 if rotate else 0)
     ax.set_yticklabels(classes)
-    top = max(max(r) for r in cm) or 1
     for i in range(k):
         for j in range(k):
             ax.text(j, i, cm[i][j], ha="center", va="center", fontsize=8, color="white" if cm[i][j] > top / 2 else "black")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    cax = fig.add_axes(((left + side + 0.15) / width, (bottom + 0.1 * side) / height, 0.15 / width, 0.8 * side / height))
+    fig.colorbar(im, cax=cax)
     return _save(fig, path)
 
 
