@@ -107,14 +107,18 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
                                      if k not in config_dict["model"] and k not in TRAIN_PROVIDED})
         meta = _meta(cfg, data, cfg.model.name, args, dev, dist)
         return _train(cfg, rd, data, model, meta, config_dict, dev, dist, resuming, quiet, rank0)
-    except UserError:
-        if claim in ("absent", "empty"):  # bad input found late: leave the folder as it was
-            import shutil
+    except UserError as e:
+        if claim in ("absent", "empty") and rd.newest() is None:  # bad input found before any checkpoint:
+            import shutil                                           # leave the folder as it was
+
             if claim == "absent":
                 shutil.rmtree(rd.path, ignore_errors=True)
             else:
                 rd.reset()
                 rd.release()
+        elif claim in ("absent", "empty"):  # e.g. an unreadable test image found after the training:
+            raise UserError(f"{e}; the trained checkpoint is kept: fix that and finish with "  # keep the work
+                            f"dlnotes train --resume {rd.path}") from None
         raise
     finally:
         rd.unlock()

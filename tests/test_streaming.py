@@ -340,6 +340,43 @@ def test_kept_batches_survive_the_reused_shared_memory(tmp_path):
     assert len(streamed.collate.slots.buffers) == 2 * 2 + 3
     for _, _, copy, view in views:
         torch.testing.assert_close(view, copy, rtol=0, atol=0)
+    # what keeps a batch alive may be its storage object alone (torch gives one per storage)
+    storages = [(x.clone(), x.untyped_storage(), x.shape) for x, _ in loader(2)]
+    for copy, storage, shape in storages:
+        kept = torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
+        torch.testing.assert_close(kept, copy, rtol=0, atol=0)
+
+
+def test_streamed_batches_are_float32_whatever_the_default_dtype(tmp_path):
+    write_folder(tmp_path / "f", 4, size=(30, 40))
+    train = prepare(validate(config({"root": str(tmp_path / "f"), "image_size": 16, "stream": True}))).train
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for workers in (0, 2):
+            (x, _), *_ = list(Loader(train.x, 4, torch.device("cpu"), workers=workers))
+            assert x.dtype == torch.float32
+    finally:
+        torch.set_default_dtype(before)
+
+
+def test_an_unreadable_test_image_keeps_the_trained_run(tmp_path):
+    """Streamed test images are read only for the test: one that cannot be read is named, and the
+    training already done stays, to be finished by --resume once the file is fixed."""
+    write_folder(tmp_path / "train", 6, size=(20, 24))
+    write_folder(tmp_path / "test", 2, size=(20, 24), seed=1)
+    good = (tmp_path / "test" / "owl" / "00001.jpg").read_bytes()
+    (tmp_path / "test" / "owl" / "00001.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    cfg = config({"root": str(tmp_path / "train"), "test_root": str(tmp_path / "test"), "image_size": 16,
+                  "stream": True, "workers": 0})
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(UserError, match=r"00001\.jpg' is not a readable image.*checkpoint is kept.*--resume"):
+        dlnotes.train(path, out=tmp_path / "run", quiet=True)
+    assert (tmp_path / "run" / "model.safetensors").is_file() and not (tmp_path / "run" / "metrics.json").exists()
+    (tmp_path / "test" / "owl" / "00001.jpg").write_bytes(good)
+    run = dlnotes.train(None, resume=tmp_path / "run", quiet=True)
+    assert "accuracy" in run.metrics and (tmp_path / "run" / "metrics.json").is_file()
 
 
 def test_a_pass_left_early_then_a_full_pass_still_gives_the_right_images(tmp_path):

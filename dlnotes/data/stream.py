@@ -127,6 +127,12 @@ class SeededSampler(Sampler):
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
 
 
+def _shared_floats(shape: tuple[int, ...]) -> torch.Tensor:
+    """A float32 tensor in fresh shared memory (whatever the default dtype)."""
+    storage = torch.UntypedStorage._new_shared(math.prod(shape) * 4)
+    return torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
+
+
 class _Slots:
     """Shared-memory batch buffers, made once per loader and reused. A fresh shared-memory batch per step
     is a new file that the kernel zero-fills and maps page by page (67 ms for a 128 x 3 x 224 x 224 float
@@ -136,23 +142,30 @@ class _Slots:
     A slot is handed to a batch (in the main process, where the batch sampler runs) only when no batch
     in flight owns it and nothing the consumer kept (the batch, a view of it, a numpy array of it) still
     uses its storage; otherwise the batch gets fresh shared memory as before. So ``list(loader)`` and a
-    kept batch stay correct, and a training loop, which lets go of each batch, reuses a few slots."""
+    kept batch stay correct, and a training loop, which lets go of each batch, reuses a few slots.
+
+    What no count can see: a batch put on a ``torch.multiprocessing`` queue travels as a handle to the
+    same shared memory. As with CUDA tensors shared between processes, the sender must keep it (or send
+    ``x.clone()``) while the receiver reads it. Without workers there are no slots (nothing to share)."""
 
     def __init__(self, count: int, numel: int):
         self.numel = numel
-        self.buffers = [torch.empty(0).set_(torch.UntypedStorage._new_shared(numel * 4), 0, (numel,))
-                        for _ in range(count)]
-        self.base = [self._uses(b) for b in self.buffers]
+        self.buffers = [_shared_floats((numel,)) for _ in range(count)]
+        # each slot's storage object, held here: torch gives one Python object per storage, so a
+        # consumer that keeps ``x.untyped_storage()`` holds this very object (seen by its refcount)
+        self.storages = [b.untyped_storage() for b in self.buffers]
+        self.base = [self._uses(k) for k in range(count)]
         self.pending, self.handed = [False] * count, [False] * count
 
-    @staticmethod
-    def _uses(buffer: torch.Tensor) -> int:
-        return _use_count(buffer.untyped_storage()._cdata) if _use_count else 0
+    def _uses(self, k: int) -> tuple[int, int]:
+        """(tensors and arrays using slot k's storage, references to its Python storage object)."""
+        return (_use_count(self.storages[k]._cdata) if _use_count else 0), sys.getrefcount(self.storages[k])
 
     def take(self) -> int | None:
         """A free slot for the next batch, marked as in flight; None when every slot is busy."""
-        for k, buffer in enumerate(self.buffers):
-            kept = self._uses(buffer) > self.base[k] if _use_count else self.handed[k]
+        for k in range(len(self.buffers)):
+            uses, refs = self._uses(k)
+            kept = (uses > self.base[k][0] or refs > self.base[k][1]) if _use_count else self.handed[k]
             if not self.pending[k] and not kept:
                 self.pending[k] = True
                 return k
@@ -211,9 +224,9 @@ class _FinishInto:
         out = self.slots.view(slot, shape) if self.slots is not None and slot is not None else None
         fresh = out is None
         if fresh and get_worker_info() is not None:  # as default_collate does: allocate in shared memory
-            out = torch.empty(0).set_(torch.UntypedStorage._new_shared(math.prod(shape) * 4), 0, shape)
+            out = _shared_floats(shape)
         elif fresh:
-            out = torch.empty(shape)
+            out = torch.empty(shape, dtype=torch.float32)
         for i, (p, a) in enumerate(zip(pixels, alphas)):
             self.transform.finish(p.unsqueeze(0), a.unsqueeze(0), out=out[i:i + 1])
         return slot, (out if fresh else shape), torch.stack(labels)
@@ -243,7 +256,8 @@ class Loader:
         prefetch = 2
         self.collate = _collate_bytes if files.decode == "cuda" else None if on_gpu else _FinishInto(files.transform)
         self.slot_count = workers * prefetch + 3  # in flight, the consumer's batch, and one it keeps a while
-        batches = _SlotBatches(self.batch_sampler) if isinstance(self.collate, _FinishInto) else self.batch_sampler
+        slotted = isinstance(self.collate, _FinishInto) and workers > 0  # in-process: plain memory per batch
+        batches = _SlotBatches(self.batch_sampler) if slotted else self.batch_sampler
         self.loader = DataLoader(
             files, batch_sampler=batches, num_workers=workers,
             persistent_workers=workers > 0, prefetch_factor=prefetch if workers > 0 else None,
@@ -255,7 +269,7 @@ class Loader:
 
     def __iter__(self):
         start, waited, count = time.perf_counter(), 0.0, 0
-        if isinstance(self.collate, _FinishInto) and self.collate.slots is None:  # before the workers start
+        if isinstance(self.loader.batch_sampler, _SlotBatches) and self.collate.slots is None:  # before workers
             t = self.files.transform
             crops = 10 if t.ten_crop and not t.train else 1
             self.collate.slots = self.loader.batch_sampler.slots = _Slots(
