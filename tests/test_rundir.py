@@ -11,6 +11,7 @@ import json
 import math
 import multiprocessing
 import os
+import time
 import shutil
 import signal
 from pathlib import Path
@@ -165,6 +166,34 @@ def test_a_second_writer_exits_naming_the_holder(finished):
     assert snapshot(out) == before
     train(None, resume=out, overrides=["train.epochs=4"])  # the lock went with its holder
     assert RunDir(out).epochs_completed() == 4
+
+
+def test_a_lock_left_to_a_dead_writers_workers_is_waited_for(tmp_path):
+    """A writer killed outright leaves forked DataLoader workers holding the lock's descriptor for a few
+    seconds; when the PID recorded in .lock is gone, the next writer waits for them instead of refusing."""
+    out = tmp_path / "run"
+    out.mkdir()
+    ready, release = os.pipe(), os.pipe()
+
+    def orphan():  # holds the flock, as an orphaned worker does, while .lock names a dead process
+        rd = RunDir(out)
+        rd.lock()
+        os.pwrite(rd._lock_fd, b"999999999\n", 0)
+        os.write(ready[1], b"x")
+        os.read(release[0], 1)
+
+    proc = multiprocessing.get_context("fork").Process(target=orphan)
+    proc.start()
+    os.read(ready[0], 1)
+    import threading
+    threading.Timer(0.5, lambda: os.write(release[1], b"x")).start()  # the orphan exits after 0.5 s
+    start = time.monotonic()
+    rd = RunDir(out)
+    rd.lock()  # waits, then takes it
+    assert time.monotonic() - start >= 0.4
+    assert (out / ".lock").read_text().strip() == str(os.getpid())
+    rd.unlock()
+    proc.join(30)
 
 
 @pytest.mark.parametrize("override, key", [("seed=5", "seed"), ("model.threshold=0.7", "model.threshold"),

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,19 @@ def _fault(step: str) -> None:
 def safe_name(name: str) -> str:
     """A config ``name`` as one file-name component: ``../../x`` -> ``x``, ``a/b c`` -> ``a_b_c``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:100] or "run"
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process ``pid`` (as recorded in RUN/.lock) still exists; unknown counts as alive."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, OverflowError):
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 class RunDir:
@@ -166,18 +180,27 @@ class RunDir:
                 _remove(p)
 
     # -- the lock ---------------------------------------------------------------------------------
+    ORPHAN_WAIT_S = 15.0  # how long a lock held only by a dead writer's orphaned workers is waited for
+
     def lock(self) -> None:
         """One writer at a time: an exclusive ``flock`` on RUN/.lock, which also records the holder's PID."""
         if self._lock_fd is not None:
             return
         fd = os.open(self._file(self.LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise UserError(f"'{self.path}' is being written by another dlnotes process (PID {holder}); "
-                            "wait for it to finish or stop it") from None
+        deadline = time.monotonic() + self.ORPHAN_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                # a writer killed outright (SIGKILL, out of memory) leaves DataLoader workers that forked
+                # the lock's descriptor; they exit within seconds once they see their parent gone
+                if _alive(holder) or time.monotonic() > deadline:
+                    os.close(fd)
+                    raise UserError(f"'{self.path}' is being written by another dlnotes process (PID {holder}); "
+                                    "wait for it to finish or stop it") from None
+                time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
