@@ -93,6 +93,9 @@ def main() -> None:
             "dlnotes_samples_per_s": round(samples / med(ours, "train_seconds")),
             "handwritten_samples_per_s": round(samples / med(ref, "train_seconds")),
             "dlnotes_accuracy": round(med(ours, "accuracy"), 4), "handwritten_accuracy": round(med(ref, "accuracy"), 4),
+            "dlnotes_walls": [round(x["wall"], 2) for x in ours], "handwritten_walls": [round(x["wall"], 2) for x in ref],
+            "dlnotes_train_all": [round(x["train_seconds"], 2) for x in ours],
+            "handwritten_train_all": [round(x["train_seconds"], 2) for x in ref],
         })
         print(f"  {case}: done", file=sys.stderr, flush=True)
 
@@ -109,6 +112,9 @@ def main() -> None:
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    for row in rows:  # every run, in order: the spread says how far to trust the medians
+        print(f"{row['case']}: dlnotes walls {row['dlnotes_walls']} (train {row['dlnotes_train_all']}); "
+              f"hand walls {row['handwritten_walls']} (train {row['handwritten_train_all']})")
     result = {"machine": machine, "results": rows}
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2) + "\n")
