@@ -28,9 +28,12 @@ import torch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
-def _text_inches(text: str, fontsize: float = 10) -> float:
-    """About how wide ``text`` is when drawn, in inches (0.6 em per character: DejaVu Sans's average)."""
-    return 0.6 * fontsize * len(text) / 72
+def _measured_inches(text: str, fontsize: float) -> float:
+    """How wide ``text`` is drawn, in inches, from the font's own glyph metrics (no figure needed)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    return text_to_path.get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)[0] / 72
 
 
 def _save(fig, path: Path) -> Path:
@@ -137,14 +140,6 @@ def loss_surface(loss: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor, best: t
                facecolor="0.75")  # below the surface, on grey so that the white path shows
     fig.colorbar(im, ax=ax)
     return _save(fig, path)
-
-
-def _measured_inches(text: str, fontsize: float) -> float:
-    """How wide ``text`` is drawn, in inches, from the font's own glyph metrics (no figure needed)."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import text_to_path
-
-    return text_to_path.get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)[0] / 72
 
 
 def misclassified(images: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, classes: list[str],
@@ -271,5 +266,5 @@ def compare_curves(curves: list[tuple[str, list[dict]]], metric: str | None, pat
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=9,
-               ncol=max(1, min(len(curves), int(10 // max(_text_inches(c[0], 9) + 0.6 for c in curves)))))
+               ncol=max(1, min(len(curves), int(10 // max(_measured_inches(c[0], 9) + 0.6 for c in curves)))))
     return _save(fig, path)

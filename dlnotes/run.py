@@ -108,17 +108,17 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
         meta = _meta(cfg, data, cfg.model.name, args, dev, dist)
         return _train(cfg, rd, data, model, meta, config_dict, dev, dist, resuming, quiet, rank0)
     except UserError as e:
-        if claim in ("absent", "empty") and rd.newest() is None:  # bad input found before any checkpoint:
-            import shutil                                           # leave the folder as it was
+        if claim in ("absent", "empty"):  # a new run
+            if rd.newest() is not None:  # e.g. an unreadable test image found after the training: keep the work
+                raise UserError(f"{e}; the trained checkpoint is kept: fix that and finish with "
+                                f"dlnotes train --resume {rd.path}") from None
+            import shutil  # bad input found before any checkpoint: leave the folder as it was
 
             if claim == "absent":
                 shutil.rmtree(rd.path, ignore_errors=True)
             else:
                 rd.reset()
                 rd.release()
-        elif claim in ("absent", "empty"):  # e.g. an unreadable test image found after the training:
-            raise UserError(f"{e}; the trained checkpoint is kept: fix that and finish with "  # keep the work
-                            f"dlnotes train --resume {rd.path}") from None
         raise
     finally:
         rd.unlock()
@@ -321,7 +321,7 @@ class Run:
                                       len(self.meta["dataset"].get("classes") or []))
         if baseline is not None:
             metrics["baseline"] = baseline
-        seasonal = getattr(self.task, "seasonal_baseline", lambda *a: None)(part, self.meta["preprocess"])
+        seasonal = self.task.seasonal_baseline(part, self.meta["preprocess"])
         if seasonal is not None:  # forecasting with data.period
             metrics["seasonal_baseline"] = seasonal
         import warnings

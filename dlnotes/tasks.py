@@ -106,6 +106,11 @@ class Task:
         Stored as ``metrics["baseline"]``."""
         return None
 
+    def seasonal_baseline(self, test, pre: dict[str, Any]) -> dict[str, Any] | None:
+        """A second trivial predictor where the task has one (forecasting with ``data.period``: the value
+        one season back); stored as ``metrics["seasonal_baseline"]``."""
+        return None
+
     def summary(self, metrics: dict[str, Any]) -> str:
         """``accuracy=0.9750 (majority class 0.1017)  f1=...``: the main metric beside its baseline."""
         base = metrics.get("baseline") or {}
