@@ -43,11 +43,11 @@ def interpolated(v: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("transform, relative", [("none", False), ("diff", False), ("log", False),
                                                  ("pct", False), ("none", True), ("diff", True)])
 def test_transforms_invert_exactly_to_the_interpolated_series(tmp_path, transform, relative):
-    from dlnotes.data.prepare import prepare
+    from dlnotes.collect import load_data
     from dlnotes.tasks import get_task
 
     v = interpolated(trend_series(tmp_path / "s.csv"))
-    data = prepare(series_cfg(tmp_path / "s.csv", transform=transform, relative=relative, horizon=3))
+    data = load_data(series_cfg(tmp_path / "s.csv", transform=transform, relative=relative, horizon=3))
     pre, task = data.preprocess, get_task("forecasting")
     assert pre["transform"] == transform and pre["relative"] == relative and pre["missing"] == "interpolate"
     for part in (data.train, data.test):
@@ -86,10 +86,10 @@ def test_naive_and_seasonal_baselines_by_hand():
 
 
 def test_gap_windows_are_counted(tmp_path):
-    from dlnotes.data.prepare import prepare
+    from dlnotes.collect import load_data
 
     trend_series(tmp_path / "s.csv", n=259, gaps=3)
-    data = prepare(series_cfg(tmp_path / "s.csv", seq_len=50, val_fraction=0.1))
+    data = load_data(series_cfg(tmp_path / "s.csv", seq_len=50, val_fraction=0.1))
     n = 259 - 51 + 1
     dropped = n - len(data.train) - len(data.val) - len(data.test)
     assert dropped == 2 * 50  # split_gap windows before the validation part and before the test part

@@ -153,7 +153,7 @@ def predict(
     if output is None:
         sys.stdout.write(text)
     else:
-        from dlnotes.engine.checkpoint import atomic_write
+        from dlnotes.atomic import atomic_write
 
         try:
             atomic_write(output, text)

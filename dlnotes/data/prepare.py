@@ -7,7 +7,6 @@ recorded so that ``predict`` applies the same preprocessing to raw inputs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +14,9 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset
-from dlnotes.data.kinds import input_kind
+from dlnotes.data.sampling import split_indices
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
-from dlnotes.tasks import get_task
 
 
 @dataclass
@@ -32,7 +30,8 @@ class Split:
 
 
 class Prepared:
-    """The train/val/test splits and the preprocessing fitted on the training split.
+    """The train/val/test splits, the preprocessing fitted on the training split, and the task and
+    input kind they are for.
 
     ``train``, ``val`` and ``test`` are normalised (per ``preprocess``) when first read, one split at a
     time; ``raw(name)`` gives a split as the dataset produced it. A closed-form solver reads the raw
@@ -40,12 +39,18 @@ class Prepared:
     rows is ever made for it.
     """
 
-    def __init__(self, train: Split, val: Split | None, test: Split, dataset: Dataset,
+    def __init__(self, train: Split, val: Split | None, test: Split, dataset: Dataset, task, kind,
                  preprocess: dict[str, Any] | None = None, note: str | None = None):
         self.dataset, self.preprocess = dataset, preprocess if preprocess is not None else {}
+        self.task, self.kind = task, kind  # the objects the collect step resolved, handed to everything below
         self.note = note  # what the split did, for one line at train time (series: windows lost to gaps)
         self._raw = {"train": train, "val": val, "test": test}
         self._normalised: dict[str, Split | None] = {}
+
+    def model_inputs(self) -> dict[str, Any]:
+        """Model constructor arguments that follow from the data: the kind's (``in_channels``, ``seq_len``...)
+        and the task's (``num_classes``, ``horizon``...)."""
+        return {**self.kind.model_inputs(self.dataset), **self.task.model_outputs(self.dataset)}
 
     def raw(self, name: str) -> Split | None:
         return self._raw[name]
@@ -75,21 +80,17 @@ class Prepared:
 
 
 def build_dataset(cfg) -> Dataset:
-    """The registered dataset; a table of raw columns gets its preprocessing fitted on the training rows."""
-    extras = cfg.extras("data")
+    """The registered dataset of ``cfg.data``, as its constructor returns it (a table's raw rows unfitted)."""
     fn = DATASETS.get(cfg.data.name, where="data.name")
     try:
-        ds = fn(**extras)
+        return fn(**cfg.extras("data"))
     except ValueError as e:
         raise UserError(f"data ({cfg.data.name}): {e}") from None
-    if ds.table is not None:
-        fit_table(ds, cfg)
-    return ds
 
 
-def training_rows(ds: Dataset, cfg) -> np.ndarray:
+def training_rows(ds: Dataset, cfg, stratify: bool) -> np.ndarray:
     """The rows ``prepare`` will train on: the same seeded (stratified) test and val splits it makes."""
-    labels = ds.y.numpy() if get_task(ds.task).stratify else None
+    labels = ds.y.numpy() if stratify else None
     keep = np.arange(len(ds.y))
     if ds.x_test is None:
         keep, held = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, labels)
@@ -103,58 +104,18 @@ def training_rows(ds: Dataset, cfg) -> np.ndarray:
     return keep
 
 
-def fit_table(ds: Dataset, cfg) -> None:
+def fit_table(ds: Dataset, cfg, stratify: bool, embed: str) -> None:
     """Fits the table's preprocessing (data.tabular) on the training rows alone and fills ``x``/``x_test``.
 
-    Models with an ``embed_categories`` parameter (mlp) take many-level categories as codes for
-    learned embeddings; the others get them one-hot.
+    ``embed`` (the model's ``embed_categories``, or ``none`` for models without embeddings) says which
+    categories become codes for learned embeddings; the others are one-hot.
     """
-    from dlnotes.registry import MODELS
-
-    params = MODELS.params(cfg.model.name) if cfg.model.name in MODELS else {}
-    embed = cfg.extras("model").get("embed_categories", params["embed_categories"].default) \
-        if "embed_categories" in params else "none"
     t, table = ds.table.transform, ds.table
     t.embed, t.standardize = embed, cfg.data.standardize
-    t.fit(table.frame.iloc[training_rows(ds, cfg)], f"'{table.path}'")
+    t.fit(table.frame.iloc[training_rows(ds, cfg, stratify)], f"'{table.path}'")
     ds.x = torch.from_numpy(t.transform(table.frame, f"'{table.path}'"))
     if table.test_frame is not None:
         ds.x_test = torch.from_numpy(t.transform(table.test_frame, f"'{table.path}'"))
-
-
-def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None = None,
-                  gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffled (keep, held_out) index arrays; ``labels`` makes it stratified: each class gives its share.
-
-    ``gap`` (time-ordered windows) holds out the *last* ``fraction`` instead and drops ``gap`` samples
-    before it, so that no window of the held-out part shares a value with a kept one.
-    """
-    if gap is not None:
-        k = int(round(n * fraction))
-        return np.arange(max(n - k - (gap if k else 0), 0)), np.arange(n - k, n)
-    rng = np.random.default_rng(seed)
-    if labels is None or fraction == 0:
-        perm = rng.permutation(n)
-        k = int(round(n * fraction))
-        return np.sort(perm[k:]), np.sort(perm[:k])
-    held = []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        held.append(idx[: int(round(len(idx) * fraction))])
-    held_out = np.sort(np.concatenate(held))
-    keep = np.setdiff1d(np.arange(n), held_out)
-    return keep, held_out
-
-
-def epoch_indices(n: int, shuffle: bool, generator: torch.Generator | None, rank: int = 0,
-                  world: int = 1) -> torch.Tensor:
-    """One epoch's sample order for this rank: a permutation drawn from ``generator`` (or 0..n-1),
-    padded by wrapping to a multiple of ``world``, every ``world``-th index from ``rank``."""
-    idx = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    if world > 1:
-        total = math.ceil(n / world) * world
-        idx = torch.cat([idx, idx[: total - n]])[rank::world]
-    return idx
 
 
 def _split(x, y, fraction, seed, stratify, gap=None, raw=None) -> tuple[Split, Split]:
@@ -224,11 +185,13 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
     return (x - mean) / std
 
 
-def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
-    """Builds, splits and normalises ``cfg``'s data. ``recorded`` (a run's meta.json preprocessing)
-    spares a streamed dataset its statistics pass when the run is evaluated or resumed."""
-    ds = build_dataset(cfg)
-    task, kind = get_task(ds.task), input_kind(ds.kind)
+def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None, embed: str = "none") -> Prepared:
+    """Splits and normalises the dataset ``ds`` of ``cfg`` for ``task`` and ``kind`` (the objects the
+    collect step resolved: ``task.stratify``, ``task.target_stats``, ``kind.input_stats``...).
+    ``recorded`` (a run's meta.json preprocessing) spares a streamed dataset its statistics pass when
+    the run is evaluated or resumed; ``embed``: see ``fit_table``."""
+    if ds.table is not None:
+        fit_table(ds, cfg, task.stratify, embed)
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
     if ds.x_test is None:
         train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap, ds.raw)
@@ -240,7 +203,13 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
     val = None
     if cfg.data.val_fraction > 0:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap, train.raw)
-    pre: dict[str, Any] = {"kind": ds.kind, **ds.facts()}
+    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded)}
+    return Prepared(train, val, test, ds, task, kind, pre, _note(cfg.data.name, ds, train, val, test))
+
+
+def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """The normalisation (and, for Krizhevsky's recipe, colour PCA) statistics of the training split."""
+    pre: dict[str, Any] = {}
     streamed = not torch.is_tensor(ds.x)
     if not streamed:
         pre.update(kind.input_stats(train.x))
@@ -254,13 +223,13 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
             pre.update({k: recorded[k] for k in keys if k in recorded})
         else:
             from dlnotes.data.stream import image_statistics
-            pre.update(image_statistics(train.x, seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
+            pre.update(image_statistics(train.x, cfg.seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
         if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
             pre.pop("x_mean"), pre.pop("x_std")
     elif not streamed and cfg.data.standardize and kind.dtype.is_floating_point:
         mean, std = stats(train.x, kind.stat_dims(train.x))
         pre.update(x_mean=mean.tolist(), x_std=std.tolist(), **task.target_stats(train.y, mean, std))
-    return Prepared(train, val, test, ds, pre, _note(cfg.data.name, ds, train, val, test))
+    return pre
 
 
 def _note(name: str, ds: Dataset, train: Split, val: Split | None, test: Split) -> str | None:

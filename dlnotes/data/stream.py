@@ -114,7 +114,7 @@ class SeededSampler(Sampler):
         return math.ceil(self.n / self.world)
 
     def __iter__(self):
-        from dlnotes.data.prepare import epoch_indices
+        from dlnotes.data.sampling import epoch_indices
 
         idx = epoch_indices(self.n, self.shuffle, self.generator, self.rank, self.world).tolist()
         if self.augment_generator is None:

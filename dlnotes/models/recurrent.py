@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
+from dlnotes.models.base import Model
 from dlnotes.constraints import Interval
 from dlnotes.nn.cells import Recurrent
 from dlnotes.registry import MODELS
@@ -25,7 +26,7 @@ from dlnotes.registry import MODELS
 FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class RecurrentNet(nn.Module):
+class RecurrentNet(Model):
     def __init__(self, mode: str, input_size: int, out_features: int, hidden_size: int, num_layers: int,
                  bidirectional: bool, dropout: float, head: str, impl: str, seq_len: int = 0,
                  vocab_size: int = 0, embed_dim: int = 32, nonlinearity: str = "tanh"):
