@@ -239,7 +239,7 @@ def describe(s: Session) -> dict[str, Any]:
     import numpy
     import torch
 
-    from dlnotes import __version__
+    from dlnotes.version import __version__
 
     ds, data = s.data.dataset, s.data
     return {

@@ -51,20 +51,17 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def read_run(path: Path) -> dict[str, Any]:
     """One run's row: identity, flattened config, main metric and baseline; ``damaged`` says what failed."""
-    import yaml
-
     from dlnotes.tasks import get_task
+    from dlnotes.yamlfile import read_yaml
 
     rd = RunDir(path)
     row: dict[str, Any] = {"run": path.name, "path": str(path), "damaged": None}
     try:
         meta = rd.meta()
-        config = yaml.safe_load(rd.config_path.read_text(encoding="utf-8"))
-        if not isinstance(config, dict):
-            raise UserError(f"'{rd.config_path}' is not a YAML mapping")
+        config = read_yaml(rd.config_path)  # the config loader's limits: a YAML bomb is a damaged run
         metrics, epochs = rd.read_metrics(), rd.epochs_completed()
         task = get_task(meta["dataset"]["task"])
-    except (OSError, ValueError, KeyError, TypeError, UserError, yaml.YAMLError) as e:
+    except (OSError, ValueError, KeyError, TypeError, UserError) as e:
         row["damaged"] = _reason(e)
         return row
     base = metrics.get("baseline") or {}

@@ -63,6 +63,25 @@ def _os_error(e: OSError) -> str:
     return f"'{path}': {reason}"
 
 
+def outcome(e: BaseException) -> tuple[str, int] | None:
+    """The one line and the exit code of an exception dlnotes expects; None for a bug."""
+    if isinstance(e, UserError):
+        return str(e), 2
+    if isinstance(e, RunFailure):
+        return str(e), 1
+    if isinstance(e, ModuleNotFoundError):
+        extra = EXTRAS.get((e.name or "").split(".")[0])
+        return (f"this needs the optional package '{e.name}': pip install 'dlnotes[{extra}]'", 2) if extra else None
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing '{e.filename}'" if e.filename else ""
+        return f"disk full{where}; free some space and run the command again", 1
+    if isinstance(e, OSError):  # about a path the user gave: bad input; else a failure during the run
+        return (_os_error(e), 2) if e.filename is not None else None
+    if isinstance(e, RecursionError):
+        return "an input is nested too deeply to read", 2
+    return None
+
+
 def guarded(fn):
     """Runs a command body, turning dlnotes' exceptions into exit codes and one-line messages."""
     import functools
@@ -73,41 +92,18 @@ def guarded(fn):
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except UserError as e:
-            if _debug["on"]:
-                raise
-            _fail(str(e), 2)
         except BrokenPipeError:
             _quiet_broken_pipe()
-        except ModuleNotFoundError as e:
-            extra = EXTRAS.get((e.name or "").split(".")[0])
-            if extra is None or _debug["on"]:
-                raise
-            _fail(f"this needs the optional package '{e.name}': pip install 'dlnotes[{extra}]'", 2)
-        except OSError as e:
-            if _debug["on"]:
-                raise
-            if e.filename is None:  # not about a path: a failure during the run, not bad input
-                _fail(f"{type(e).__name__}: {e} (run with --debug for the traceback)", 1)
-            _fail(_os_error(e), 2)
-        except RecursionError:
-            if _debug["on"]:
-                raise
-            _fail("an input is nested too deeply to read", 2)
-        except RunFailure as e:
-            if _debug["on"]:
-                raise
-            _fail(str(e), 1)
         except Interrupted as e:
             typer.echo(str(e), err=True)
             raise typer.Exit(e.exit_code)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - every exception becomes an exit code here
             if _debug["on"]:
                 raise
-            _fail(f"{type(e).__name__}: {e} (run with --debug for the traceback)", 1)
+            _fail(*(outcome(e) or (f"{type(e).__name__}: {e} (run with --debug for the traceback)", 1)))
 
     return wrapper
 

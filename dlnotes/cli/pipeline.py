@@ -37,6 +37,41 @@ def train(
     """
     overrides = list(overrides or [])
     check_device(device)
+    cfg = _train_config(config, resume, data, target, model, overrides)  # config errors come before torch
+    from dlnotes.engine.progress import status
+
+    torchrun = "RANK" in os.environ
+    status("starting: importing torch ...", quiet or os.environ.get("RANK", "0") != "0")  # torchrun: rank 0 speaks
+    if resume is None and out is None:
+        if torchrun:
+            raise UserError("under torchrun give --out DIR: every process must write the same run folder")
+        from dlnotes.run import default_out
+
+        out = default_out(cfg)  # made here, so that every process of an --nproc run agrees on it
+        launch_args = ["--out", str(out)]
+    else:
+        launch_args = []
+    if nproc > 1:
+        from dlnotes.engine.launch import launch
+
+        raise typer.Exit(launch(nproc, sys.argv[1:] + launch_args))
+    from dlnotes.engine.distributed import launched_rank
+    from dlnotes.run import train as run_train
+
+    try:
+        run = run_train(cfg, out=out, device=device, resume=resume,
+                        overrides=overrides if resume is not None else None, quiet=quiet)
+    except Interrupted as e:
+        e.run_dir = resume or out
+        raise
+    if launched_rank() == 0:  # under torchrun only rank 0 reports
+        typer.echo(f"run: {run.path}")
+        typer.echo("test: " + run.task.summary(run.metrics))
+
+
+def _train_config(config, resume, data, target, model, overrides):
+    """The config a training starts from (None for --resume, which uses the run's own), from exactly one
+    of --config, --data (the quick start) and --resume."""
     if data is not None and (config is not None or resume is not None):
         raise UserError("--data starts a run without a config; give it without --config and --resume")
     if data is None and (target is not None or model is not None):
@@ -48,36 +83,8 @@ def train(
     from dlnotes.config import load_config, quick_config
 
     if data is not None:
-        cfg = quick_config(data, target, model, overrides)
-    elif resume is None:
-        cfg = load_config(config, overrides)  # config errors surface before torch is imported
-    from dlnotes.engine.progress import status
-
-    status("starting: importing torch ...", quiet or os.environ.get("RANK", "0") != "0")  # torchrun: rank 0 speaks
-    from dlnotes.run import default_out
-
-    out_given = out is not None
-    if resume is None and out is None:
-        out = default_out(cfg)  # fixed here, so that every process of a DDP run agrees on it
-    if nproc > 1:
-        from dlnotes.engine.launch import launch
-
-        argv = sys.argv[1:] + (["--out", str(out)] if resume is None and not out_given else [])
-        raise typer.Exit(launch(nproc, argv))
-    from dlnotes.engine.distributed import launched_rank
-    from dlnotes.run import train as run_train
-
-    target = resume or out
-    try:
-        run = run_train(cfg if resume is None else None, out=out, device=device, resume=resume,
-                        overrides=overrides if resume is not None else None, quiet=quiet)
-    except Interrupted as e:
-        e.run_dir = target
-        raise
-    if launched_rank() != 0:  # under torchrun only rank 0 reports
-        return
-    typer.echo(f"run: {run.path}")
-    typer.echo("test: " + run.task.summary(run.metrics))
+        return quick_config(data, target, model, overrides)
+    return load_config(config, overrides) if resume is None else None
 
 
 @app.command("eval")

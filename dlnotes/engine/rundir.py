@@ -138,7 +138,8 @@ class RunDir(Checkpoints):
         if not run.path.is_dir():
             raise UserError(f"'{run.path}' is not a run directory")
         if run.newest() is None and run.recorded() is None:
-            raise UserError(f"'{run.path}' is not a dlnotes run: it has no checkpoint and no {cls.LEDGER} ledger")
+            has = "" if (run.path / cls.CONFIG).is_file() else f"no {cls.CONFIG}, "
+            raise UserError(f"'{run.path}' is not a dlnotes run: it has {has}no checkpoint and no {cls.LEDGER} ledger")
         for name in (cls.CONFIG, cls.META):
             if not (run.path / name).is_file():
                 raise UserError(f"'{run.path}' is not a complete dlnotes run: {name} is missing")

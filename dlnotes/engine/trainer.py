@@ -175,51 +175,65 @@ class Trainer:
                              f"try a lower learning rate (train.optimizer.lr is {lr:g})")
 
     def fit(self) -> list[dict[str, Any]]:
+        """Trains from ``self.epoch`` to ``train.epochs`` (or an early stop); returns the history."""
         t = self.cfg.train
-        self._pending = None
-        stop = False
+        self._pending, stop = None, False
         progress = Progress(t.epochs, self.epoch, len(self.batches), self.task.metric, quiet=self.quiet)
         with self._signals(), contextlib.closing(progress):
             if self.epoch == 0 and self.save is not None:
                 self.save(self.model, self.state(), self.history)  # so Ctrl-C in epoch 1 can resume too
-            last_save = time.perf_counter()
+            self._last_save = time.perf_counter()
             try:
                 for epoch in range(self.epoch + 1, t.epochs + 1):
-                    start = time.perf_counter()
-                    progress.epoch_start(epoch)
-                    row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, progress)}
-                    row.update(self.validate())
-                    row["lr"] = self.optimizer.param_groups[0]["lr"]
-                    row.update(unwrap(self.model).trace())  # e.g. w, b of a 1-D fit
-                    if self.plateau:  # divided when the validation loss stops improving (Krizhevsky 2012, 5)
-                        self.scheduler.step(row["val_loss"])
-                    else:
-                        self.scheduler.step()
-                    row["seconds"] = time.perf_counter() - start
-                    self.history.append(row)
-                    self.epoch = epoch
-                    if self.log is not None:
-                        self.log(row)
+                    row = self.run_epoch(epoch, progress)
                     stop = self._early_stop(row)
-                    if self.save is not None:
-                        if stop or epoch == t.epochs or time.perf_counter() - last_save >= SAVE_EVERY_S:
-                            self._pending = None
-                            self.save(self.model, self.state(), self.history)
-                            last_save = time.perf_counter()
-                        else:
-                            self._pending = self._snapshot()
+                    self._keep(stop or epoch == t.epochs)
                     progress.epoch_end(row)
                     if stop:
                         break
             except (Interrupted, RunFailure):
                 self._flush()  # the last finished epoch reaches the disk before we stop
                 raise
+        self._warn_if_not_converged(stop)
+        return self.history
+
+    def run_epoch(self, epoch: int, progress: Progress) -> dict[str, Any]:
+        """One epoch: train, validate, step the schedule; its row of history.csv."""
+        start = time.perf_counter()
+        progress.epoch_start(epoch)
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, progress)}
+        row.update(self.validate())
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row.update(unwrap(self.model).trace())  # e.g. w, b of a 1-D fit
+        if self.plateau:  # divided when the validation loss stops improving (Krizhevsky 2012, 5)
+            self.scheduler.step(row["val_loss"])
+        else:
+            self.scheduler.step()
+        row["seconds"] = time.perf_counter() - start
+        self.history.append(row)
+        self.epoch = epoch
+        if self.log is not None:
+            self.log(row)
+        return row
+
+    def _keep(self, now: bool) -> None:
+        """Commits the finished epoch (at least every SAVE_EVERY_S, and when ``now``), else snapshots it."""
+        if self.save is None:
+            return
+        if now or time.perf_counter() - self._last_save >= SAVE_EVERY_S:
+            self._pending = None
+            self.save(self.model, self.state(), self.history)
+            self._last_save = time.perf_counter()
+        else:
+            self._pending = self._snapshot()
+
+    def _warn_if_not_converged(self, stopped_early: bool) -> None:
+        t = self.cfg.train
         convex = unwrap(self.model).convex  # a network's loss keeps creeping down: no warning
-        if convex and not stop and self.history and not (self.dist is not None and self.dist.rank != 0):
+        if convex and not stopped_early and self.history and not (self.dist is not None and self.dist.rank != 0):
             message = convergence_message(self.history, t.epochs, t.optimizer.lr)
             if message:
-                warnings.warn(message, ConvergenceWarning, stacklevel=2)
-        return self.history
+                warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
     def _snapshot(self) -> tuple:
         """A copy of everything a checkpoint holds, taken now and written later."""
