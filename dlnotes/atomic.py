@@ -162,7 +162,7 @@ def read_json(path: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"'{path}' not found")
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+        obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         raise UserError(f"'{path}' is not valid JSON ({e})") from None
     except RecursionError:  # json's parser recurses once per nested [ or {
@@ -170,7 +170,3 @@ def read_json(path: str | Path) -> dict:
     if not isinstance(obj, dict):
         raise UserError(f"'{path}' should hold a JSON object")
     return obj
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")

@@ -134,13 +134,13 @@ def build(s: Session) -> None:
     s.model = build_model(cfg.model.name, s.args)
     if data.kind.image:
         check_fits(s.model, data.dataset.input_shape)
-    s.meta = describe(s)
+    config = resolved(cfg)
+    config["model"].update({k: v for k, v in s.args.items()  # what the data fixed, for the record
+                            if k not in config["model"] and k not in TRAIN_PROVIDED})
+    s.meta = {**describe(s), "config": config}  # what was trained: --resume and eval compare with it
     if s.resume:
         s.meta = s.resume.check_same_run(s.meta)
     if s.writer:
-        config = resolved(cfg)
-        config["model"].update({k: v for k, v in s.args.items()  # what the data fixed, for the record
-                                if k not in config["model"] and k not in TRAIN_PROVIDED})
         s.rd.record(RunDir.CONFIG, RunDir.META)  # one ledger write for both
         s.rd.write_config(dump(config))
         s.rd.write_meta(s.meta)
@@ -247,6 +247,7 @@ def describe(s: Session) -> dict[str, Any]:
         "dataset": {"name": s.cfg.data.name, "args": s.cfg.extras("data"), "task": ds.task, "kind": ds.kind,
                     "input_shape": list(ds.input_shape), "classes": ds.classes, "feature_names": ds.feature_names,
                     "target_name": ds.target_name, "sizes": {k: data.size(k) for k in ("train", "val", "test")}},
+        "data": data.identity(),
         "preprocess": data.preprocess,
         "seed": s.cfg.seed,
         "solver": s.cfg.train.solver,

@@ -193,7 +193,10 @@ def compare(paths: list[Path], output: Path) -> Path:
     """The learning curves of several runs on one figure, labelled by the config keys that differ."""
     from dlnotes import plots
 
+    from dlnotes.outputs import check_output
+
     rows, keys = collect_runs(paths)
+    check_output(output, "--output", runs=[r["path"] for r in rows])
     ok = [r for r in rows if not r["damaged"]]
     for r in rows:
         if r["damaged"]:

@@ -44,7 +44,11 @@ class Run:
         if rd.newest() is None:
             raise UserError(f"'{rd.path}' has no checkpoint: the run stopped before its first one; "
                             f"start it again with: dlnotes train --resume {rd.path}")
-        run = cls(rd.path, load_config(rd.config_path), rd.meta())
+        from dlnotes.engine.resume import check_config_unchanged
+
+        meta, cfg = rd.meta(), load_config(rd.config_path)
+        check_config_unchanged(meta, cfg, rd.path)
+        run = cls(rd.path, cfg, meta)
         run._device_spec = device
         run.metrics = rd.read_metrics()
         return run
@@ -75,8 +79,12 @@ class Run:
             from dlnotes.collect import load_data
             from dlnotes.engine.device import seed_everything
 
+            from dlnotes.engine.resume import check_same_data
+
             seed_everything(self.config.seed)
-            self._data = load_data(self.config, self.meta["preprocess"])
+            data = load_data(self.config, self.meta["preprocess"])
+            check_same_data(self.meta, data.identity(), f"run '{self.path}'")
+            self._data = data
         return self._data
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from dlnotes.cli.app import app, check_output, guarded
+from dlnotes.cli.app import app, guarded
+from dlnotes.outputs import check_output
 from dlnotes.errors import UserError
 
 
@@ -26,7 +26,7 @@ def plot(
     Example: dlnotes plot --activations --output activations.png
     """
     if activations:
-        check_output(output, "--output")
+        check_output(output, "--output", runs=[run] if run is not None else [])
         from dlnotes.plots import activation_functions
 
         typer.echo(str(activation_functions(output)))
@@ -53,7 +53,7 @@ def export(
 
     Example: dlnotes export --run runs/lenet_digits-20260101-120000 --format onnx --output lenet.onnx
     """
-    check_output(output, "--output")
+    check_output(output, "--output", runs=[run])
     from dlnotes.engine.export import export as export_model
     from dlnotes.run import Run
 
@@ -79,7 +79,9 @@ def runs(
     from dlnotes.runs_table import collect_runs, format_table
 
     rows, keys = collect_runs(list(paths or [Path("runs")]), sort)
-    typer.echo(json.dumps(rows_json(rows, keys)) if as_json else format_table(rows, keys))
+    from dlnotes.atomic import dumps
+
+    typer.echo(dumps(rows_json(rows, keys)) if as_json else format_table(rows, keys))
 
 
 @app.command()

@@ -52,6 +52,12 @@ class Prepared:
         and the task's (``num_classes``, ``horizon``...)."""
         return {**self.kind.model_inputs(self.dataset), **self.task.model_outputs(self.dataset)}
 
+    def identity(self) -> dict[str, Any]:
+        """What the run was trained and tested on: each split's size and a sha256 of its rows (recorded in
+        meta.json; ``--resume`` and ``eval`` refuse data that changed under a run)."""
+        parts = {k: v for k, v in self._raw.items() if v is not None}
+        return {"sizes": {k: len(v) for k, v in parts.items()}, "rows": {k: fingerprint(v) for k, v in parts.items()}}
+
     def raw(self, name: str) -> Split | None:
         return self._raw[name]
 
@@ -77,6 +83,41 @@ class Prepared:
         if part is None:
             raise UserError(f"--split {name}: this run has no {name} split (data.val_fraction is 0)")
         return part
+
+
+def fingerprint(split: Split) -> dict[str, Any]:
+    """What identifies a split's rows, stable across CPUs: a sha256 of everything exact (integer inputs and
+    targets, a streamed folder's file names) and, for float inputs that went through arithmetic (resizing,
+    generation), their float64 sum and sum of squares and 32 values at seeded positions, compared within
+    a relative 1e-5 by ``same_rows`` (another CPU's SIMD may round the last bit differently)."""
+    import hashlib
+
+    h, out = hashlib.sha256(), {}
+    for t in (split.x, split.y):
+        if not torch.is_tensor(t):  # dlnotes.data.stream.ImageFiles
+            h.update("\0".join(t.path(i) for i in range(len(t))).encode())
+        elif t.is_floating_point() and t is split.x:
+            flat = t.detach().reshape(-1).double()
+            pick = torch.randint(len(flat), (32,), generator=torch.Generator().manual_seed(0)) if len(flat) else []
+            out = {"sum": flat.sum().item(), "sum_sq": (flat * flat).sum().item(), "sample": flat[pick].tolist()}
+        else:
+            arr = t.detach().cpu().contiguous().numpy()
+            h.update(f"{arr.dtype}{arr.shape}".encode())
+            h.update(memoryview(arr).cast("B"))
+    return {"sha256": h.hexdigest(), **out}
+
+
+def same_rows(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two fingerprints describe the same rows (floats within a relative 1e-5)."""
+    def close(u, v):
+        return abs(u - v) <= 1e-5 * max(abs(u), abs(v), 1e-6)
+
+    if a.get("sha256") != b.get("sha256") or set(a) != set(b):
+        return False
+    if "sum" not in a:
+        return True
+    return close(a["sum"], b["sum"]) and close(a["sum_sq"], b["sum_sq"]) and \
+        len(a["sample"]) == len(b["sample"]) and all(close(u, v) for u, v in zip(a["sample"], b["sample"]))
 
 
 def build_dataset(cfg) -> Dataset:

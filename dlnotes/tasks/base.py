@@ -46,6 +46,7 @@ class Task:
     shown: tuple[str, ...] = ("mse", "mae", "loss")  # the one-line summary after training
     stratify = False  # split so that each class keeps its share
     plain_text = False  # predict prints the prediction itself, not a CSV table, unless --output asks for one
+    draws_predictions = False  # predict --figure draws what it answered (forecasting: history and forecast)
 
     # -- data and model -------------------------------------------------------------------------
     def model_outputs(self, ds) -> dict[str, int]:
