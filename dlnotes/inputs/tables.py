@@ -43,6 +43,7 @@ def frame(inputs, where: str):
     if isinstance(inputs, pd.DataFrame):
         return inputs.reset_index(drop=True)
     if isinstance(inputs, dict):
+        inputs = {k: v.detach().cpu().numpy() if hasattr(v, "detach") else v for k, v in inputs.items()}  # tensors
         one_row = all(np.ndim(v) == 0 for v in inputs.values())
         try:
             return pd.DataFrame([inputs] if one_row else inputs)
