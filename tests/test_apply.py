@@ -6,6 +6,7 @@ inputs given as files (a CSV, a .npy), which ``dlnotes predict`` reads.
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from dlnotes.collect import load_data
 from dlnotes.config import load_config, validate
-from dlnotes.errors import UserError
+from dlnotes.errors import ConvergenceWarning, UserError
 from dlnotes.run import Run, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,8 @@ def moved_runs(tmp_path_factory):
             "text": quick({"name": "text", "path": "notes.txt", "seq_len": 16}, {"name": "gru", "hidden_size": 8}),
             "image_folder": quick({"name": "image_folder", "root": "shapes", "image_size": 8, "channels": 1,
                                    "test_fraction": 0.25}, {"name": "mlp", "hidden_sizes": [8]}, 3)}
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # one-epoch runs: only their paths matter here
         mp.chdir(project)
         runs = {k: train(validate(cfg), out=project / "runs" / k, quiet=True) for k, cfg in cfgs.items()}
     return runs
@@ -133,6 +135,25 @@ def test_predict_continues_several_prompts(moved_runs):
     rows = run.predict(["the quick", "lazy dog"], steps=5, seed=1)
     assert [r["input"] for r in rows] == ["the quick", "lazy dog"] and all(len(r["prediction"]) == 5 for r in rows)
     assert rows[0] == run.predict("the quick", steps=5, seed=1)[0]
+
+
+def test_predict_reads_images_as_files_pil_images_arrays_and_tensors(moved_runs):
+    import importlib.util
+
+    if importlib.util.find_spec("dlnotes.data.views") is None:
+        pytest.skip("dlnotes.data.views (the stream helper's image views) is not on this branch yet")
+    from PIL import Image
+
+    run = Run.load(moved_runs["image_folder"].path)
+    files = sorted((Path(run.meta["dataset"]["args"]["root"]) / "a").glob("*.png"))[:3]
+    want = [r["prediction"] for r in run.predict([str(f) for f in files])]
+    pils = [Image.open(f) for f in files]
+    arrays = [np.asarray(p) for p in pils]
+    assert [r["prediction"] for r in run.predict(pils)] == want
+    assert [r["prediction"] for r in run.predict(arrays)] == want
+    assert [r["prediction"] for r in run.predict(np.stack(arrays))] == want  # a batch
+    assert [r["prediction"] for r in run.predict(torch.from_numpy(np.stack(arrays)[:, None]))] == want  # N, C, H, W
+    assert [r["input"] for r in run.predict(pils)] == ["0", "1", "2"]
 
 
 @pytest.mark.parametrize("kind, given, message", [

@@ -126,8 +126,8 @@ class Task:
         """(names, feed): what ``dlnotes.inputs`` makes of the raw ``inputs``, the arrays an exported file takes."""
         from dlnotes import inputs as raw
 
-        if spec.kind.image:  # until dlnotes.data.views lands: the kind's reader, pixels in [0, 1] times 255
-            names, x = spec.kind.read(Path(inputs), spec.dataset, spec.pre)
+        if spec.kind.image and isinstance(inputs, (str, Path)):  # files: the kind's reader (and its warnings
+            names, x = spec.kind.read(Path(inputs), spec.dataset, spec.pre)  # about foreign images), [0, 1] x 255
             return names, {"pixels": x * 255}
         return raw.read(spec.meta, inputs)
 
