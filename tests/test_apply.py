@@ -49,7 +49,8 @@ def moved_runs(tmp_path_factory):
     shutil.copy(PENGUINS, project / "penguins.csv")
     (project / "notes.txt").write_text("the quick brown fox jumps over the lazy dog. " * 30)
     image_folder(project / "shapes")
-    cfgs = {"csv": quick({"name": "csv", "path": "penguins.csv", "target": "species"}, {"name": "logistic_regression"}, 20),
+    cfgs = {"csv": quick({"name": "csv", "path": "penguins.csv", "target": "species"},
+                         {"name": "logistic_regression"}, 20),
             "text": quick({"name": "text", "path": "notes.txt", "seq_len": 16}, {"name": "gru", "hidden_size": 8}),
             "image_folder": quick({"name": "image_folder", "root": "shapes", "image_size": 8, "channels": 1,
                                    "test_fraction": 0.25}, {"name": "mlp", "hidden_sizes": [8]}, 3)}

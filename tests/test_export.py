@@ -147,7 +147,8 @@ def test_onnxruntime_alone_gives_predicts_forecast(runs, ort_answers, cli):
     want = np.array([float(r["prediction"]) for r in rows])
     assert np.allclose(ort_answers["series"]["forecast"].reshape(-1), want, rtol=1e-4, atol=0)
     r = cli("predict", "--run", run.path, "--input", raw)  # the CLI writes the rows Run.predict gives
-    assert r.returncode == 0 and [line.split(",")[-1] for line in r.stdout.split()[1:]] == [r["prediction"] for r in rows]
+    assert r.returncode == 0
+    assert [line.split(",")[-1] for line in r.stdout.split()[1:]] == [r["prediction"] for r in rows]
 
 
 def test_onnxruntime_alone_gives_predicts_answers_on_a_folder_of_digit_photos(runs, ort_answers):
@@ -169,12 +170,46 @@ def test_image_graph_takes_uint8_pixels_and_answers_probabilities(runs, onnx_fil
     assert [(i.name, i.type) for i in session.get_inputs()] == [("pixels", "tensor(uint8)")]
     pre = run.meta["preprocess"]
     for batch in (1, 7):
-        pixels = torch.randint(0, 256, (batch, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(batch))
+        g = torch.Generator().manual_seed(batch)
+        pixels = torch.randint(0, 256, (batch, 1, 16, 16), dtype=torch.uint8, generator=g)
         probs, label = session.run(None, {"pixels": pixels.numpy()})
         x = (pixels.float() / 255 - pre["x_mean"][0]) / pre["x_std"][0]
         with torch.inference_mode():
             ref = torch.softmax(run.model(x), -1).numpy()
         assert np.abs(probs - ref).max() < 1e-5 and (label == ref.argmax(1)).all()
+
+
+@pytest.mark.parametrize("category_missing", ["most_frequent", "missing_level"])
+def test_table_graph_computes_what_the_fitted_transform_computes(category_missing):
+    """TableModel.features (the graph) against TabularTransform.transform (training's numpy) on new rows with
+    missing cells, a level never seen in a category, a one-hot and an embedded category, a boolean word never
+    seen; and dates, where the tables helper's data.dates is here."""
+    import importlib.util
+
+    from dlnotes.data.tabular import TabularTransform
+    from dlnotes.export.answers import ValueAnswer
+    from dlnotes.export.tables import TableModel
+
+    rng = np.random.default_rng(0)
+    n = 80
+    rows = pd.DataFrame({"age": rng.normal(40, 12, n), "smoker": rng.choice(["yes", "no"], n),
+                         "port": rng.choice(list("SCQ"), n), "cabin": rng.choice([f"c{i}" for i in range(15)], n)})
+    rows.loc[::7, "age"], rows.loc[::9, "port"] = np.nan, None
+    types = {"age": "number", "smoker": "boolean", "port": "category", "cabin": "category"}
+    if importlib.util.find_spec("dlnotes.data.dates") is not None:
+        rows["when"] = pd.Series(pd.to_datetime(rng.uniform(0, 2e9, n).round(), unit="s").strftime("%Y-%m-%d %H:%M"))
+        rows.loc[::11, "when"] = None
+        types["when"] = "date"
+    t = TabularTransform(types, {"category": category_missing}, 5, "auto").fit(rows)
+    new = rows.head(16).copy()
+    new.loc[0, "port"], new.loc[1, "cabin"], new.loc[2, "smoker"], new.loc[3, "age"] = "Atlantis", "c99", "maybe", None
+    meta = {"dataset": {"kind": "tabular", "task": "regression", "feature_names": list(types)},
+            "preprocess": {"tabular": t.to_dict()}}
+    feed = inputs.codes(meta, inputs.prepare(meta, new))
+    whole = TableModel(torch.nn.Identity(), meta, ValueAnswer({}))
+    got = whole.features({k: torch.as_tensor(v) for k, v in feed.items()})
+    assert t.stats["cabin"]["embed"] and not t.stats["port"]["embed"]
+    np.testing.assert_array_equal(got.numpy(), t.transform(new))
 
 
 @pytest.mark.parametrize("kind", ["table", "series"])

@@ -108,7 +108,8 @@ def _onnx(whole, meta, contract, x, info: str) -> bytes:
         path = os.path.join(tmp, "model.onnx")
         torch.onnx.export(model, tuple(x[n] for n in names), path, input_names=names,
                           output_names=[item["name"] for item in contract["outputs"]],
-                          dynamic_shapes=(dynamic,) if table else dynamic, dynamo=True, external_data=False, verbose=False)
+                          dynamic_shapes=(dynamic,) if table else dynamic, dynamo=True, external_data=False,
+                          verbose=False)
         proto = onnx.load(path)
     text_inputs(proto, meta)
     entry = proto.metadata_props.add()

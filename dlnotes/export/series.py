@@ -33,8 +33,11 @@ class SeriesModel(WholeModel):
         self.network, self.seq_len = network, int(seq_len)
         self.how, self.relative = pre.get("transform", "none"), bool(pre.get("relative"))
         self.steps = int(steps or pre.get("horizon", 1))
-        self.x_mean, self.x_std = _stat(pre, "x_mean", 0.0), _stat(pre, "x_std", 1.0)
-        self.y_mean, self.y_std = _stat(pre, "y_mean", 0.0), _stat(pre, "y_std", 1.0)
+        # float64 buffers: an exported graph would keep Python numbers as float32 constants
+        self.register_buffer("x_mean", torch.tensor(_stat(pre, "x_mean", 0.0), dtype=torch.float64))
+        self.register_buffer("x_std", torch.tensor(_stat(pre, "x_std", 1.0), dtype=torch.float64))
+        self.register_buffer("y_mean", torch.tensor(_stat(pre, "y_mean", 0.0), dtype=torch.float64))
+        self.register_buffer("y_std", torch.tensor(_stat(pre, "y_std", 1.0), dtype=torch.float64))
 
     def transformed(self, v: torch.Tensor) -> torch.Tensor:
         if self.how == "log":

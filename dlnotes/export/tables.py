@@ -1,17 +1,13 @@
 """The whole table model: one input per training column, raw, in; the answers in the user's units out.
 
-For a ``csv`` run, ``dlnotes.data.tabular``'s fitted preprocessing, column by column, in its output order:
-
-    number    v (N,) float64, NaN missing -> (where(isnan v, fill, v) - mean) / std [, isnan v]
-    boolean   code (N,) int64 -> code == the true level's code
-    category  code (N,) int64 -> one-hot over the training levels (code 0, a level never seen: all zeros),
-              or, embedded, the code itself for the network's embedding table (0: the unknown slot)
-
-then the network and the answer (``dlnotes.export.answers``: class probabilities and label, or values
-de-standardised). Other tables (the embedded datasets) standardise each numeric column with the
-training statistics. A code is 1 + the level's index among the training levels (``dlnotes.inputs.codes``);
-the ONNX file also holds that step (``text_inputs``: an ONNX-ML ``LabelEncoder`` per text column, which
-onnxruntime runs), so it takes the columns' text itself.
+For a ``csv`` run, ``dlnotes.data.tabular``'s fitted preprocessing, column by column (``dlnotes.export.columns``:
+numbers imputed with their indicators and scaled, dates as standardised and cyclical calendar parts, booleans,
+one-hot or embedded categories), assembled in its output order (numbers, dates, booleans, one-hot blocks,
+embedded codes), then the network and the answer (``dlnotes.export.answers``: class probabilities and label,
+or values de-standardised). Other tables (the embedded datasets) standardise each numeric column with the
+training statistics. Text arrives as codes, 1 + the level's index among the training levels
+(``dlnotes.inputs.codes``); the ONNX file also holds that step (``text_inputs``: an ONNX-ML ``LabelEncoder``
+per text column, which onnxruntime runs), so it takes the columns' text itself.
 """
 
 from __future__ import annotations
@@ -21,13 +17,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlnotes.export.answers import WholeModel
-
 from dlnotes.errors import UserError
+from dlnotes.export.answers import WholeModel
+from dlnotes.export.columns import column
+
+GROUPS = ("number", "date", "boolean", "category", "embed")  # the input matrix's column order (data.tabular)
 
 
 class TableModel(WholeModel):
-    """``forward(columns)``: a dict of (N,) tensors by column name (numbers float64, text as int64 codes)."""
+    """``forward(columns)``: a dict of (N,) tensors by column name (numbers and dates float64, text as int64
+    codes)."""
 
     by_name = True
 
@@ -35,41 +34,28 @@ class TableModel(WholeModel):
         super().__init__()
         self.network, self.answer = network, answer
         pre = meta["preprocess"]
-        self.tab = pre.get("tabular")
-        if self.tab is None:
+        tab = pre.get("tabular")
+        if tab is None:
             self.names = [str(c) for c in meta["dataset"]["feature_names"]]
+            self.columns = None
             self.register_buffer("mean", torch.tensor(pre.get("x_mean", 0.0), dtype=torch.float32).reshape(1, -1))
             self.register_buffer("std", torch.tensor(pre.get("x_std", 1.0), dtype=torch.float32).reshape(1, -1))
             return
-        self.names = list(self.tab["types"])
-        unknown = sorted({t for t in self.tab["types"].values() if t not in ("number", "boolean", "category")})
+        unknown = sorted({t for t in tab["types"].values() if t not in ("number", "date", "boolean", "category")})
         if unknown:
             raise UserError(f"export: column type(s) {', '.join(unknown)} have no graph yet")
+        self.names = list(tab["types"])
+        self.columns = nn.ModuleList(column(t, tab["stats"][c]) for c, t in tab["types"].items())
 
     def features(self, columns: dict[str, torch.Tensor]) -> torch.Tensor:
         """The network's input matrix (N, F) float32, as ``TabularTransform.transform`` makes it."""
-        if self.tab is None:
+        if self.columns is None:
             x = torch.stack([columns[c].to(torch.float32) for c in self.names], dim=1)
             return (x - self.mean) / self.std
-        blocks: dict[str, list[torch.Tensor]] = {"number": [], "boolean": [], "category": [], "embed": []}
-        for c, t in self.tab["types"].items():
-            s, v = self.tab["stats"][c], columns[c]
-            if t == "number":
-                v = v.to(torch.float64)
-                gone = torch.isnan(v)
-                scaled = (torch.where(gone, torch.full_like(v, s["fill"]), v) - s["mean"]) / s["std"]
-                blocks["number"].append(scaled.to(torch.float32).unsqueeze(1))
-                if s["indicator"]:
-                    blocks["number"].append(gone.to(torch.float32).unsqueeze(1))
-            elif t == "boolean":
-                true = s["levels"].index(s["true"]) + 1
-                blocks["boolean"].append((v == true).to(torch.float32).unsqueeze(1))
-            elif s["embed"]:
-                blocks["embed"].append(v.to(torch.float32).unsqueeze(1))
-            else:
-                levels = torch.arange(1, len(s["levels"]) + 1, dtype=torch.int64)
-                blocks["category"].append((v.to(torch.int64).unsqueeze(1) == levels).to(torch.float32))
-        return torch.cat([b for k in ("number", "boolean", "category", "embed") for b in blocks[k]], dim=1)
+        blocks: dict[str, list[torch.Tensor]] = {g: [] for g in GROUPS}
+        for name, module in zip(self.names, self.columns):
+            blocks[module.group] += [b.to(torch.float32).reshape(b.shape[0], -1) for b in module(columns[name])]
+        return torch.cat([b for g in GROUPS for b in blocks[g]], dim=1)
 
     def forward(self, columns: dict[str, torch.Tensor]):
         return self.answer(self.network(self.features(columns)))
@@ -97,7 +83,7 @@ def text_inputs(proto, meta: dict[str, Any]) -> None:
         return
     graph = proto.graph
     for c, t in tab["types"].items():
-        if t == "number":
+        if t not in ("category", "boolean"):
             continue
         s = tab["stats"][c]
         coded = f"{c} (code)"

@@ -98,13 +98,16 @@ def outputs(meta: dict[str, Any], steps: int = 0) -> list[dict[str, Any]]:
     """What the graph answers, by task: class probabilities and the predicted class index; values in the
     data's units; a forecast in the series' units; the next character's probabilities."""
     ds, pre = meta["dataset"], meta["preprocess"]
+
+    def one(name: str, dtype: str, width: int) -> list[dict[str, Any]]:
+        return [{"name": name, "dtype": dtype, "shape": ["N", width]}]
+
     answers = {
-        "classification": lambda: [{"name": "probabilities", "dtype": "float32", "shape": ["N", len(ds.get("classes") or [])]},
-                                   {"name": "label", "dtype": "int64", "shape": ["N"]}],
-        "regression": lambda: [{"name": "prediction", "dtype": "float32", "shape": ["N", len(pre.get("y_mean") or [1])]}],
-        "forecasting": lambda: [{"name": "forecast", "dtype": "float64",
-                                 "shape": ["N", steps or int(pre.get("horizon", 1))]}],
-        "language": lambda: [{"name": "probabilities", "dtype": "float32", "shape": ["N", len(pre.get("vocab") or [])]}],
+        "classification": lambda: one("probabilities", "float32", len(ds.get("classes") or []))
+        + [{"name": "label", "dtype": "int64", "shape": ["N"]}],
+        "regression": lambda: one("prediction", "float32", len(pre.get("y_mean") or [1])),
+        "forecasting": lambda: one("forecast", "float64", steps or int(pre.get("horizon", 1))),
+        "language": lambda: one("probabilities", "float32", len(pre.get("vocab") or [])),
     }
     return answers[ds["task"]]()
 

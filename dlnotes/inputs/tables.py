@@ -1,5 +1,6 @@
 """A table's rows as one named array per training column: numbers as float64 (NaN where missing), categories
-and booleans as text ("" where missing), as ``dlnotes.data.tabular`` reads the cells of a CSV.
+and booleans as text ("" where missing), dates as seconds since 1970-01-01 (float64, NaN where missing), as
+``dlnotes.data.tabular`` reads the cells of a CSV.
 
 Rows come from a CSV file (read as training read it: ``dlnotes.data.files.read_frame``), a pandas
 DataFrame, a dict of columns (or of single values: one row) or a list of row dicts. The imputation,
@@ -17,18 +18,23 @@ import numpy as np
 from dlnotes.errors import UserError
 
 MISSING = ""  # a missing category or boolean in the text arrays (a stripped cell is never empty)
+KNOWN = ("number", "category", "boolean", "date")
+NUMERIC = ("number", "date")  # float64 arrays; the others are text
 
 
 def columns(meta: dict[str, Any]) -> dict[str, str]:
     """The training columns and their types (number, category, boolean), in the model's order."""
     tab = meta["preprocess"].get("tabular")
-    if tab is not None:
-        return dict(tab["types"])
-    return {str(c): "number" for c in meta["dataset"].get("feature_names") or []}
+    if tab is None:
+        return {str(c): "number" for c in meta["dataset"].get("feature_names") or []}
+    unknown = sorted({t for t in tab["types"].values() if t not in KNOWN})
+    if unknown:
+        raise UserError(f"meta: column type(s) {', '.join(unknown)} are not read here yet; known: {', '.join(KNOWN)}")
+    return dict(tab["types"])
 
 
 def contract(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"name": c, "dtype": "float64" if t == "number" else "string", "shape": ["N"]}
+    return [{"name": c, "dtype": "float64" if t in NUMERIC else "string", "shape": ["N"]}
             for c, t in columns(meta).items()]
 
 
@@ -58,8 +64,6 @@ def frame(inputs, where: str):
 def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]]:
     """(row names "0", "1"..., {column: array}) for ``inputs``; refuses a lacking column, text in a number
     column, a number beyond float32 and a missing value where the run's strategy is ``error`` or ``drop``."""
-    from dlnotes.data.tabular import as_numbers, as_text
-
     where = f"'{inputs}'" if isinstance(inputs, (str, Path)) else "the table"
     rows = frame(inputs, "--input")
     types = columns(meta)
@@ -71,13 +75,20 @@ def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]
         raise UserError(f"--input: {where} has no rows")
     rows = rows.reset_index(drop=True)
     _check_missing(meta, rows, where)
-    feed: dict[str, np.ndarray] = {}
-    for c, t in types.items():
-        if t == "number":
-            feed[c] = as_numbers(rows[c], c, where)
-        else:
-            feed[c] = np.array([MISSING if v is None else v for v in as_text(rows[c])], dtype=object)
-    return [str(i) for i in range(len(rows))], feed
+    return [str(i) for i in range(len(rows))], {c: cells(rows[c], c, t, meta, where) for c, t in types.items()}
+
+
+def cells(col, name: str, kind: str, meta: dict[str, Any], where: str) -> np.ndarray:
+    """One column's cells as the graph takes them, read as training read them (``dlnotes.data.tabular``)."""
+    from dlnotes.data.tabular import as_numbers, as_text
+
+    if kind == "number":
+        return as_numbers(col, name, where)
+    if kind == "date":  # in the recorded form (the tables helper's dlnotes.data.dates)
+        from dlnotes.data.dates import as_dates
+
+        return as_dates(col, name, where, meta["preprocess"]["tabular"]["stats"][name]["format"])
+    return np.array([MISSING if v is None else v for v in as_text(col)], dtype=object)
 
 
 def _check_missing(meta: dict[str, Any], rows, where: str) -> None:
@@ -103,8 +114,8 @@ def codes(meta: dict[str, Any], feed: dict[str, np.ndarray], warn: bool = False)
     if tab is None:
         return dict(feed)
     out, unseen = dict(feed), {}
-    for c, t in tab["types"].items():
-        if t == "number":
+    for c, t in columns(meta).items():
+        if t in NUMERIC:
             continue
         s = tab["stats"][c]
         index = {v: i + 1 for i, v in enumerate(s["levels"])}
