@@ -152,7 +152,7 @@ def test_predict_reads_images_as_files_pil_images_arrays_and_tensors(moved_runs)
     arrays = [np.asarray(p) for p in pils]
     assert [r["prediction"] for r in run.predict(pils)] == want
     assert [r["prediction"] for r in run.predict(arrays)] == want
-    assert [r["prediction"] for r in run.predict(np.stack(arrays))] == want  # a batch
+    assert [r["prediction"] for r in run.predict(np.stack(arrays)[..., None])] == want  # a batch (N, H, W, C)
     assert [r["prediction"] for r in run.predict(torch.from_numpy(np.stack(arrays)[:, None]))] == want  # N, C, H, W
     assert [r["input"] for r in run.predict(pils)] == ["0", "1", "2"]
 

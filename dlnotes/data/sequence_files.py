@@ -156,26 +156,21 @@ def load_series(path: Path, column: str | None = None) -> np.ndarray:
 
 
 def read_series(path: Path, need: int, column: str | None, missing: str = "error") -> tuple[list[str], np.ndarray]:
-    """The last ``need`` values of each series in ``path`` (S, need), float64, gaps filled per ``missing``."""
-    arr = load_series(Path(path), column)
-    names = [path.name] if len(arr) == 1 else [f"{path.name}:{i}" for i in range(len(arr))]
-    return names, last_values(names, arr, need, missing, f"--input '{path}'")
-
-
-def last_values(names: list[str], arr: np.ndarray, need: int, missing: str, where: str) -> np.ndarray:
-    """The last ``need`` values of each series (a row of ``arr``, NaN where missing), (S, need) float64.
+    """The last ``need`` values of each series in ``path`` (S, need), float64, gaps filled per ``missing``.
 
     Values missing *before* those last ``need`` are ignored; inside them they are interpolated
     (``missing: interpolate``, the run's setting) or refused."""
     from dlnotes.data.series_transform import fill_gaps
 
+    arr = load_series(Path(path), column)
+    names = [path.name] if len(arr) == 1 else [f"{path.name}:{i}" for i in range(len(arr))]
     out = []
     for name, row in zip(names, arr):
         # trailing empty cells (a ragged CSV) are not part of the series
         end = len(row) - int(np.argmax(np.isfinite(row[::-1]))) if np.isfinite(row).any() else 0
         row = row[:end]
         if len(row) < need:
-            raise UserError(f"{where}: a series of {len(row)} values is too short; the model reads "
+            raise UserError(f"--input '{path}': a series of {len(row)} values is too short; the model reads "
                             f"the last {need} values")
         tail = row[-need:]
         if not np.isfinite(tail).all():
@@ -185,4 +180,4 @@ def last_values(names: list[str], arr: np.ndarray, need: int, missing: str, wher
                                 f"are missing; fill them, or train with data.missing: interpolate")
             tail = fill_gaps(row, "interpolate", f"--input '{name}'")[0][-need:]
         out.append(tail)
-    return np.stack(out)
+    return names, np.stack(out)

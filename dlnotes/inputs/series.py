@@ -30,7 +30,7 @@ def contract(meta: dict[str, Any]) -> list[dict[str, Any]]:
 
 def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]]:
     """(names, {"values": (N, need) float64}) from a .csv/.npy file, a list of numbers, or rows of series."""
-    from dlnotes.data.sequence_files import last_values, read_series
+    from dlnotes.data.sequence_files import read_series
     from dlnotes.data.series_transform import transform
 
     pre, n = meta["preprocess"], need(meta)
@@ -44,10 +44,29 @@ def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]
             raise UserError(f"--input: a series is a list of numbers (or one per row of a 2-D array); got shape "
                             f"{arr.shape}")
         names = [str(i) for i in range(len(arr))]
-        values = last_values(names, arr, n, missing, "--input")
+        values = np.stack([last_values(row, n, missing, f"--input (series {name})") for name, row in zip(names, arr)])
     for name, row in zip(names, values):
         transform(row, how, f"--input '{name}'")  # refused here, as predict refuses it: log <= 0, pct after 0
     return names, {"values": np.ascontiguousarray(values, dtype=np.float64)}
+
+
+def last_values(row: np.ndarray, n: int, missing: str, where: str) -> np.ndarray:
+    """The last ``n`` values of a series given as numbers (NaN: missing), as ``read_series`` takes them from a
+    file: trailing missing values are not part of it; gaps among the last ``n`` are interpolated over the
+    whole series (``data.missing: interpolate``) or refused."""
+    from dlnotes.data.series_transform import fill_gaps
+
+    ok = np.flatnonzero(np.isfinite(row))
+    row = row[:ok[-1] + 1] if len(ok) else row[:0]
+    if len(row) < n:
+        raise UserError(f"{where}: a series of {len(row)} values is too short; the model reads the last {n} values")
+    tail = row[-n:]
+    if np.isfinite(tail).all():
+        return tail
+    if missing != "interpolate":
+        raise UserError(f"{where}: {int((~np.isfinite(tail)).sum())} of the last {n} values (the ones the model "
+                        f"reads) are missing; fill them, or train with data.missing: interpolate")
+    return fill_gaps(row, "interpolate", where)[0][-n:]
 
 
 def numbers(inputs, where: str) -> np.ndarray:
