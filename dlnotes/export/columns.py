@@ -119,8 +119,8 @@ class Embedded(nn.Module):
         return [codes.to(torch.float64)]
 
 
-def column(kind: str, s: dict[str, Any]) -> nn.Module:
-    """The module of a column of type ``kind`` (number, date, boolean, category) with statistics ``s``."""
-    if kind == "category" and s["embed"]:
+def column(column_type: str, s: dict[str, Any]) -> nn.Module:
+    """The module of a column of ``column_type`` (number, date, boolean, category) with statistics ``s``."""
+    if s.get("embed"):  # a category embedded by the network
         return Embedded()
-    return {"number": Number, "date": Date, "boolean": Boolean, "category": Category}[kind](s)
+    return {"number": Number, "date": Date, "boolean": Boolean, "category": Category}[column_type](s)

@@ -78,13 +78,13 @@ def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]
     return [str(i) for i in range(len(rows))], {c: cells(rows[c], c, t, meta, where) for c, t in types.items()}
 
 
-def cells(col, name: str, kind: str, meta: dict[str, Any], where: str) -> np.ndarray:
+def cells(col, name: str, column_type: str, meta: dict[str, Any], where: str) -> np.ndarray:
     """One column's cells as the graph takes them, read as training read them (``dlnotes.data.tabular``)."""
     from dlnotes.data.tabular import as_numbers, as_text
 
-    if kind == "number":
+    if column_type == "number":
         return as_numbers(col, name, where)
-    if kind == "date":  # in the recorded form (the tables helper's dlnotes.data.dates)
+    if column_type == "date":  # in the recorded form (the tables helper's dlnotes.data.dates)
         from dlnotes.data.dates import as_dates
 
         return as_dates(col, name, where, meta["preprocess"]["tabular"]["stats"][name]["format"])
