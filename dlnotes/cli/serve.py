@@ -25,8 +25,9 @@ def serve(
     Every run is loaded (and checked) before the server answers: a bad --run is exit 2 at start.
     The runs are named by their folder's name; a request names one in "run" when several are served.
 
-    Example: dlnotes serve --run runs/lenet_digits-20260101-120000   (then open http://127.0.0.1:8000/)
-    Example: curl -s localhost:8000/predict -H 'Content-Type: application/json' -d '{"inputs": [[1, 2, 3]]}'
+    Example: dlnotes serve --run runs/lenet_digits-20260101-120000, then open http://127.0.0.1:8000/
+
+    Example: curl -s localhost:8000/predict -F file=@digit.png
     """
     check_device(device)
     try:

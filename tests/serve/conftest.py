@@ -15,7 +15,6 @@ from types import SimpleNamespace
 from urllib import error, request
 from urllib.parse import urlsplit
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -69,7 +68,8 @@ def serve_runs(tmp_path_factory, tiny_lenet):
             "mass": _cfg({"name": "csv", "path": str(PENGUINS), "target": "body_mass_g"}, {"name": "mlp"}, 4),
             "series": _cfg({"name": "timeseries_csv", "path": str(tmp / "series.csv"), "seq_len": 12, "horizon": 2,
                             "transform": "diff"}, {"name": "gru", "hidden_size": 8}),
-            "text": _cfg({"name": "text", "path": str(tmp / "notes.txt"), "seq_len": 8}, {"name": "gru", "hidden_size": 8})}
+            "text": _cfg({"name": "text", "path": str(tmp / "notes.txt"), "seq_len": 8},
+                         {"name": "gru", "hidden_size": 8})}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         paths = {name: train(c, out=tmp / "runs" / name, quiet=True).path for name, c in cfgs.items()}
