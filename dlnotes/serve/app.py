@@ -109,16 +109,19 @@ async def _from_form(request: Request) -> payload.PredictRequest:
     try:
         form = await request.form(max_files=LIMITS.inputs, max_fields=8)
     except HTTPException as e:  # a malformed form, or too many parts
-        raise Refused(e.status_code if 400 <= e.status_code < 500 else 400, f"multipart form: {e.detail}") from None
+        status = 413 if "too many" in str(e.detail).lower() else 400
+        raise Refused(status, f"multipart form: {e.detail} (at most {LIMITS.inputs} files)") from None
     fields: dict[str, Any] = {"inputs": []}
-    for key, value in form.multi_items():
-        if hasattr(value, "read"):  # an uploaded file
-            fields["inputs"].append(await value.read())
-        elif key == "run":
-            fields["run"] = value
-        else:
-            raise Refused(422, f"multipart form: unknown field '{key}'; give image files and, optionally, 'run'")
-    await form.close()
+    try:
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):  # an uploaded file
+                fields["inputs"].append(await value.read())
+            elif key == "run":
+                fields["run"] = value
+            else:
+                raise Refused(422, f"multipart form: unknown field '{key}'; give image files and, optionally, 'run'")
+    finally:
+        await form.close()
     return payload.envelope(fields)
 
 

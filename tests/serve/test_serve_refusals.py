@@ -71,6 +71,8 @@ BAD = {  # name: (body, content type, status)
     "plain text": (b"1 2 3", "text/plain", 415),
     "an unknown form field": (b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n',
                               "multipart/form-data; boundary=b", 422),
+    "too many files": (b"".join(b'--b\r\nContent-Disposition: form-data; name="f"; filename="%d.png"\r\n\r\nx\r\n' % i
+                                 for i in range(257)) + b"--b--\r\n", "multipart/form-data; boundary=b", 413),
     "a malformed form": (b"--b\r\nnothing here", "multipart/form-data; boundary=b", 400),
 }
 
