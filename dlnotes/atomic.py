@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dlnotes.errors import RunFailure, UserError
+from dlnotes.errors import RunFailure, UserError, path_note
 
 
 def _umask() -> int:
@@ -160,7 +160,7 @@ def read_json(path: str | Path) -> dict:
     """A JSON object from ``path``; a missing, invalid or too deeply nested file is one ``UserError`` line."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"'{path}' not found")
+        raise UserError(f"'{path}' not found{path_note(path)}")
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:

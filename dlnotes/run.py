@@ -124,10 +124,13 @@ def collect(s: Session) -> None:
 
 def build(s: Session) -> None:
     """Build: the model the config names, sized by the data; the run's config and meta.json written."""
+    from dlnotes.data_paths import absolute as absolute_paths
     from dlnotes.engine.progress import status
     from dlnotes.models import build_model, model_args
     from dlnotes.summary import check_fits
 
+    if s.resume is None:  # a new run records its data paths absolute, to work from any folder
+        s.cfg = absolute_paths(s.cfg)
     data, cfg = s.data, s.cfg
     s.args = model_args(cfg.model.name, cfg.extras("model"), {**data.model_inputs(), "gradient": cfg.train.gradient})
     status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", s.quiet)

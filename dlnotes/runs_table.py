@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dlnotes.engine.rundir import RunDir
-from dlnotes.errors import UserError
+from dlnotes.errors import UserError, path_note
 
 RUN_FILES = (RunDir.META, RunDir.CONFIG)  # a folder holding either is a run (perhaps a damaged one)
 
@@ -25,7 +25,7 @@ def run_dirs(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
-            raise UserError(f"runs: '{path}' is not a folder" if path.exists() else f"runs: '{path}' not found")
+            raise UserError(f"runs: '{path}' is not a folder" if path.exists() else f"runs: '{path}' not found{path_note(path)}")
         if _is_run(path):
             found.append(path)
         else:

@@ -46,19 +46,21 @@ def export(
     run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
     fmt: str = typer.Option(..., "--format", "-f", help="onnx | torch_export | torchscript"),
     output: Path = typer.Option(..., "--output", "-o", help="File to write (e.g. model.onnx, model.pt2, model.pt)."),
+    steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: values the graph rolls out [default: the "
+                              "horizon]."),
 ):
-    """Export a run's model to ONNX, a torch.export program or TorchScript, with a dynamic batch size.
+    """Export a run's whole model: raw inputs in, answers in your units out, any batch size.
 
-    The file carries the run's preprocessing (normalisation, classes) as 'dlnotes' metadata.
+    Inside: the normalisation, a table's imputation and encoding, a series' transform and its inverse, the
+    softmax. dlnotes.inputs.prepare(meta, inputs) makes its inputs from files; the file carries the run's
+    description as 'dlnotes' metadata.
 
     Example: dlnotes export --run runs/lenet_digits-20260101-120000 --format onnx --output lenet.onnx
     """
     check_output(output, "--output", runs=[run])
-    from dlnotes.engine.export import export as export_model
     from dlnotes.run import Run
 
-    loaded = Run.load(run)
-    typer.echo(str(export_model(loaded.model, loaded.meta["model"]["name"], loaded.spec, fmt, output)))
+    typer.echo(str(Run.load(run).export(fmt, output, steps)))
 
 
 @app.command()

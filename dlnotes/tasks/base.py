@@ -24,6 +24,11 @@ class Spec:
     def classes(self) -> list[str]:
         return self.dataset.get("classes") or []
 
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The sections of meta.json that ``dlnotes.inputs`` and ``dlnotes.export`` read."""
+        return {"dataset": self.dataset, "preprocess": self.pre}
+
 
 @dataclass
 class Report:
@@ -102,7 +107,8 @@ class Task:
 
     # -- applying -------------------------------------------------------------------------------
     def predict(self, model, inputs, spec: Spec, device, top_k: int = 0, steps: int = 0,
-                temperature: float = 0.8) -> list[dict[str, Any]]:
+                temperature: float = 0.8, probabilities: bool = False) -> list[dict[str, Any]]:
+        """Rows ``input, prediction, ...`` for raw ``inputs``; ``probabilities``: classifiers add every class's."""
         raise NotImplementedError
 
     def prediction_figure(self, model, inputs, spec: Spec, device, steps: int, path: Path) -> Path | None:
@@ -110,13 +116,32 @@ class Task:
         return None
 
     @staticmethod
-    def _outputs(model, inputs, spec: Spec, device) -> tuple[list[str], torch.Tensor]:
-        """Reads raw inputs the way the model's input kind does, normalises them, runs the model."""
-        from dlnotes.data.prepare import normalize
-        from dlnotes.engine.evaluate import predict_outputs
+    def _outputs(model, inputs, spec: Spec, device, steps: int = 0) -> tuple[list[str], Any]:
+        """(names, answers) of the run's whole model on the raw ``inputs`` (``_read``, then ``_answer``)."""
+        names, feed = Task._read(inputs, spec)
+        return names, Task._answer(model, feed, spec, device, steps)
 
-        names, x = spec.kind.read(Path(inputs), spec.dataset, spec.pre)
-        return names, predict_outputs(model, normalize(x, spec.pre), 256, device).cpu()
+    @staticmethod
+    def _read(inputs, spec: Spec) -> tuple[list[str], dict[str, Any]]:
+        """(names, feed): what ``dlnotes.inputs`` makes of the raw ``inputs``, the arrays an exported file takes."""
+        from dlnotes import inputs as raw
+
+        if spec.kind.image and isinstance(inputs, (str, Path)):  # files: the kind's reader (and its warnings
+            names, x = spec.kind.read(Path(inputs), spec.dataset, spec.pre)  # about foreign images), [0, 1] x 255
+            return names, {"pixels": x * 255}
+        return raw.read(spec.meta, inputs)
+
+    @staticmethod
+    def _answer(model, feed: dict[str, Any], spec: Spec, device, steps: int = 0) -> Any:
+        """The answers of the run's whole model (``dlnotes.export.whole_model``: the recorded preprocessing, the
+        network, the answer layer; what an exported file holds) to ``feed`` (text columns as their codes)."""
+        from dlnotes import inputs as raw
+        from dlnotes.engine.predict import whole_outputs
+        from dlnotes.engine.weights import unwrap
+        from dlnotes.export import whole_model
+
+        whole = whole_model(unwrap(model), spec.meta, spec.threshold, steps)
+        return whole_outputs(whole, raw.codes(spec.meta, feed, warn=True), device)
 
     # -- figures --------------------------------------------------------------------------------
     def figures(self, report: Report, out: Path) -> list[Path]:
