@@ -88,7 +88,7 @@ def train(config: Config | str | Path, out: str | Path | None = None, device: st
         quiet = quiet or (dist is not None and dist.rank != 0)
         seed_everything(cfg.seed)
         status(f"loading data: {cfg.data.name} ...", quiet)
-        data = prepare(cfg, rd.meta()["preprocess"] if resuming else None)  # collect
+        data = prepare(cfg, rd.meta()["preprocess"] if resuming else None, quiet=quiet)  # collect
         if data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
             status(f"{cfg.data.name}: {data.dataset.loading}", quiet)
         if data.note and not quiet:  # e.g. how many windows of a series the leakage gaps cost

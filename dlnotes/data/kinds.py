@@ -61,37 +61,19 @@ class Images(InputKind):
 
     def read(self, path, dataset, pre):
         """Every image at ``path`` (a file, or a folder read recursively: class sub-folders too) as the
-        training images were made: a digit photo prepared in the dataset's style (``digit_photos``),
-        then resized to the run's image_size. Warns (stderr) when an input's brightness or contrast lies
-        far outside the training images'."""
-        from dlnotes.data.base import resize_images
-        from dlnotes.data.digit_photos import prepare_photo
-        from dlnotes.data.image_files import IMAGE_SUFFIXES, image_files, read_image
+        training images were made, by ``dlnotes.data.views.model_pixels`` (a digit photo prepared in the
+        dataset's style, the run's resize or test view). Warns (stderr) when an input's brightness or
+        contrast lies far outside the training images'."""
+        from dlnotes.data.image_files import image_files
+        from dlnotes.data.images import unit_pixels
+        from dlnotes.data.views import model_pixels
 
-        path = Path(path)
-        if path.is_dir():  # with class sub-folders (image_folder's layout), every image below
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            if not files:
-                raise UserError(f"--input '{path}' holds no image files ({', '.join(IMAGE_SUFFIXES)}), "
-                                f"nor do its sub-folders")
-        else:
-            files = image_files(path)
-        if pre.get("recipe", "none") != "none":  # a streamed run's test view: short side, central crop(s)
-            from dlnotes.data.stream import decode_file
-            from dlnotes.data.transforms import ImageTransform
-
-            view = ImageTransform(pre["image_size"], pre["recipe"], ten_crop=pre.get("ten_crop", False))
-            return [str(f) for f in files], torch.stack([view(decode_file(str(f), pre["channels"])) for f in files])
-        style, channels = pre.get("style"), pre["channels"]
-        images = []
-        for f in files:
-            img = read_image(f, channels)
-            if style is not None:
-                img = prepare_photo(img, style).expand(channels, -1, -1)
-            images.append(resize_images(img.unsqueeze(0), pre["image_size"])[0])
-        x = torch.stack(images)
-        _warn_foreign([str(f) for f in files], x, pre.get("pixel_stats"))
-        return [str(f) for f in files], x
+        files = image_files(Path(path), recursive=True)
+        names = [str(f) for f in files]
+        x = unit_pixels(model_pixels(files, pre))
+        if pre.get("recipe", "none") == "none":
+            _warn_foreign(names, x, pre.get("pixel_stats"))
+        return names, x
 
 
 def _warn_foreign(names: list[str], x: torch.Tensor, stats: dict[str, float] | None, z: float = 4.0) -> None:

@@ -224,9 +224,10 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
     return (x - mean) / std
 
 
-def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
+def prepare(cfg, recorded: dict[str, Any] | None = None, quiet: bool = False) -> Prepared:
     """Builds, splits and normalises ``cfg``'s data. ``recorded`` (a run's meta.json preprocessing)
-    spares a streamed dataset its statistics pass when the run is evaluated or resumed."""
+    spares a streamed dataset its statistics pass when the run is evaluated or resumed; ``quiet``
+    silences that pass's line."""
     ds = build_dataset(cfg)
     task, kind = get_task(ds.task), input_kind(ds.kind)
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
@@ -254,7 +255,7 @@ def prepare(cfg, recorded: dict[str, Any] | None = None) -> Prepared:
             pre.update({k: recorded[k] for k in keys if k in recorded})
         else:
             from dlnotes.data.stream import image_statistics
-            pre.update(image_statistics(train.x, seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
+            pre.update(image_statistics(train.x, seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky", quiet=quiet))
         if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
             pre.pop("x_mean"), pre.pop("x_std")
     elif not streamed and cfg.data.standardize and kind.dtype.is_floating_point:
