@@ -8,7 +8,7 @@ cropped and normalised in size and position. ``prepare_photo`` repeats their rec
              placed in 28x28 so that the centre of mass of the ink is at the centre (14, 14).
     digits   (scikit-learn's 8x8 digits: UCI optdigits, Alpaydin & Kaynak 1998, from NIST forms)
              grey; inverted when light; cropped to the ink; scaled to fill a 32x32 bitmap keeping
-             the aspect ratio and centred; binarised; then each 4x4 block counts its ink pixels,
+             the aspect ratio and centred; binarised at half its darkest ink; then each 4x4 block counts its ink pixels,
              0..16, divided by 16 as dlnotes reads them: an 8x8 image. Those strokes are thick (a
              third of the pixels are ink), so a thin pen's bitmap is first dilated to about that share.
     fashion  (Xiao et al. 2017) grey; inverted when light; cropped; longest side fitted to 28; centred.
@@ -105,7 +105,8 @@ def dilate(bitmap: np.ndarray) -> np.ndarray:
 def digits_style(gray: np.ndarray, ink_share: float = 0.22) -> np.ndarray:
     """The optdigits recipe: a 32x32 binary bitmap, counted in 4x4 blocks -> (8, 8) in [0, 1]."""
     box = fit_in_box(crop_to_ink(ink(gray)), 32)
-    bitmap = paste(box, 32, (32 - box.shape[0]) // 2, (32 - box.shape[1]) // 2) > 0.5
+    # half the box's darkest ink, not 0.5: a thin pen's strokes come out of the fit grey, and would vanish
+    bitmap = paste(box, 32, (32 - box.shape[0]) // 2, (32 - box.shape[1]) // 2) > 0.5 * max(float(box.max()), 1e-6)
     for _ in range(4):  # a thin pen: thicken the strokes (3x3 dilation) towards the dataset's share of ink
         if bitmap.mean() >= ink_share:
             break

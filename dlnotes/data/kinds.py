@@ -52,12 +52,11 @@ class Images(InputKind):
         return [0, 2, 3]  # per channel
 
     def input_stats(self, x: torch.Tensor) -> dict[str, Any]:
-        """The training images' brightness (per-image mean) and contrast (per-image std), in [0, 1]
-        pixels before normalisation: their average and spread, for ``read`` to flag a foreign input."""
-        per = x.flatten(1)
-        mean, contrast = per.mean(1).double(), per.std(1, unbiased=False).double()
-        return {"pixel_stats": {"mean": mean.mean().item(), "mean_sd": mean.std(unbiased=False).item(),
-                                "contrast": contrast.mean().item(), "contrast_sd": contrast.std(unbiased=False).item()}}
+        """What predict's "looks unlike the training images" check needs of the training images, in [0, 1]
+        pixels before normalisation (``dlnotes.data.foreign.statistics``)."""
+        from dlnotes.data.foreign import statistics
+
+        return {"pixel_stats": statistics(x.numpy())}
 
     def read(self, path, dataset, pre):
         """Every image at ``path`` (a file, or a folder read recursively: class sub-folders too) as the
@@ -72,27 +71,23 @@ class Images(InputKind):
         names = [str(f) for f in files]
         x = unit_pixels(model_pixels(files, pre))
         if pre.get("recipe", "none") == "none":
-            _warn_foreign(names, x, pre.get("pixel_stats"))
+            _warn_foreign(names, x, pre.get("pixel_stats"), prepared=pre.get("style") is not None)
         return names, x
 
 
-def _warn_foreign(names: list[str], x: torch.Tensor, stats: dict[str, float] | None, z: float = 4.0) -> None:
-    """One stderr line per input (at most 5, then a count) whose brightness or contrast is more than ``z``
-    spreads (and 0.1) away from the training images': an inverted photo, a scan of something else."""
+def _warn_foreign(names: list[str], x: torch.Tensor, stats: dict[str, float] | None, prepared: bool = False) -> None:
+    """One stderr line per input (at most 5, then a count) that looks unlike the training images
+    (``dlnotes.data.foreign``: the ink's shape for photos ``prepared`` in a digit style, brightness and
+    contrast otherwise): an inverted photo, a scan of something else."""
     if not stats:
         return
     import sys
 
-    per = x.double().flatten(1)
-    lines = []
-    for name, m, c in zip(names, per.mean(1).tolist(), per.std(1, unbiased=False).tolist()):
-        far_m = abs(m - stats["mean"]) > max(z * stats["mean_sd"], 0.1)
-        far_c = abs(c - stats["contrast"]) > max(z * stats["contrast_sd"], 0.1)
-        if far_m or far_c:
-            lines.append(f"warning: '{name}' looks unlike the training images (brightness {m:.2f}, contrast "
-                         f"{c:.2f}; training {stats['mean']:.2f} +- {stats['mean_sd']:.2f}, {stats['contrast']:.2f} "
-                         f"+- {stats['contrast_sd']:.2f}): inverted, or another kind of picture? the answer may be "
-                         f"meaningless")
+    from dlnotes.data.foreign import unlike
+
+    why = unlike(x.numpy(), stats, prepared)
+    lines = [f"warning: '{name}' looks unlike the training images ({reason}): inverted, or another kind of "
+             f"picture? the answer may be meaningless" for name, reason in zip(names, why) if reason]
     for line in lines[:5]:
         print(line, file=sys.stderr)
     if len(lines) > 5:
