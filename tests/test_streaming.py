@@ -423,3 +423,39 @@ def test_a_pass_left_early_then_a_full_pass_still_gives_the_right_images(tmp_pat
         assert len(a) == len(b)
         for x, y in zip(a, b):
             torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_the_gpu_decode_path_runs_the_same_checks_and_views(tmp_path):
+    """``decode: cuda``'s code run on the CPU (torchvision's decode_jpeg takes a device): plain JPEGs travel
+    as bytes, everything else (a CMYK JPEG, a PNG) is decoded by the checked decoder in the worker, a bomb
+    is refused there; the views equal the CPU path's to a grey level or two (torch's resize vs Pillow's)."""
+    from PIL import Image
+
+    from dlnotes.data.gpu_decode import checked_bytes, decode_batch
+    from dlnotes.data.stream import collate_sources
+
+    write_folder(tmp_path / "f", 3, size=(40, 56))
+    Image.fromarray(np.full((50, 60, 3), 90, np.uint8)).convert("CMYK").save(tmp_path / "f" / "cat" / "cmyk.jpg")
+    Image.fromarray(np.full((50, 60, 3), 200, np.uint8)).save(tmp_path / "f" / "dog" / "flat.png")
+    data = {"root": str(tmp_path / "f"), "image_size": 24, "augment_recipe": "krizhevsky", "val_fraction": 0.0}
+    cpu = prepare(validate(config({**data, "decode": "cpu"})))
+    gpu = prepare(validate(config({**data, "decode": "cuda"})))
+    files = gpu.test.x
+    items = [files[i] for i in range(len(files))]
+    kinds = {Path(files.path(i)).name: items[i][0].dim() for i in range(len(files))}
+    assert kinds.get("cmyk.jpg", 3) == 3 and kinds.get("flat.png", 3) == 3 and 1 in kinds.values()
+    got, labels = decode_batch(collate_sources(items), files, torch.device("cpu"))
+    want = torch.cat([x for x, _ in batches(cpu.test, 64, torch.device("cpu"))])
+    std = torch.tensor(cpu.preprocess["x_std"]).view(1, -1, 1, 1)
+    assert got.shape == want.shape and ((got - want).abs() * std).max() < 3 / 255
+    assert torch.equal(labels, cpu.test.y)
+    png_header = tmp_path / "bomb.png"
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    png_header.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(UserError, match="more than 64,000,000 pixels"):
+        checked_bytes(str(png_header), 3)

@@ -114,7 +114,7 @@ class SeededSampler(Sampler):
         return iter([(i, seed) for i in idx])
 
 
-def _collate_sources(batch):
+def collate_sources(batch):
     """``decode: cuda``: the samples stay a list (JPEG bytes, or pixels the worker had to decode)."""
     data, labels, index, seed = zip(*batch)
     return list(data), torch.stack(labels), list(index), list(seed)
@@ -144,7 +144,7 @@ class Loader:
         self.loader = DataLoader(
             files, batch_sampler=self.batch_sampler, num_workers=workers,
             persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None,
-            pin_memory=device.type == "cuda", collate_fn=_collate_sources if files.decode == "cuda" else None)
+            pin_memory=device.type == "cuda", collate_fn=collate_sources if files.decode == "cuda" else None)
         self.images_per_s, self.wait_s = 0.0, 0.0
 
     def __len__(self) -> int:
