@@ -104,6 +104,13 @@ def single_thread_rate(paths, pre, count: int) -> dict:
     for p in paths[:count]:
         read_pixels(str(p), 3, fit)
     decode = count / (time.perf_counter() - start)
+    from torchvision.io import decode_image, read_file  # the reference: libjpeg-turbo straight into a tensor
+
+    start = time.perf_counter()
+    for p in paths[:count]:
+        decode_image(read_file(str(p)))
+    torchvision_decode = count / (time.perf_counter() - start)
+    same = bool(np.array_equal(read_pixels(str(paths[0]), 3), decode_image(read_file(str(paths[0]))).permute(1, 2, 0).numpy()))
     worker = main = 0.0
     cpu = time.process_time()
     for b in range(0, count, 128):
@@ -115,7 +122,7 @@ def single_thread_rate(paths, pre, count: int) -> dict:
         worker, main = worker + t1 - t0, main + time.perf_counter() - t1
     full_cpu = count / (time.process_time() - cpu)
     torch.set_num_threads(os.cpu_count() or 1)
-    return {"decode": decode, "worker": count / worker, "main": count / main, "full": count / (worker + main),
+    return {"decode": decode, "torchvision_decode": torchvision_decode, "same_pixels": same, "worker": count / worker, "main": count / main, "full": count / (worker + main),
             "full_per_cpu_s": full_cpu}
 
 
@@ -201,7 +208,7 @@ def train_peak_rss(folder: Path, out: Path, limit_gb: float) -> dict:
     th.join()
     if proc.returncode:
         raise SystemExit(f"training failed ({proc.returncode}):\n{stderr}")
-    loading = next((line for line in stderr.splitlines() if line.startswith("image_folder:")), "")
+    loading = json.loads((out / "meta.json").read_text())["preprocess"].get("loading", "")  # the path taken, and why
     return {"peak_rss_mb": round(peak / 2**20, 1), "peak_pss_mb": round(peak_pss / 2**20, 1), "seconds": round(time.perf_counter() - start, 1), "loading": loading,
             "test": stdout.strip().splitlines()[-1]}
 
@@ -264,9 +271,11 @@ def main() -> None:
                 runs[dev, decode_on, w].append(
                     loader_rate(files_of(paths, workers=w, decode=decode_on, pre=pre), w, torch.device(dev)))
         med = statistics.median
-        single = {k: med(s[k] for s in singles) for k in singles[0]}
+        single = {k: med(s[k] for s in singles) for k in singles[0] if k != "same_pixels"}
+        results["same_pixels_as_torchvision"] = all(s["same_pixels"] for s in singles)
         decode, full = single["decode"], single["full"]
-        results.update(single_thread_decode=round(decode, 1), single_thread_worker_job=round(single["worker"], 1),
+        results.update(single_thread_decode=round(decode, 1),
+                       single_thread_torchvision_decode=round(single["torchvision_decode"], 1), single_thread_worker_job=round(single["worker"], 1),
                        single_thread_main_job=round(single["main"], 1), single_thread_decode_and_view=round(full, 1),
                        single_thread_per_cpu_s=round(single["full_per_cpu_s"], 1), repeats=args.repeats,
                        single_thread_all=[round(s["full"], 1) for s in singles])
@@ -280,7 +289,9 @@ def main() -> None:
                          "cpu_efficiency": round(med(r["per_cpu_s"] for r in rs) / single["full_per_cpu_s"], 3)})
         results["load_after"] = os.getloadavg()[0]
         results["loader"] = rows
-        print(f"\nmedians of {args.repeats}, taken in turn; single thread: decode {decode:.0f} images/s; "
+        print(f"\nmedians of {args.repeats}, taken in turn; single thread: decode {decode:.0f} images/s "
+              f"(torchvision.io's decode_image: {single['torchvision_decode']:.0f}; the same pixels: "
+              f"{results['same_pixels_as_torchvision']}); "
               f"a worker's job (decode + krizhevsky training view + uint8 batch) {single['worker']:.0f} images/s; "
               f"the main process's job (to float, colour noise, normalisation) {single['main']:.0f} images/s; "
               f"both, the limit per worker, {full:.0f} images/s ({single['full_per_cpu_s']:.0f} per CPU second); "

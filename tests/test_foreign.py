@@ -80,7 +80,8 @@ def digit_photo(rng, width=(0.015, 0.18), font_share=0.5) -> Image.Image:
     if rng.random() < font_share:
         draw.text((cx, cy), d, fill=ink, anchor="mm", font=ImageFont.truetype(str(rng.choice(fonts())), int(size)))
     else:
-        pen, slant, tall, wide = max(1, int(size * rng.uniform(*width))), rng.uniform(-0.2, 0.3), size, size * rng.uniform(0.45, 0.8)
+        pen, slant = max(1, int(size * rng.uniform(*width))), rng.uniform(-0.2, 0.3)
+        tall, wide = size, size * rng.uniform(0.45, 0.8)
         for stroke in STROKES[d]:
             pts = [(cx - wide / 2 + (x + slant * (0.5 - y)) * wide, cy - tall / 2 + y * tall) for x, y in stroke]
             draw.line(pts, fill=ink, width=pen, joint="curve")
@@ -122,7 +123,8 @@ def shapes(rng) -> Image.Image:
     for _ in range(int(rng.integers(3, 15))):
         x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
         box = [x0, y0, x0 + int(rng.integers(10, w)), y0 + int(rng.integers(10, h))]
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
     return img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 3)))
 
 

@@ -43,7 +43,8 @@ def decode_batch(batch, files, device: torch.device) -> tuple[torch.Tensor, torc
     jpeg = [k for k, d in enumerate(data) if d.dim() == 1]
     for k, img in zip(jpeg, _decode_jpegs([data[k] for k in jpeg], [index[k] for k in jpeg], files, device)):
         images[k] = img
-    views = [files.transform.device_pixels(img.to(device, non_blocking=True), sample_generator(s, i) if s >= 0 else None)
+    views = [files.transform.device_pixels(img.to(device, non_blocking=True),
+                                           sample_generator(s, i) if s >= 0 else None)
              for img, i, s in zip(images, index, seeds)]
     pixels = torch.stack([p for p, _ in views])
     alpha = torch.stack([a for _, a in views]).to(device)

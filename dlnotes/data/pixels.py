@@ -22,8 +22,6 @@ are composited on white, the page a viewer shows them on; an animated image give
 
 from __future__ import annotations
 
-import os
-import stat
 import warnings
 from pathlib import Path
 
@@ -68,15 +66,10 @@ def read_pixels(source, channels: int, fit: tuple[int, int] | None = None, name:
 
 
 def regular(path: Path, label: str) -> None:
-    """Refuses what is not a regular file, before anything opens it (a FIFO would block)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise UserError(f"'{label}' not found") from None
-    except OSError as e:
-        raise UserError(f"'{label}' cannot be read ({e.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise UserError(f"'{label}' is not a regular file (a folder, pipe, device or socket); give an image file")
+    """Refuses what is not a regular file, before anything opens it (a FIFO named x.png would block)."""
+    from dlnotes.data.checks import regular_file
+
+    regular_file(path, "image" if label == str(path) else f"image {label}:")
 
 
 def _too_big(label: str) -> str:

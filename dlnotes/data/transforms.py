@@ -141,7 +141,8 @@ class ImageTransform:
         """Decoded (H, W, C) pixels to the view's uint8 (C, S, S) (or (10, C, S, S)) and the image's
         colour-noise alphas (zeros when there is none): the worker's half."""
         if not self.augments(g):
-            return torch.from_numpy(views.view(arr, self.size, self.recipe, self.ten_crop)), torch.zeros(3, dtype=torch.float32)
+            pixels = views.view(arr, self.size, self.recipe, self.ten_crop)
+            return torch.from_numpy(pixels), torch.zeros(3, dtype=torch.float32)
         s = self.size
         if self.recipe == "krizhevsky":
             r = short_side(s)

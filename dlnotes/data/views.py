@@ -33,7 +33,7 @@ def short_side(image_size: int) -> int:
     return round(image_size * 8 / 7)
 
 
-def resize(arr: np.ndarray, height: int, width: int, box: tuple[float, float, float, float] | None = None) -> np.ndarray:
+def resize(arr: np.ndarray, height: int, width: int, box: tuple[float, ...] | None = None) -> np.ndarray:
     """(H, W, C) uint8/uint16 pixels, or the region ``box`` = (left, top, right, bottom) of them, resized to
     (height, width, C) uint8 with Pillow's bilinear filter."""
     from PIL import Image
