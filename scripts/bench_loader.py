@@ -13,6 +13,9 @@
    normalisation), which costs the consumer's time. limit(N) = that rate x N workers: the work split
    between N workers and the main process, done at one thread's speed by each of N cores. The two
    parts' rates are printed too.
+   ``--compare-resize`` also times a worker's job with the training view resized by Pillow (the kernel
+   predict's views use) instead of torch's uint8 kernel (what the loader uses); with ``--size`` above 256
+   the view has something to resize.
 3. The loader alone: ``dlnotes.data.stream.Loader`` with N workers (batch 128, shuffled, augmented), the
    images/s of a full pass after a warm-up pass (persistent workers), without a model; on CUDA also
    ``decode: cuda`` (nvJPEG, batched) when a GPU is present.
@@ -124,6 +127,38 @@ def single_thread_rate(paths, pre, count: int) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     return {"decode": decode, "torchvision_decode": torchvision_decode, "same_pixels": same, "worker": count / worker, "main": count / main, "full": count / (worker + main),
             "full_per_cpu_s": full_cpu}
+
+
+def resize_comparison(paths, pre, count: int, repeats: int) -> dict:
+    """A worker's job with the training view's resize by torch's uint8 kernel (``fast_resize``, what the
+    loader does) against Pillow's (``views.resize``, what predict's views use), one thread, in turn."""
+    from dlnotes.data import views
+    from dlnotes.data.transforms import flip_drawn, random_crop_params
+
+    torch.set_num_threads(1)
+    t = ImageTransform(224, "krizhevsky", train=True, pre=pre)
+
+    def pillow(arr, g):  # the same view, every resize Pillow's
+        r = views.short_side(224)
+        square = views.centre_crop(views.resize_short(arr, r), r)
+        top, left = random_crop_params(r, r, 224, g)
+        crop = square[top:top + 224, left:left + 224]
+        return torch.from_numpy(views.chw(crop[:, ::-1] if flip_drawn(g) else crop)), t.alpha(3, g)
+
+    rates = {"torch": [], "pillow": []}
+    for _ in range(repeats):
+        for name, view in (("torch", t.pixels), ("pillow", pillow)):
+            start = time.perf_counter()
+            for i, p in enumerate(paths[:count]):
+                g = torch.Generator().manual_seed(i)
+                view(read_pixels(str(p), 3, t.fit(g)), g)
+            rates[name].append(count / (time.perf_counter() - start))
+    torch.set_num_threads(os.cpu_count() or 1)
+    out = {k: round(statistics.median(v), 1) for k, v in rates.items()}
+    print(f"\nworker's job, krizhevsky training view, {count} files, one thread, medians of {repeats}: "
+          f"torch's resize {out['torch']:.0f} images/s, Pillow's {out['pillow']:.0f} "
+          f"(gain {out['torch'] / out['pillow']:.2f})")
+    return out
 
 
 def loader_rate(files: ImageFiles, workers: int, device: torch.device) -> dict:
@@ -248,6 +283,8 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=0, help="files timed for the single-thread rate (0: all)")
     ap.add_argument("--budget", type=int, default=200, help="images the lowered memory budget admits in memory")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of (single thread, each loader); medians")
+    ap.add_argument("--compare-resize", action="store_true",
+                    help="also time the training view with Pillow's resize instead of torch's (use --size > 256)")
     ap.add_argument("--rss-sizes", default="12,24", help="folder sizes for the RSS check, in multiples of --budget ('': no memory check)")
     args = ap.parse_args()
     results: dict = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "images": args.images, "size": args.size}
@@ -302,6 +339,8 @@ def main() -> None:
             print(f"{r['device']:<20} {r['workers']:>7} {r['loader_first_pass']:>11,.0f} {r['loader']:>13,.0f} "
                   f"{r['limit']:>12,.0f} {r['fraction']:>9.2f} {r['cpu_efficiency']:>15.2f}")
 
+        if args.compare_resize:
+            results["resize"] = resize_comparison(paths, pre, min(args.single or 500, len(paths)), args.repeats)
         if args.rss_sizes:
             results["rss"] = memory_check(paths, tmp, args.budget, [int(v) for v in args.rss_sizes.split(",")])
     print(json.dumps(results))

@@ -13,8 +13,9 @@
 The 256/224 of the paper scale with ``image_size``: the short side becomes round(image_size * 8 / 7).
 
 The work is split as timm's prefetching loader splits it. ``ImageTransform.pixels`` runs per image in
-a DataLoader worker: the geometry (``dlnotes.data.views``: Pillow's resize, numpy crops and flips, the
-same code ``predict`` uses) to uint8, and the image's colour-noise alphas. ``ImageTransform.finish``
+a DataLoader worker: the geometry to uint8 (the test views with ``dlnotes.data.views``, the code
+``predict`` uses; the random training crops with numpy and torch's faster resize, ``fast_resize``), and
+the image's colour-noise alphas. ``ImageTransform.finish``
 runs per batch where the batch lands (the main process, or the GPU): to float, colour noise,
 normalisation. Workers thus ship uint8, a quarter of float32's bytes. The random parameters come from
 a ``torch.Generator`` seeded per sample from (epoch seed, index), so an image's augmentation does not
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from dlnotes.data import views
+from dlnotes.data.pixels import to_uint8
 from dlnotes.data.views import RECIPES, short_side  # noqa: F401 - the recipes' names and sizes live there
 
 PCA_STD = 0.1  # section 4.1: alpha_i ~ N(0, 0.1)
@@ -102,6 +104,21 @@ def pca_of_pixels(count: int, total: torch.Tensor, outer: torch.Tensor) -> dict[
             "pca_eigval": eigval.float().tolist(), "pca_eigvec": eigvec.float().tolist()}
 
 
+def fast_resize(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, C) pixels resized to (height, width, C) uint8 by torch's uint8 antialiased bilinear kernel,
+    for the random training views: 4x Pillow's speed on photo-sized images, a third more images/s for a
+    worker's whole job on 375x500 JPEGs (docs/benchmarks.md). The views predict shares stay Pillow's
+    (``dlnotes.data.views``); the two kernels differ by a grey level here and there."""
+    import warnings
+
+    import torchvision.transforms.v2.functional as TF
+
+    with warnings.catch_warnings():  # Pillow's arrays are read-only; torch only reads this one
+        warnings.simplefilter("ignore", UserWarning)
+        img = torch.from_numpy(to_uint8(arr)).permute(2, 0, 1)
+    return TF.resize(img, [height, width], antialias=True).permute(1, 2, 0).numpy()
+
+
 def float_batch(pixels: torch.Tensor) -> torch.Tensor:
     """A float32 copy of a uint8 batch. On the CPU its memory comes from numpy, which asks Linux for huge
     pages on large arrays (``madvise``): a fresh 77 MB batch then costs a few dozen page faults instead
@@ -143,15 +160,16 @@ class ImageTransform:
         if not self.augments(g):
             pixels = views.view(arr, self.size, self.recipe, self.ten_crop)
             return torch.from_numpy(pixels), torch.zeros(3, dtype=torch.float32)
-        s = self.size
+        s, (h, w) = self.size, arr.shape[:2]
         if self.recipe == "krizhevsky":
             r = short_side(s)
-            square = views.centre_crop(views.resize_short(arr, r), r)
+            rescaled = arr if min(h, w) == r else fast_resize(arr, *views.short_side_shape(h, w, r))
+            square = views.centre_crop(rescaled, r)
             top, left = random_crop_params(r, r, s, g)
-            crop = square[top:top + s, left:left + s]
+            crop = to_uint8(square[top:top + s, left:left + s])
         else:
-            top, left, h, w = random_resized_crop_params(*arr.shape[:2], g)
-            crop = views.resize(arr, s, s, box=(left, top, left + w, top + h))
+            top, left, ch, cw = random_resized_crop_params(h, w, g)
+            crop = fast_resize(arr[top:top + ch, left:left + cw], s, s)
         if flip_drawn(g):
             crop = crop[:, ::-1]
         return torch.from_numpy(views.chw(crop)), self.alpha(crop.shape[-1], g)

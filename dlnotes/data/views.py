@@ -50,12 +50,15 @@ def resize(arr: np.ndarray, height: int, width: int, box: tuple[float, ...] | No
     return np.clip(np.rint(np.stack(planes, axis=-1) * (255 / 65535)), 0, 255).astype(np.uint8)
 
 
+def short_side_shape(h: int, w: int, size: int) -> tuple[int, int]:
+    """(height, width) with the shorter side ``size``, the longer floor(size * long / short) (torchvision's rule)."""
+    return (int(size * h / w), size) if w <= h else (size, int(size * w / h))
+
+
 def resize_short(arr: np.ndarray, size: int) -> np.ndarray:
-    """Rescaled so that the shorter side is ``size``, the longer floor(size * long / short) (torchvision's rule)."""
+    """Rescaled so that the shorter side is ``size`` (``short_side_shape``)."""
     h, w = arr.shape[:2]
-    if min(h, w) == size:
-        return to_uint8(arr)
-    return resize(arr, int(size * h / w), size) if w <= h else resize(arr, size, int(size * w / h))
+    return to_uint8(arr) if min(h, w) == size else resize(arr, *short_side_shape(h, w, size))
 
 
 def centre_offset(length: int, crop: int) -> int:
