@@ -6,9 +6,9 @@ streaming workers, the statistics pass and ``predict`` (and, on top of ``dlnotes
 
 Why Pillow: it reads every format and mode people hand over (PNG, JPEG, BMP, GIF, TIFF, WebP; modes 1,
 L, LA, P, PA, RGB, RGBA, CMYK, YCbCr, I;16, I, F), applies EXIF orientation, and decodes JPEG with the
-same libjpeg-turbo as torchvision.io, as fast and to the same pixels (docs/benchmarks.md), without
-printing libjpeg's warnings; ``Image.draft`` lets libjpeg decode a large JPEG at 1/2, 1/4 or 1/8 scale
-when the model needs fewer pixels (``fit``).
+same libjpeg-turbo as torchvision.io, to the same pixels and as fast (the copy into numpy adds ~20%,
+docs/benchmarks.md), without printing libjpeg's warnings; ``Image.draft`` lets libjpeg decode a large
+JPEG at 1/2, 1/4 or 1/8 scale when the model needs fewer pixels (``fit``).
 
 Checks, in order, each one ``UserError`` line naming the file: a regular file (a FIFO named x.png
 would block); an image Pillow recognises; at most ``MAX_PIXELS`` pixels, read from the header before
