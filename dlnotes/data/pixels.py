@@ -45,16 +45,17 @@ def read_pixels(source, channels: int, fit: tuple[int, int] | None = None, name:
 
     if isinstance(source, np.ndarray):
         return from_array(source, channels, name or "array")
-    if isinstance(source, Image.Image):
-        return _checked(source, channels, fit, name or "image")
-    path = Path(source)
-    label = name or str(path)
-    regular(path, label)
+    given = isinstance(source, Image.Image)
+    label = name or ("image" if given else str(source))
+    if not given:
+        regular(Path(source), label)
     try:
         with warnings.catch_warnings():  # Pillow's warnings (odd EXIF, palette transparency) are not the user's
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            if given:  # the caller's object: read, never reduced in place by draft
+                return _checked(source, channels, None, label)
+            with Image.open(source) as img:
                 return _checked(img, channels, fit, label)
     except UserError:
         raise
@@ -65,7 +66,7 @@ def read_pixels(source, channels: int, fit: tuple[int, int] | None = None, name:
                         f"JPEG, BMP, GIF, TIFF or WebP files") from None
 
 
-def regular(path: Path, label: str) -> None:
+def regular(path: Path | str, label: str) -> None:
     """Refuses what is not a regular file, before anything opens it (a FIFO named x.png would block)."""
     from dlnotes.data.checks import regular_file
 
