@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlnotes.data.digit_photos import SIDE, prepare_photo
+from dlnotes.data.digit_photos import prepare_photo
 from dlnotes.data.pixels import read_pixels, to_channels, to_uint8
 
 RECIPES = ("none", "krizhevsky", "random_resized_crop")
@@ -107,7 +107,6 @@ def photo_view(arr: np.ndarray, style: str, image_size: int, channels: int) -> n
     dataset's own side, rounded to uint8 as the dataset's files are, then resized like its images."""
     grey = arr[..., 0].astype(np.float64) / (255.0 if arr.dtype == np.uint8 else 65535.0)
     photo = np.rint(prepare_photo(grey, style) * 255).astype(np.uint8)[..., None]
-    assert photo.shape[0] == SIDE[style]
     return chw(to_channels(resize(photo, image_size, image_size), channels))
 
 
