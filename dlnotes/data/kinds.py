@@ -61,8 +61,8 @@ class Images(InputKind):
     def read(self, path, dataset, pre):
         """Every image at ``path`` (a file, or a folder read recursively: class sub-folders too) as the
         training images were made, by ``dlnotes.data.views.model_pixels`` (a digit photo prepared in the
-        dataset's style, the run's resize or test view). Warns (stderr) when an input's brightness or
-        contrast lies far outside the training images'."""
+        dataset's style, the run's resize or test view). Warns (stderr) when an input looks unlike the
+        training images (``dlnotes.data.foreign``)."""
         from dlnotes.data.image_files import image_files
         from dlnotes.data.images import unit_pixels
         from dlnotes.data.views import model_pixels
