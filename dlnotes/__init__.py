@@ -5,7 +5,7 @@
     run.evaluate(); run.predict("digit.png")
 """
 
-__version__ = "0.1.0"
+from dlnotes.version import __version__
 
 
 def __getattr__(name):  # keep `import dlnotes` (and the CLI's start-up) free of torch

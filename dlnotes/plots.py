@@ -37,7 +37,7 @@ def _measured_inches(text: str, fontsize: float) -> float:
 
 
 def _save(fig, path: Path) -> Path:
-    from dlnotes.engine.checkpoint import atomic_write
+    from dlnotes.atomic import atomic_write
     import io
 
     buf = io.BytesIO()

@@ -151,6 +151,31 @@ class Registry:
 
         return deco(fn) if fn is not None else deco
 
+    def variant(self, fn: Callable, name: str, doc: str, **bound: Any) -> Callable:
+        """Registers ``fn`` under ``name`` with the ``bound`` arguments fixed: one signature, declared once,
+        for a family of entries (rnn, lstm and gru share every other parameter and its bounds). The source
+        scan reads the same call (``NAME = MODELS.variant(fn, "name", doc="...", key=value)``)."""
+        entries = self._discover()
+        entry = entries.get(name)
+        if entry is None:  # a variant made outside the scanned packages: read it live
+            params = {k: p for k, p in _live_params(fn).items() if k not in bound}
+            entry = entries[name] = Entry(name, fn.__module__, fn.__name__, params, _first_line(doc))
+        if entry.fn is not None and getattr(entry.fn, "__wrapped_variant__", None) is not fn:
+            raise ValueError(f"duplicate {self.kind} '{name}'")
+
+        def build(**kwargs):
+            return fn(**bound, **kwargs)
+
+        sig = inspect.signature(fn)
+        build.__signature__ = sig.replace(parameters=[p for k, p in sig.parameters.items() if k not in bound])
+        build.__name__, build.__module__, build.__wrapped_variant__ = name, fn.__module__, fn
+        build.__wrapped__ = fn  # typing.get_type_hints reads the annotations in fn's module
+        build.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k not in bound}
+        rest = (inspect.getdoc(fn) or "").split("\n", 1)[1:]
+        build.__doc__ = doc + ("\n" + rest[0] if rest else "")
+        entry.fn = build
+        return build
+
     # -- discovery ---------------------------------------------------------------------------
     def _discover(self) -> dict[str, Entry]:
         if self._entries is not None:
@@ -169,7 +194,12 @@ class Registry:
 
     def _scan(self, path: Path, module: str) -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         for node in tree.body:
+            call = node.value if isinstance(node, ast.Assign) else None
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "variant" \
+                    and getattr(call.func.value, "id", None) == self.variable:
+                self._scan_variant(call, functions, module)
             if not isinstance(node, ast.FunctionDef):
                 continue
             for deco in node.decorator_list:
@@ -190,6 +220,16 @@ class Registry:
                 self._entries[name] = Entry(
                     name, module, node.name, _params(node), _first_line(ast.get_docstring(node))
                 )
+
+    def _scan_variant(self, call: ast.Call, functions: dict[str, ast.FunctionDef], module: str) -> None:
+        """``MODELS.variant(fn, "name", doc="...", key=value)``: fn's parameters less the bound ones."""
+        fn, name = functions[call.args[0].id], ast.literal_eval(call.args[1])
+        keywords = {kw.arg: kw.value for kw in call.keywords}
+        doc = ast.literal_eval(keywords.pop("doc"))
+        if name in self._entries:
+            raise ValueError(f"duplicate {self.kind} '{name}' in {module} and {self._entries[name].module}")
+        params = {k: p for k, p in _params(fn).items() if k not in keywords}
+        self._entries[name] = Entry(name, module, fn.name, params, _first_line(doc))
 
     # -- lookup ------------------------------------------------------------------------------
     def names(self) -> list[str]:

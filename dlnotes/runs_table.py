@@ -51,20 +51,17 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def read_run(path: Path) -> dict[str, Any]:
     """One run's row: identity, flattened config, main metric and baseline; ``damaged`` says what failed."""
-    import yaml
-
     from dlnotes.tasks import get_task
+    from dlnotes.yamlfile import read_yaml
 
     rd = RunDir(path)
     row: dict[str, Any] = {"run": path.name, "path": str(path), "damaged": None}
     try:
         meta = rd.meta()
-        config = yaml.safe_load(rd.config_path.read_text(encoding="utf-8"))
-        if not isinstance(config, dict):
-            raise UserError(f"'{rd.config_path}' is not a YAML mapping")
+        config = read_yaml(rd.config_path)  # the config loader's limits: a YAML bomb is a damaged run
         metrics, epochs = rd.read_metrics(), rd.epochs_completed()
         task = get_task(meta["dataset"]["task"])
-    except (OSError, ValueError, KeyError, TypeError, UserError, yaml.YAMLError) as e:
+    except (OSError, ValueError, KeyError, TypeError, UserError) as e:
         row["damaged"] = _reason(e)
         return row
     base = metrics.get("baseline") or {}
@@ -196,7 +193,10 @@ def compare(paths: list[Path], output: Path) -> Path:
     """The learning curves of several runs on one figure, labelled by the config keys that differ."""
     from dlnotes import plots
 
+    from dlnotes.outputs import check_output
+
     rows, keys = collect_runs(paths)
+    check_output(output, "--output", runs=[r["path"] for r in rows])
     ok = [r for r in rows if not r["damaged"]]
     for r in rows:
         if r["damaged"]:

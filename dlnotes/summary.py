@@ -120,10 +120,10 @@ def config_summary(cfg) -> dict:
     params = MODELS.params(cfg.model.name)
     needed = [k for k in DATA_PROVIDED if k in params and k not in given and k not in hint]
     if needed:
-        from dlnotes.data.prepare import build_dataset
+        from dlnotes.collect import load_data
 
-        ds = build_dataset(cfg)
-        from_data, shape, kind = ds.model_inputs(), ds.input_shape, input_kind(ds.kind)
+        data = load_data(cfg)
+        from_data, shape, kind = data.model_inputs(), data.dataset.input_shape, data.kind
     else:
         from_data = hint
         args0 = {**hint, **given}

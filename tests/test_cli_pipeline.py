@@ -37,9 +37,9 @@ def test_lenet_digits_trains_to_98_percent_and_eval_reproduces(lenet_run, cli):
 def test_predict_on_digit_pngs(lenet_run, cli, tmp_path):
     """40 held-out digits written as 28x28 PNGs (white digit on black), as a user would hand them over."""
     from dlnotes.config import validate
-    from dlnotes.data.prepare import prepare
+    from dlnotes.collect import load_data
 
-    raw = prepare(validate({"seed": 0, "data": {"name": "digits", "image_size": 28, "standardize": False},
+    raw = load_data(validate({"seed": 0, "data": {"name": "digits", "image_size": 28, "standardize": False},
                             "model": {"name": "lenet"}}))
     folder = tmp_path / "pngs"
     folder.mkdir()

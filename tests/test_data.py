@@ -2,7 +2,8 @@ import numpy as np
 import torch
 
 from dlnotes.config import validate
-from dlnotes.data.prepare import prepare, split_indices
+from dlnotes.collect import load_data
+from dlnotes.data.sampling import split_indices
 
 
 def test_stratified_split_keeps_class_shares_and_is_deterministic():
@@ -17,14 +18,14 @@ def test_stratified_split_keeps_class_shares_and_is_deterministic():
 
 def test_digits_pipeline_splits_and_normalises_from_train_only():
     cfg = validate({"data": {"name": "digits", "image_size": 12}, "model": {"name": "lenet"}})
-    d = prepare(cfg)
+    d = load_data(cfg)
     assert d.train.x.shape[1:] == (1, 12, 12)
     n = len(d.train) + len(d.val) + len(d.test)
     assert n == 1797 and abs(len(d.test) - 0.2 * 1797) <= 10
     # the training split is standardised with its own statistics
     assert abs(d.train.x.mean().item()) < 1e-4 and abs(d.train.x.std(unbiased=False).item() - 1) < 1e-4
     assert d.preprocess["kind"] == "image" and len(d.preprocess["x_mean"]) == 1
-    raw = prepare(validate({"data": {"name": "digits", "image_size": 12, "standardize": False},
+    raw = load_data(validate({"data": {"name": "digits", "image_size": 12, "standardize": False},
                             "model": {"name": "lenet"}}))
     assert 0 <= raw.train.x.min() and raw.train.x.max() <= 1
     mean = d.preprocess["x_mean"][0]

@@ -34,7 +34,7 @@ def test_torchrun_two_processes_train_lenet_digits(tmp_path):
 def _even_split_config(write_config):
     """An MLP job whose training set splits evenly over 2 ranks in every step (no padding)."""
     from dlnotes.config import validate
-    from dlnotes.data.prepare import prepare
+    from dlnotes.collect import load_data
 
     for test_fraction in (0.2, 0.21, 0.22, 0.23, 0.24):
         cfg = {"name": "ddp", "seed": 0,
@@ -42,7 +42,7 @@ def _even_split_config(write_config):
                         "test_fraction": test_fraction},
                "model": {"name": "mlp", "hidden_sizes": [32]},
                "train": {"epochs": 1, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.0}}}
-        if len(prepare(validate(cfg)).train) % 2 == 0:
+        if len(load_data(validate(cfg)).train) % 2 == 0:
             return write_config(cfg)
     raise AssertionError("no even split found")
 

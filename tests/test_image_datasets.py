@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from dlnotes.config import validate
-from dlnotes.data.prepare import prepare
+from dlnotes.collect import load_data
 from dlnotes.errors import UserError
 
 
@@ -33,7 +33,7 @@ def mnist_root(tmp_path):
 def test_mnist_reads_gzipped_idx(mnist_root):
     cfg = validate({"data": {"name": "mnist", "root": str(mnist_root), "val_fraction": 0.0},
                     "model": {"name": "lenet"}})
-    d = prepare(cfg)
+    d = load_data(cfg)
     assert d.train.x.shape == (60, 1, 28, 28) and d.test.x.shape == (20, 1, 28, 28)
     assert d.dataset.classes == [str(i) for i in range(10)]
     assert d.train.y.tolist()[:10] == list(range(10))
@@ -58,7 +58,7 @@ def test_truncated_idx_is_refused(mnist_root):
     raw = gzip.open(p).read()
     gzip.open(p, "wb").write(raw[:-100])
     with pytest.raises(UserError, match="truncated"):
-        prepare(validate({"data": {"name": "mnist", "root": str(mnist_root)}, "model": {"name": "lenet"}}))
+        load_data(validate({"data": {"name": "mnist", "root": str(mnist_root)}, "model": {"name": "lenet"}}))
 
 
 def test_image_folder_gray_and_rgb(tmp_path):
@@ -66,11 +66,11 @@ def test_image_folder_gray_and_rgb(tmp_path):
         (tmp_path / colour).mkdir()
         for i in range(6):
             Image.new("RGB", (40 + i, 30), colour).save(tmp_path / colour / f"{i}.png")
-    d = prepare(validate({"data": {"name": "image_folder", "root": str(tmp_path), "image_size": 16, "channels": 3,
+    d = load_data(validate({"data": {"name": "image_folder", "root": str(tmp_path), "image_size": 16, "channels": 3,
                                    "val_fraction": 0.0, "test_fraction": 0.25}, "model": {"name": "lenet"}}))
     assert d.train.x.shape[1:] == (3, 16, 16) and d.dataset.classes == ["blue", "red"]
-    g = prepare(validate({"data": {"name": "image_folder", "root": str(tmp_path), "image_size": 16, "channels": 1},
+    g = load_data(validate({"data": {"name": "image_folder", "root": str(tmp_path), "image_size": 16, "channels": 1},
                           "model": {"name": "lenet"}}))
     assert g.train.x.shape[1:] == (1, 16, 16)
     with pytest.raises(UserError, match="not found"):
-        prepare(validate({"data": {"name": "image_folder", "root": str(tmp_path / "nope")}, "model": {"name": "lenet"}}))
+        load_data(validate({"data": {"name": "image_folder", "root": str(tmp_path / "nope")}, "model": {"name": "lenet"}}))

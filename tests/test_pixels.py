@@ -20,7 +20,7 @@ from PIL import Image
 import dlnotes
 from dlnotes.config import validate
 from dlnotes.data.pixels import MAX_PIXELS, read_pixels
-from dlnotes.data.prepare import prepare
+from dlnotes.collect import load_data
 from dlnotes.data.views import model_pixels
 from dlnotes.engine.batching import batches
 from dlnotes.errors import UserError
@@ -152,8 +152,8 @@ def test_streamed_and_in_memory_folders_give_the_same_pixels(tmp_path, channels)
     base = {"name": "image_folder", "root": str(tmp_path / "f"), "image_size": 9, "channels": channels,
             "batch_size": 5, "standardize": False, "val_fraction": 0.0, "test_fraction": 0.3}
     cfg = {"model": {"name": "mlp", "hidden_sizes": [4]}}
-    memory = prepare(validate({**cfg, "data": {**base, "stream": False}}))
-    stream = prepare(validate({**cfg, "data": {**base, "stream": True, "workers": 2}}))
+    memory = load_data(validate({**cfg, "data": {**base, "stream": False}}))
+    stream = load_data(validate({**cfg, "data": {**base, "stream": True, "workers": 2}}))
     for name in ("train", "test"):
         a = torch.cat([x for x, _ in batches(memory.split(name), 5, torch.device("cpu"))])
         b = torch.cat([x for x, _ in batches(stream.split(name), 5, torch.device("cpu"))])
@@ -192,9 +192,9 @@ def test_quiet_silences_the_statistics_line(tmp_path, capfd):
     data = {"name": "image_folder", "root": str(tmp_path / "f"), "image_size": 8, "stream": True, "workers": 0,
             "val_fraction": 0.0}
     cfg = {"model": {"name": "mlp", "hidden_sizes": [4]}, "data": data}
-    prepare(validate(cfg), quiet=True)
+    load_data(validate(cfg), quiet=True)
     assert "normalisation statistics" not in capfd.readouterr().err
-    prepare(validate(cfg))
+    load_data(validate(cfg))
     assert "normalisation statistics of" in capfd.readouterr().err
 
 

@@ -99,7 +99,10 @@ def test_mnist1d_is_generated_offline_with_the_paper_sizes(monkeypatch):
     assert (np.random.random(), random.random()) == before  # the global generators are left alone
     assert ds.x.shape == (4000, 40, 1) and ds.x_test.shape == (1000, 40, 1)
     assert ds.kind == "sequence" and sorted(ds.y.unique().tolist()) == list(range(10))
-    assert ds.model_inputs()["in_features"] == 40 and ds.model_inputs()["input_size"] == 1
+    from dlnotes.data.kinds import input_kind
+
+    assert input_kind(ds.kind).model_inputs(ds)["in_features"] == 40
+    assert input_kind(ds.kind).model_inputs(ds)["input_size"] == 1
     assert torch.equal(mnist1d().x, ds.x)  # same seed, same data
 
 
@@ -108,20 +111,22 @@ def test_sine_windows_continue_their_wave():
 
     ds = sine(n_samples=50, seq_len=20, horizon=3, noise=0.0)
     assert ds.x.shape == (50, 20, 1) and ds.y.shape == (50, 3) and ds.task == "forecasting"
-    assert ds.model_inputs()["horizon"] == 3
+    from dlnotes.tasks import get_task
+
+    assert get_task(ds.task).model_outputs(ds)["horizon"] == 3
     assert ds.x.abs().max() <= 1.5 + 1e-6
 
 
 def test_timeseries_csv_windows_and_time_ordered_split(tmp_path):
     from dlnotes.config import validate
-    from dlnotes.data.prepare import prepare
+    from dlnotes.collect import load_data
 
     path = tmp_path / "series.csv"
     path.write_text("day,sales\n" + "".join(f"{i},{100 + i}\n" for i in range(60)))
     cfg = validate({"name": "ts", "data": {"name": "timeseries_csv", "path": str(path), "column": "sales",
                                            "seq_len": 5, "horizon": 2, "test_fraction": 0.2, "val_fraction": 0.0},
                     "model": {"name": "lstm"}})
-    data = prepare(cfg)
+    data = load_data(cfg)
     ds = data.dataset
     assert len(ds.x) == 60 - 7 + 1 and ds.input_shape == (5, 1)
     assert torch.equal(ds.y[0], torch.tensor([105.0, 106.0]))  # the two values after the first window

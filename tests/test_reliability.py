@@ -96,19 +96,19 @@ def test_divergence_stops_with_exit_1_and_keeps_the_last_good_checkpoint(cli, tm
 
 
 def test_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
-    from dlnotes.engine import checkpoint
+    from dlnotes import atomic
 
     target = tmp_path / "state.bin"
-    checkpoint.atomic_write(target, b"good")
+    atomic.atomic_write(target, b"good")
 
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.os, "fsync", disk_full)
+    monkeypatch.setattr(atomic.os, "fsync", disk_full)
     from dlnotes.errors import RunFailure
 
     with pytest.raises(RunFailure, match=f"disk full: could not write '{target}'"):
-        checkpoint.atomic_write(target, b"x" * 1000)
+        atomic.atomic_write(target, b"x" * 1000)
     assert target.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]  # no temp file left
 
@@ -125,10 +125,9 @@ def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli, roo
             break
         time.sleep(0.2)
     proc.send_signal(sig)
-    t = time.time()
-    _, err = proc.communicate(timeout=30)
-    assert time.time() - t < 10
+    _, err = proc.communicate(timeout=300)  # a hang guard, not a timing: the run stops after its current step
     assert proc.returncode == code, err
+    assert epochs_done(out) < 500
     assert "dlnotes train --resume" in err
     done = epochs_done(out)
     r = cli("train", "--resume", out, f"train.epochs={done + 1}", "-q")
@@ -184,15 +183,15 @@ def test_deferred_checkpoints_reach_disk_on_interrupt(monkeypatch, tiny_lenet):
     import torch
 
     from dlnotes.config import validate
-    from dlnotes.data.prepare import prepare
+    from dlnotes.collect import load_data
     from dlnotes.engine import trainer as trainer_mod
     from dlnotes.models import build_model, model_args
     TINY_LENET = tiny_lenet
 
     monkeypatch.setattr(trainer_mod, "SAVE_EVERY_S", 1e9)
     cfg = validate({**TINY_LENET, "train": {**TINY_LENET["train"], "epochs": 5}})
-    data = prepare(cfg)
-    model = build_model("lenet", model_args("lenet", cfg.extras("model"), data.dataset.model_inputs()))
+    data = load_data(cfg)
+    model = build_model("lenet", model_args("lenet", cfg.extras("model"), data.model_inputs()))
     saved = []
 
     def save(m, state, hist):
@@ -219,7 +218,7 @@ def test_deferred_checkpoints_reach_disk_on_interrupt(monkeypatch, tiny_lenet):
 def test_atomic_writes_keep_the_usual_file_permissions(tmp_path):
     import os
 
-    from dlnotes.engine.checkpoint import atomic_write
+    from dlnotes.atomic import atomic_write
 
     mask = os.umask(0)
     os.umask(mask)

@@ -11,6 +11,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import time
 import shutil
 import signal
@@ -19,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from dlnotes.config import validate
-from dlnotes.engine import rundir as rundir_mod
 from dlnotes.engine.rundir import RunDir
 from dlnotes.errors import RunFailure, UserError
 from dlnotes.run import Run, default_out, train
@@ -28,10 +28,6 @@ LR = {"name": "lr", "seed": 0, "data": {"name": "breast_cancer", "batch_size": 6
       "model": {"name": "logistic_regression"},
       "train": {"epochs": 3, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
                 "scheduler": {"name": "cosine"}}}
-
-COMMIT_STEPS = ["write model.safetensors", "write state.pt", "write manifest",
-                "set aside the previous checkpoint", "rename", "remove the previous checkpoint", "copy the weights"]
-
 
 def cfg(**train):
     return validate({**LR, "train": {**LR["train"], **train}})
@@ -57,12 +53,55 @@ def in_child(fn) -> int:
     return proc.exitcode
 
 
+STAGING = re.compile(r"(\.checkpoint\.(tmp|old))-[0-9a-f-]+")
+
+
+def event_name(step: str, path, out: Path) -> str:
+    """``write meta.json``, ``rename checkpoint``, ``write .checkpoint.tmp/state.pt``: an event of a run's
+    life, with the random parts of staging names dropped."""
+    rel = str(Path(path).relative_to(out)) if str(path).startswith(str(out)) else str(path)
+    return step + " " + STAGING.sub(r"\1", rel)
+
+
+# Every write, rename and removal of a 3-epoch run (SAVE_EVERY_S = 0: a commit after every epoch), in order.
+LIFE = (["write .dlnotes", "rename .dlnotes"] * 2 + ["write config.yaml", "rename config.yaml",
+        "write meta.json", "rename meta.json"]
+        + ["write .dlnotes", "rename .dlnotes"]  # the first commit lists checkpoint/ and model.safetensors
+        + ["write .checkpoint.tmp/model.safetensors", "write .checkpoint.tmp/state.pt",
+           "write .checkpoint.tmp/manifest.json", "rename checkpoint", "write model.safetensors",
+           "rename model.safetensors"]
+        + [e for epoch in (1, 2, 3) for e in
+           ["write .checkpoint.tmp/model.safetensors", "write .checkpoint.tmp/state.pt",
+            "write .checkpoint.tmp/manifest.json", "rename .checkpoint.old", "rename checkpoint",
+            "remove .checkpoint.old", "write model.safetensors", "rename model.safetensors"]
+           + (["write .dlnotes", "rename .dlnotes"] if epoch == 1 else [])
+           + ["write history.csv", "rename history.csv"]]
+        + ["write .dlnotes", "rename .dlnotes", "write plots/learning_curves.png", "rename plots/learning_curves.png",
+           "write plots/confusion_matrix.png", "rename plots/confusion_matrix.png",
+           "write metrics.json", "rename metrics.json"])
+# what the default run tries (one of each kind of event); -m slow tries every one
+SAMPLED = [0, 3, 4, 7, 9, 12, 13, 15, 16, 17, 18, 22, 23, 25, 26, 28, 30, 46, 48, 52, 54]
+
+
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory):
-    """The uninterrupted 3-epoch run (not to be changed: tests take a copy)."""
+def reference_life(tmp_path_factory):
+    """The uninterrupted 3-epoch run (not to be changed: tests take a copy) and the events of its life."""
+    from dlnotes import atomic
+    from dlnotes.engine import trainer
+
     out = tmp_path_factory.mktemp("ref") / "run"
-    train(cfg(), out=out)
-    return out
+    events, real, every = [], atomic.fault, trainer.SAVE_EVERY_S
+    atomic.fault, trainer.SAVE_EVERY_S = (lambda step, path: events.append(event_name(step, path, out))), 0
+    try:
+        train(cfg(), out=out)
+    finally:
+        atomic.fault, trainer.SAVE_EVERY_S = real, every
+    return out, events
+
+
+@pytest.fixture(scope="module")
+def reference_run(reference_life):
+    return reference_life[0]
 
 
 @pytest.fixture
@@ -79,69 +118,119 @@ def finished(reference_run, tmp_path):
     return out
 
 
-def killed_run(out: Path, commit: int, step: str) -> None:
-    """Trains into ``out`` in a child that is killed at ``step`` of its ``commit``-th checkpoint commit."""
+def killed_run(out: Path, at: int) -> None:
+    """Trains into ``out`` in a child that is killed (``os._exit``: no finally runs) at event ``at``."""
     def child():
+        from dlnotes import atomic
         from dlnotes.engine import trainer
 
-        trainer.SAVE_EVERY_S = 0  # a commit after every epoch: commits 1, 2, 3, 4 hold epochs 0, 1, 2, 3
-        seen = {"commits": 0}
+        trainer.SAVE_EVERY_S = 0
+        seen = {"n": 0}
 
-        def fault(name):
-            seen["commits"] += name == COMMIT_STEPS[0]
-            if seen["commits"] == commit and name == step:
+        def fault(step, path):
+            seen["n"] += 1
+            if seen["n"] - 1 == at:
                 os._exit(9)
-        rundir_mod._fault = fault
+        atomic.fault = fault
         train(cfg(), out=out)
 
     assert in_child(child) == 9
 
 
-@pytest.mark.parametrize("commit, step", [(3, step) for step in COMMIT_STEPS] +  # epoch 2 replacing epoch 1
-                         [(1, "write state.pt"), (1, "write manifest"), (1, "rename")])  # the first checkpoint
-def test_a_kill_at_any_write_of_a_commit_leaves_a_resumable_or_restartable_run(tmp_path, reference, commit, step):
-    out = tmp_path / "run"
-    killed_run(out, commit, step)
-    rd = RunDir(out)
-    status = rd.status()
-    if commit == 3 or step not in COMMIT_STEPS[:2]:
-        assert status == "trained"  # a complete checkpoint always survives (the old one, or the new one)
-        assert Run.load(out).evaluate("test")["accuracy"] > 0.5  # eval reads the committed weights
-        if commit == 3 and step in ("rename", "remove the previous checkpoint"):  # the copy is one commit behind
-            assert (out / RunDir.WEIGHTS).read_bytes() != (out / "checkpoint" / RunDir.WEIGHTS).read_bytes()
+def finish_and_compare(out: Path, reference: bytes) -> None:
+    """Continues whatever an interruption left (resume, or start again), then checks the bytes and that
+    nothing is left over: no unfinished commit, no temporary file, nothing the ledger does not list."""
+    status = RunDir(out).status()
+    assert status in ("absent", "empty", "untrained", "trained"), status
+    if status == "trained" and (out / RunDir.METRICS).is_file():
+        pass  # killed after its last write: complete
+    elif status == "trained":
         train(None, resume=out)
-        assert (out / RunDir.WEIGHTS).read_bytes() == (out / "checkpoint" / RunDir.WEIGHTS).read_bytes()
     else:
-        assert status == "untrained"  # killed before the first checkpoint: started again from scratch
         train(cfg(), out=out)
     assert (out / RunDir.WEIGHTS).read_bytes() == reference
-    assert rd.epochs_completed() == 3
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".checkpoint")) == []
+    assert (out / RunDir.WEIGHTS).read_bytes() == (out / "checkpoint" / RunDir.WEIGHTS).read_bytes()
+    assert RunDir(out).epochs_completed() == 3 and (out / RunDir.METRICS).is_file()
+    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".checkpoint") or p.name.endswith(".tmp")]
+    assert leftovers == [] and RunDir(out).strangers() == []
 
 
-@pytest.mark.parametrize("nth", [1, 2, 3])  # weights, state, manifest of the epoch-2 commit
-def test_a_full_disk_keeps_the_previous_checkpoint_and_says_how_much_space(tmp_path, reference, monkeypatch, nth):
+def test_the_fault_tests_cover_every_write_of_a_run(reference_life):
+    assert reference_life[1] == LIFE
+
+
+def _kill_and_finish(tmp_path, reference, at):
+    out = tmp_path / "run"
+    killed_run(out, at)
+    if RunDir(out).status() == "trained":  # a complete checkpoint always survives: eval reads it
+        assert Run.load(out).evaluate("test")["accuracy"] > 0.5
+    finish_and_compare(out, reference)
+
+
+@pytest.mark.parametrize("at", SAMPLED, ids=[f"{i}-{LIFE[i]}" for i in SAMPLED])
+def test_a_kill_at_any_write_leaves_a_run_that_resumes_or_restarts_to_the_same_bytes(tmp_path, reference, at):
+    _kill_and_finish(tmp_path, reference, at)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("at", [i for i in range(len(LIFE)) if i not in SAMPLED],
+                         ids=[f"{i}-{e}" for i, e in enumerate(LIFE) if i not in SAMPLED])
+def test_a_kill_at_every_other_write(tmp_path, reference, at):
+    _kill_and_finish(tmp_path, reference, at)
+
+
+WRITES = [i for i, e in enumerate(LIFE) if e.startswith("write")]
+
+
+def _fill_the_disk_at(tmp_path, reference, monkeypatch, at):
+    from dlnotes import atomic
     from dlnotes.engine import trainer
 
     monkeypatch.setattr(trainer, "SAVE_EVERY_S", 0)
-    real, calls = rundir_mod._write_new, {"n": 0}
+    seen = {"n": 0}
 
-    def write_new(path, data):
-        calls["n"] += 1
-        if calls["n"] == 3 * 3 + nth:  # the commits of epochs 0, 1, 2 came before: fail in the fourth
+    def fault(step, path):  # once: the disk is full at event ``at`` only
+        seen["n"] += 1
+        if seen["n"] - 1 == at:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, data)
 
-    monkeypatch.setattr(rundir_mod, "_write_new", write_new)
+    monkeypatch.setattr(atomic, "fault", fault)
     out = tmp_path / "run"
-    with pytest.raises(RunFailure, match=r"disk full: could not write the checkpoint of epoch 3 into '.*run' "
-                                         r"\(it needs \d+\.\d MB, .* free\); the checkpoint of epoch 2 is intact"):
+    with pytest.raises(RunFailure, match=r"disk full: could not write .*\(it needs \d+\.\d MB, .* free\)"):
         train(cfg(), out=out)
-    monkeypatch.setattr(rundir_mod, "_write_new", real)
-    assert RunDir(out).epochs_completed() == 2
-    assert not [p for p in out.iterdir() if p.name.startswith(".checkpoint")]  # the unfinished commit is gone
-    train(None, resume=out)
-    assert (out / RunDir.WEIGHTS).read_bytes() == reference
+    monkeypatch.setattr(atomic, "fault", lambda step, path: None)
+    finish_and_compare(out, reference)
+
+
+@pytest.mark.parametrize("at", [i for i in WRITES if i in SAMPLED][::2], ids=lambda i: f"{i}-{LIFE[i]}")
+def test_a_full_disk_at_any_write_fails_and_the_run_resumes_to_the_same_bytes(tmp_path, reference, monkeypatch, at):
+    _fill_the_disk_at(tmp_path, reference, monkeypatch, at)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("at", [i for i in WRITES if i not in SAMPLED[::2]], ids=lambda i: f"{i}-{LIFE[i]}")
+def test_a_full_disk_at_every_other_write(tmp_path, reference, monkeypatch, at):
+    _fill_the_disk_at(tmp_path, reference, monkeypatch, at)
+
+
+def test_a_full_disk_names_the_checkpoint_that_is_intact(tmp_path, monkeypatch):
+    from dlnotes import atomic
+    from dlnotes.engine import trainer
+
+    monkeypatch.setattr(trainer, "SAVE_EVERY_S", 0)
+    at = LIFE.index("write .checkpoint.tmp/state.pt", LIFE.index("write history.csv"))  # the commit of epoch 2
+
+    seen = {"n": 0}
+
+    def fault(step, path):  # once: the disk is full at event ``at`` only
+        seen["n"] += 1
+        if seen["n"] - 1 == at:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(atomic, "fault", fault)
+    with pytest.raises(RunFailure, match=r"could not write the checkpoint of epoch 2 into .* the checkpoint of "
+                                         r"epoch 1 is intact; free some space and continue with"):
+        train(cfg(), out=tmp_path / "run")
 
 
 def test_a_second_writer_exits_naming_the_holder(finished):
@@ -211,9 +300,10 @@ def test_a_changed_dataset_is_refused_before_anything_is_written(finished):
     out = finished
     meta = json.loads((out / "meta.json").read_text())
     meta["dataset"]["input_shape"] = [31]  # as if the data had changed under the run
+    meta["model"]["args"]["in_features"] = 31
     (out / "meta.json").write_text(json.dumps(meta))
     before = snapshot(out)
-    with pytest.raises(UserError, match=r"dataset.input_shape was \[31\] and is now \[30\]"):
+    with pytest.raises(UserError, match=r"model.args was .* and is now"):
         train(None, resume=out, overrides=["train.epochs=4"])
     assert snapshot(out) == before
 
@@ -225,7 +315,7 @@ def test_out_into_a_folder_of_user_files_is_refused_and_leaves_it_byte_identical
                        "plots/a.png": b"png"}.items():
         (user / name).write_bytes(data)
     before = snapshot(user)
-    with pytest.raises(UserError, match="already holds files that are not a dlnotes run"):
+    with pytest.raises(UserError, match="holds files that are not a dlnotes run"):
         train(cfg(), out=user)
     assert snapshot(user) == before and sorted(p.name for p in user.iterdir()) == ["config.yaml", "metrics.json",
                                                                                    "model.safetensors", "plots"]
@@ -248,7 +338,7 @@ def test_out_into_a_finished_run_is_refused_and_an_empty_folder_is_used(tmp_path
 @pytest.mark.parametrize("how", ["out", "resume"])
 def test_a_run_never_checkpointed_is_restarted_saying_so(tmp_path, reference, capsys, how):
     out = tmp_path / "run"
-    killed_run(out, 1, "write state.pt")
+    killed_run(out, LIFE.index("write .checkpoint.tmp/state.pt"))
     assert RunDir(out).status() == "untrained"
     with pytest.raises(UserError, match="no checkpoint"):
         Run.load(out)

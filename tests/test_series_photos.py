@@ -43,11 +43,11 @@ def interpolated(v: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("transform, relative", [("none", False), ("diff", False), ("log", False),
                                                  ("pct", False), ("none", True), ("diff", True)])
 def test_transforms_invert_exactly_to_the_interpolated_series(tmp_path, transform, relative):
-    from dlnotes.data.prepare import prepare
+    from dlnotes.collect import load_data
     from dlnotes.tasks import get_task
 
     v = interpolated(trend_series(tmp_path / "s.csv"))
-    data = prepare(series_cfg(tmp_path / "s.csv", transform=transform, relative=relative, horizon=3))
+    data = load_data(series_cfg(tmp_path / "s.csv", transform=transform, relative=relative, horizon=3))
     pre, task = data.preprocess, get_task("forecasting")
     assert pre["transform"] == transform and pre["relative"] == relative and pre["missing"] == "interpolate"
     for part in (data.train, data.test):
@@ -86,10 +86,10 @@ def test_naive_and_seasonal_baselines_by_hand():
 
 
 def test_gap_windows_are_counted(tmp_path):
-    from dlnotes.data.prepare import prepare
+    from dlnotes.collect import load_data
 
     trend_series(tmp_path / "s.csv", n=259, gaps=3)
-    data = prepare(series_cfg(tmp_path / "s.csv", seq_len=50, val_fraction=0.1))
+    data = load_data(series_cfg(tmp_path / "s.csv", seq_len=50, val_fraction=0.1))
     n = 259 - 51 + 1
     dropped = n - len(data.train) - len(data.val) - len(data.test)
     assert dropped == 2 * 50  # split_gap windows before the validation part and before the test part
@@ -192,15 +192,19 @@ def test_predict_rollout_inverts_the_diff_by_hand(series_run, tmp_path):
     assert got[1] == pytest.approx(tail[-1] + float(d1) + float(d2), rel=1e-5)
 
 
-def test_predict_steps_writes_a_figure_beside_the_csv(series_run, cli, tmp_path):
+def test_predict_figure_goes_only_where_asked(series_run, cli, tmp_path):
     run, v = series_run
     (tmp_path / "hist.csv").write_text("".join(f"{x}\n" for x in v[-30:]))
     r = cli("predict", "--run", run.path, "--input", tmp_path / "hist.csv", "--steps", 5,
             "--output", tmp_path / "out.csv")
     assert r.returncode == 0, r.stderr
-    figure = tmp_path / "out_forecast.png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hist.csv", "out.csv"]  # no figure unless asked
+    r = cli("predict", "--run", run.path, "--input", tmp_path / "hist.csv", "--steps", 5,
+            "--figure", tmp_path / "f.png")
+    assert r.returncode == 0, r.stderr
+    figure = tmp_path / "f.png"
     assert figure.read_bytes()[:4] == b"\x89PNG" and str(figure) in r.stderr
-    assert len((tmp_path / "out.csv").read_text().splitlines()) == 6
+    assert len(r.stdout.splitlines()) == 6
 
 
 def test_datasets_command_documents_the_predict_layouts(cli):

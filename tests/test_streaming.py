@@ -15,7 +15,7 @@ from torchvision.io import encode_jpeg, encode_png, write_file
 
 import dlnotes
 from dlnotes.config import validate
-from dlnotes.data.prepare import prepare
+from dlnotes.collect import load_data
 from dlnotes.data.stream import Loader
 from dlnotes.engine.batching import batches
 from dlnotes.errors import UserError
@@ -86,8 +86,8 @@ def test_streamed_batches_equal_the_in_memory_ones(tmp_path):
     gives the in-memory path's tensors (PIL decoding, statistics of the whole tensor) batch by batch."""
     write_folder(tmp_path / "f", 12, fmt="png")  # lossless: both decoders must agree exactly
     data = {"root": str(tmp_path / "f"), "image_size": 20, "stats_images": 0}
-    memory = prepare(validate(config({**data, "stream": False})))
-    stream = prepare(validate(config({**data, "stream": True, "workers": 2})))
+    memory = load_data(validate(config({**data, "stream": False})))
+    stream = load_data(validate(config({**data, "stream": True, "workers": 2})))
     assert not torch.is_tensor(stream.train.x) and torch.is_tensor(memory.train.x)
     np.testing.assert_allclose(stream.preprocess["x_mean"], memory.preprocess["x_mean"], rtol=1e-6)
     np.testing.assert_allclose(stream.preprocess["x_std"], memory.preprocess["x_std"], rtol=1e-5)
@@ -109,7 +109,7 @@ def test_resume_and_worker_count_keep_the_augmented_order(tmp_path):
     crops, flips and colour noise do not depend on how many workers decode (0, 1, 2 or 3)."""
     write_folder(tmp_path / "f", 8)
     cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 24, "augment_recipe": "krizhevsky"}))
-    train = prepare(cfg).train
+    train = load_data(cfg).train
 
     def epochs(workers, state=None, n=2):
         g, a = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
@@ -234,18 +234,18 @@ def test_ten_crop_output_is_the_log_of_the_mean_softmax():
 def test_path_choice_and_memory_budget(tmp_path, capsys):
     write_folder(tmp_path / "f", 4, size=(10, 12))
     base = {"root": str(tmp_path / "f"), "image_size": 64}
-    memory = prepare(validate(config(base)))
+    memory = load_data(validate(config(base)))
     assert torch.is_tensor(memory.train.x) and "in memory" in memory.dataset.loading
     # 12 images x 3 x 64 x 64 x 4 bytes = 0.56 MiB: over a 0.0005 GiB budget
-    streamed = prepare(validate(config({**base, "memory_limit_gb": 0.0005})))
+    streamed = load_data(validate(config({**base, "memory_limit_gb": 0.0005})))
     assert not torch.is_tensor(streamed.train.x)
     assert "over data.memory_limit_gb = 0.0005" in streamed.dataset.loading
     with pytest.raises(UserError, match="data.stream: auto"):
-        prepare(validate(config({**base, "memory_limit_gb": 0.0005, "stream": False})))
+        load_data(validate(config({**base, "memory_limit_gb": 0.0005, "stream": False})))
     with pytest.raises(UserError, match="augment_recipe krizhevsky"):
-        prepare(validate(config({**base, "augment_recipe": "krizhevsky", "stream": False})))
+        load_data(validate(config({**base, "augment_recipe": "krizhevsky", "stream": False})))
     with pytest.raises(UserError, match="data.ten_crop"):
-        prepare(validate(config({**base, "ten_crop": True})))
+        load_data(validate(config({**base, "ten_crop": True})))
     with pytest.raises(UserError, match="'sometimes' is not allowed"):
         validate(config({**base, "stream": "sometimes"}))
 
@@ -307,7 +307,7 @@ def test_gpu_decoding_needs_a_gpu_run(tmp_path):
     cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 8, "stream": True, "decode": "cuda",
                            "standardize": False}))
     with pytest.raises(UserError, match="data.decode: cuda"):
-        batches(prepare(cfg).train, 4, torch.device("cpu"))
+        batches(load_data(cfg).train, 4, torch.device("cpu"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -315,8 +315,8 @@ def test_gpu_decoding_matches_cpu_decoding(tmp_path):
     """nvJPEG and libjpeg-turbo may round differently: the same images to within a few grey levels."""
     write_folder(tmp_path / "f", 6, size=(40, 56))
     data = {"root": str(tmp_path / "f"), "image_size": 32, "augment_recipe": "krizhevsky"}
-    cpu = prepare(validate(config({**data, "decode": "cpu"})))
-    gpu = prepare(validate(config({**data, "decode": "cuda"})))
+    cpu = load_data(validate(config({**data, "decode": "cpu"})))
+    gpu = load_data(validate(config({**data, "decode": "cuda"})))
     dev = torch.device("cuda")
     a = torch.cat([x for x, _ in batches(cpu.test, 8, dev)])
     b = torch.cat([x for x, _ in batches(gpu.test, 8, dev)])
@@ -327,7 +327,7 @@ def test_gpu_decoding_matches_cpu_decoding(tmp_path):
 def test_an_unreadable_file_is_one_line_naming_it(tmp_path):
     write_folder(tmp_path / "f", 3, size=(10, 12))
     (tmp_path / "f" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    data = prepare(validate(config({"root": str(tmp_path / "f"), "image_size": 8, "stream": True,
+    data = load_data(validate(config({"root": str(tmp_path / "f"), "image_size": 8, "stream": True,
                                     "standardize": False, "workers": 1})))
     with pytest.raises(UserError, match=r"^'.*broken\.jpg' is not a readable image") as e:
         for name in ("train", "val", "test"):  # decoded in a worker process
@@ -350,7 +350,7 @@ def test_kept_batches_are_never_overwritten(tmp_path):
     keeps the images it had, equal to the single-process loader's."""
     write_folder(tmp_path / "f", 20, size=(30, 40))
     cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 16, "augment_recipe": "krizhevsky"}))
-    train = prepare(cfg).train
+    train = load_data(cfg).train
 
     def loader(workers):
         return Loader(train.x, 3, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0),
@@ -375,7 +375,7 @@ def test_kept_batches_are_never_overwritten(tmp_path):
 
 def test_streamed_batches_are_float32_whatever_the_default_dtype(tmp_path):
     write_folder(tmp_path / "f", 4, size=(30, 40))
-    train = prepare(validate(config({"root": str(tmp_path / "f"), "image_size": 16, "stream": True}))).train
+    train = load_data(validate(config({"root": str(tmp_path / "f"), "image_size": 16, "stream": True}))).train
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -410,7 +410,7 @@ def test_a_pass_left_early_then_a_full_pass_still_gives_the_right_images(tmp_pat
     workers; the next pass must not read them, nor mix them with its own."""
     write_folder(tmp_path / "f", 20, size=(30, 40))
     cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 16, "augment_recipe": "krizhevsky"}))
-    train = prepare(cfg).train
+    train = load_data(cfg).train
 
     def passes(workers):
         loader = Loader(train.x, 3, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0),
@@ -442,8 +442,8 @@ def test_the_gpu_decode_path_runs_the_same_checks_and_views(tmp_path):
     Image.fromarray(np.full((50, 60, 3), 90, np.uint8)).convert("CMYK").save(tmp_path / "f" / "cat" / "cmyk.jpg")
     Image.fromarray(np.full((50, 60, 3), 200, np.uint8)).save(tmp_path / "f" / "dog" / "flat.png")
     data = {"root": str(tmp_path / "f"), "image_size": 24, "augment_recipe": "krizhevsky", "val_fraction": 0.0}
-    cpu = prepare(validate(config({**data, "decode": "cpu"})))
-    gpu = prepare(validate(config({**data, "decode": "cuda"})))
+    cpu = load_data(validate(config({**data, "decode": "cpu"})))
+    gpu = load_data(validate(config({**data, "decode": "cuda"})))
     files = gpu.test.x
     items = [files[i] for i in range(len(files))]
     kinds = {Path(files.path(i)).name: items[i][0].dim() for i in range(len(files))}

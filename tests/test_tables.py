@@ -15,7 +15,9 @@ import pytest
 import torch
 
 from dlnotes.config import load_config, validate
-from dlnotes.data.prepare import build_dataset, split_indices, training_rows
+from dlnotes.collect import load_data
+from dlnotes.data.prepare import training_rows
+from dlnotes.data.sampling import split_indices
 from dlnotes.data.tabular import TabularTransform, infer_types
 from dlnotes.errors import UserError
 from dlnotes.run import Run, train
@@ -117,8 +119,8 @@ def sklearn_accuracy(cfg) -> float:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    ds = build_dataset(cfg)
-    rows = training_rows(ds, cfg)
+    ds = load_data(cfg).dataset
+    rows = training_rows(ds, cfg, stratify=True)
     _, test = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, ds.y.numpy())
     types = ds.table.transform.types
     num = [c for c, t in types.items() if t == "number"]
@@ -187,8 +189,8 @@ def test_meta_and_export_metadata_describe_the_preprocessing(passenger_mlp):
 
 def test_fitted_on_training_rows_only(passengers):
     cfg = table_cfg(passengers, "Survived")
-    ds = build_dataset(cfg)
-    rows = training_rows(ds, cfg)
+    ds = load_data(cfg).dataset
+    rows = training_rows(ds, cfg, stratify=True)
     age = pd.to_numeric(ds.table.frame["Age"]).iloc[rows]
     assert ds.table.transform.stats["Age"]["fill"] == pytest.approx(float(age.median()))
     assert ds.table.transform.stats["Fare"]["mean"] != pytest.approx(float(ds.table.frame["Fare"].mean()), abs=1e-9)
@@ -280,23 +282,23 @@ def test_hostile_csv_refused_before_a_run_exists(tmp_path, text, data, message):
 
 def test_missing_targets_dropped_with_a_count_never_a_class(tmp_path, capsys):
     text = numbers(40).replace(",a\n", ",\n", 3)
-    ds = build_dataset(table_cfg(write(tmp_path, text), "y"))
+    ds = load_data(table_cfg(write(tmp_path, text), "y")).dataset
     assert ds.classes == ["a", "b"] and len(ds.y) == 37
     assert "dropped 3 row(s)" in capsys.readouterr().err
 
 
 def test_missing_drop_strategy_and_encodings(tmp_path, capsys):
     text = numbers(40).replace("\n1.0,", "\n,")
-    ds = build_dataset(table_cfg(write(tmp_path, text, "semi.csv"), "y", missing={"number": "drop"}))
+    ds = load_data(table_cfg(write(tmp_path, text, "semi.csv"), "y", missing={"number": "drop"})).dataset
     assert len(ds.y) == 39 and "dropped 1 row(s)" in capsys.readouterr().err
     semi = "\ufeff" + numbers(40).replace(",", ";")  # BOM, semicolons
-    ds = build_dataset(table_cfg(write(tmp_path, semi, "bom.csv"), "y"))
+    ds = load_data(table_cfg(write(tmp_path, semi, "bom.csv"), "y")).dataset
     assert ds.feature_names == ["x", "z"] and ds.x.shape == (40, 2)
     latin = tmp_path / "latin.csv"
     latin.write_bytes(("x,c,y\n" + "".join(f"{i},{'éè'[i % 2]},{'ab'[i % 2]}\n" for i in range(20))).encode("latin-1"))
     with pytest.raises(UserError, match="set data.encoding"):
-        build_dataset(table_cfg(latin, "y"))
-    ds = build_dataset(table_cfg(latin, "y", encoding="latin-1"))
+        load_data(table_cfg(latin, "y")).dataset
+    ds = load_data(table_cfg(latin, "y", encoding="latin-1")).dataset
     assert ds.table.transform.stats["c"]["levels"] == ["è", "é"]
 
 

@@ -17,7 +17,8 @@ class Dataset:
     ``x``/``y`` hold all the data, or the training part when the source has its own test split
     (``x_test``/``y_test``). Images are float (N, C, H, W) in [0, 1]; tabular data float (N, F);
     sequences float (N, T, F); text long (N, T). Classification targets are long class indices.
-    ``task`` names a task of ``dlnotes.tasks`` and ``kind`` an input kind of ``dlnotes.data.kinds``.
+    ``task`` and ``kind`` name a task and an input kind: the collect step (``dlnotes.run.collect``) resolves
+    them into the objects that everything downstream is handed.
     The typed fields after them are recorded in meta.json's ``preprocess`` when set.
     A streamed image folder's ``x`` is its files (``dlnotes.data.stream.ImageFiles``, with ``shape``).
     """
@@ -58,10 +59,6 @@ class Dataset:
              "recipe", "ten_crop", "loading", "style", "transform", "relative", "period", "missing")
 
     def __post_init__(self):
-        from dlnotes.data.kinds import input_kind
-        from dlnotes.tasks import get_task
-
-        get_task(self.task), input_kind(self.kind)  # unknown names fail here, at the source
         if len(self.x) == 0:
             raise UserError("the dataset is empty: no samples to train on")
 
@@ -81,13 +78,6 @@ class Dataset:
     @property
     def info(self) -> dict[str, Any]:  # read-only view kept for notebooks written against 0.1
         return {**self.facts(), **({"ordered": True, "split_gap": self.split_gap} if self.ordered else {})}
-
-    def model_inputs(self) -> dict[str, int]:
-        """Model constructor arguments that follow from the data (``num_classes``, ``in_channels``...)."""
-        from dlnotes.data.kinds import input_kind
-        from dlnotes.tasks import get_task
-
-        return {**input_kind(self.kind).model_inputs(self), **get_task(self.task).model_outputs(self)}
 
 
 assert {f.name for f in fields(Dataset)} >= set(Dataset.FACTS)

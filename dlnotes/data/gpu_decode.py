@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from dlnotes.data.pixels import MAX_PIXELS, read_pixels, regular, to_uint8
+from dlnotes.data.transforms import sample_generator
 from dlnotes.data.views import chw
 from dlnotes.errors import UserError
 
@@ -36,8 +37,6 @@ def checked_bytes(path: str, channels: int) -> torch.Tensor:
 
 def decode_batch(batch, files, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(model input on ``device``, labels) of a batch of ``checked_bytes`` results."""
-    from dlnotes.data.stream import sample_generator
-
     data, labels, index, seeds = batch
     images = list(data)
     jpeg = [k for k, d in enumerate(data) if d.dim() == 1]

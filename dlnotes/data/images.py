@@ -51,6 +51,22 @@ def resized(a: np.ndarray, image_size: int) -> torch.Tensor:
 MAX_IDX_BYTES = 1 << 32  # 4 GiB of pixels: far beyond MNIST (47 MB); a bigger header is damage
 
 
+def _idx_header(f, path: Path, ndim: int) -> tuple[list[int], int]:
+    """(shape, bytes of data) from an IDX header: magic (0, 0, 0x08 = unsigned bytes, dims), then sizes."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+        raise UserError(f"'{path}' is not an IDX file of unsigned bytes")
+    if head[3] != ndim:
+        raise UserError(f"'{path}' has {head[3]} dimensions; an IDX {'image' if ndim == 3 else 'label'} "
+                        f"file has {ndim}")
+    sizes = f.read(4 * ndim)
+    dims = [int.from_bytes(sizes[4 * i: 4 * i + 4], "big") for i in range(ndim)]
+    need = int(np.prod(dims, dtype=object)) if len(sizes) == 4 * ndim else -1
+    if need < 0 or need > MAX_IDX_BYTES:
+        raise UserError(f"'{path}' has a damaged header (shape {dims})")
+    return dims, need
+
+
 def read_idx(path: Path, ndim: int) -> np.ndarray:
     """An IDX file (LeCun's MNIST format), gzipped or not: magic (0, 0, type, dims), sizes, data.
 
@@ -63,17 +79,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            head = f.read(4)
-            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
-                raise UserError(f"'{path}' is not an IDX file of unsigned bytes")
-            if head[3] != ndim:
-                raise UserError(f"'{path}' has {head[3]} dimensions; an IDX {'image' if ndim == 3 else 'label'} "
-                                f"file has {ndim}")
-            sizes = f.read(4 * ndim)
-            dims = [int.from_bytes(sizes[4 * i: 4 * i + 4], "big") for i in range(ndim)]
-            need = int(np.prod(dims, dtype=object)) if len(sizes) == 4 * ndim else -1
-            if need < 0 or need > MAX_IDX_BYTES:
-                raise UserError(f"'{path}' has a damaged header (shape {dims})")
+            dims, need = _idx_header(f, path, ndim)
             raw = f.read(need + 1)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise UserError(f"'{path}' cannot be read ({getattr(e, 'strerror', None) or e})") from None
@@ -202,6 +208,15 @@ def cifar10(root: str = "data", download: bool = False, image_size: Annotated[in
                    image_size=image_size, channels=3)
 
 
+def _class_images(base: Path, key: str) -> tuple[list[str], dict[str, list[Path]]]:
+    """The visible sub-folders of ``base`` and the image files in each (hidden folders such as
+    .ipynb_checkpoints or .git are not classes, hidden files such as ._x.png not images)."""
+    found = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not found:
+        raise UserError(f"data.{key}: '{base}' has no class sub-folders (e.g. {base}/cat/, {base}/dog/)")
+    return found, {d: sorted(f for f in (base / d).iterdir() if is_image_file(f)) for d in found}
+
+
 def class_folders(folder: str, key: str, classes: list[str] | None) -> tuple[list[tuple[Path, int]], list[str]]:
     """(file, class index) pairs of a folder with one sub-folder per class, and the classes (``classes``
     given: the training set's, and sub-folders that are not among them are left out)."""
@@ -209,11 +224,7 @@ def class_folders(folder: str, key: str, classes: list[str] | None) -> tuple[lis
     if not base.is_dir():
         raise UserError(f"data.{key}: folder '{base}' not found{path_note(base)}; it should hold one sub-folder "
                         "per class")
-    # hidden folders (.ipynb_checkpoints, .git) are not classes, hidden files (._x.png) not images
-    found = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not found:
-        raise UserError(f"data.{key}: '{base}' has no class sub-folders (e.g. {base}/cat/, {base}/dog/)")
-    images = {d: sorted(f for f in (base / d).iterdir() if is_image_file(f)) for d in found}
+    found, images = _class_images(base, key)
     empty = [d for d in found if not images[d]]
     if empty and classes is None:
         raise UserError(f"data.{key}: class folder '{base / empty[0]}' holds no image files; remove it or "

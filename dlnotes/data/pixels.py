@@ -192,20 +192,27 @@ def from_array(arr: np.ndarray, channels: int, label: str) -> np.ndarray:
                         f"got shape {tuple(np.shape(arr))}")
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
         raise UserError(_too_big(label))
-    if a.dtype == np.bool_:
-        a = a.astype(np.uint8) * 255
-    elif a.dtype.kind == "f":
-        a = float_pixels(a, label)
-    elif a.dtype not in (np.uint8, np.uint16):
-        if a.size and (a.min() < 0 or a.max() > 65535):
-            raise UserError(f"{label}: integer pixels must lie in 0..255 (uint8) or 0..65535 (uint16); "
-                            f"got {a.min()}..{a.max()}")
-        a = a.astype(np.uint16 if a.max(initial=0) > 255 else np.uint8)
+    a = _integer_pixels(a, label)
     if a.shape[2] == 4:
         if a.dtype != np.uint8:
             a = to_uint8(a)
         return on_white(a[..., :3], a[..., 3:], channels)
     return np.ascontiguousarray(to_channels(a, channels))
+
+
+def _integer_pixels(a: np.ndarray, label: str) -> np.ndarray:
+    """An array's values as uint8 or uint16: bool as 0/255, floats as ``float_pixels``, other integers
+    as they are when they fit in 0..65535."""
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    if a.dtype.kind == "f":
+        return float_pixels(a, label)
+    if a.dtype in (np.uint8, np.uint16):
+        return a
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise UserError(f"{label}: integer pixels must lie in 0..255 (uint8) or 0..65535 (uint16); "
+                        f"got {a.min()}..{a.max()}")
+    return a.astype(np.uint16 if a.max(initial=0) > 255 else np.uint8)
 
 
 def to_uint8(arr: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ recorded so that ``predict`` applies the same preprocessing to raw inputs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +14,9 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset
-from dlnotes.data.kinds import input_kind
+from dlnotes.data.sampling import split_indices
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
-from dlnotes.tasks import get_task
 
 
 @dataclass
@@ -32,7 +30,8 @@ class Split:
 
 
 class Prepared:
-    """The train/val/test splits and the preprocessing fitted on the training split.
+    """The train/val/test splits, the preprocessing fitted on the training split, and the task and
+    input kind they are for.
 
     ``train``, ``val`` and ``test`` are normalised (per ``preprocess``) when first read, one split at a
     time; ``raw(name)`` gives a split as the dataset produced it. A closed-form solver reads the raw
@@ -40,12 +39,24 @@ class Prepared:
     rows is ever made for it.
     """
 
-    def __init__(self, train: Split, val: Split | None, test: Split, dataset: Dataset,
+    def __init__(self, train: Split, val: Split | None, test: Split, dataset: Dataset, task, kind,
                  preprocess: dict[str, Any] | None = None, note: str | None = None):
         self.dataset, self.preprocess = dataset, preprocess if preprocess is not None else {}
+        self.task, self.kind = task, kind  # the objects the collect step resolved, handed to everything below
         self.note = note  # what the split did, for one line at train time (series: windows lost to gaps)
         self._raw = {"train": train, "val": val, "test": test}
         self._normalised: dict[str, Split | None] = {}
+
+    def model_inputs(self) -> dict[str, Any]:
+        """Model constructor arguments that follow from the data: the kind's (``in_channels``, ``seq_len``...)
+        and the task's (``num_classes``, ``horizon``...)."""
+        return {**self.kind.model_inputs(self.dataset), **self.task.model_outputs(self.dataset)}
+
+    def identity(self) -> dict[str, Any]:
+        """What the run was trained and tested on: each split's size and a sha256 of its rows (recorded in
+        meta.json; ``--resume`` and ``eval`` refuse data that changed under a run)."""
+        parts = {k: v for k, v in self._raw.items() if v is not None}
+        return {"sizes": {k: len(v) for k, v in parts.items()}, "rows": {k: fingerprint(v) for k, v in parts.items()}}
 
     def raw(self, name: str) -> Split | None:
         return self._raw[name]
@@ -74,22 +85,53 @@ class Prepared:
         return part
 
 
+def fingerprint(split: Split) -> dict[str, Any]:
+    """What identifies a split's rows, stable across CPUs: a sha256 of everything exact (integer inputs and
+    targets, a streamed folder's file names) and, for float inputs that went through arithmetic (resizing,
+    generation), their float64 sum and sum of squares and 32 values at seeded positions, compared within
+    a relative 1e-5 by ``same_rows`` (another CPU's SIMD may round the last bit differently)."""
+    import hashlib
+
+    h, out = hashlib.sha256(), {}
+    for t in (split.x, split.y):
+        if not torch.is_tensor(t):  # dlnotes.data.stream.ImageFiles
+            h.update("\0".join(t.path(i) for i in range(len(t))).encode())
+        elif t.is_floating_point() and t is split.x:
+            flat = t.detach().reshape(-1).double()
+            pick = torch.randint(len(flat), (32,), generator=torch.Generator().manual_seed(0)) if len(flat) else []
+            out = {"sum": flat.sum().item(), "sum_sq": (flat * flat).sum().item(), "sample": flat[pick].tolist()}
+        else:
+            arr = t.detach().cpu().contiguous().numpy()
+            h.update(f"{arr.dtype}{arr.shape}".encode())
+            h.update(memoryview(arr).cast("B"))
+    return {"sha256": h.hexdigest(), **out}
+
+
+def same_rows(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two fingerprints describe the same rows (floats within a relative 1e-5)."""
+    def close(u, v):
+        return abs(u - v) <= 1e-5 * max(abs(u), abs(v), 1e-6)
+
+    if a.get("sha256") != b.get("sha256") or set(a) != set(b):
+        return False
+    if "sum" not in a:
+        return True
+    return close(a["sum"], b["sum"]) and close(a["sum_sq"], b["sum_sq"]) and \
+        len(a["sample"]) == len(b["sample"]) and all(close(u, v) for u, v in zip(a["sample"], b["sample"]))
+
+
 def build_dataset(cfg) -> Dataset:
-    """The registered dataset; a table of raw columns gets its preprocessing fitted on the training rows."""
-    extras = cfg.extras("data")
+    """The registered dataset of ``cfg.data``, as its constructor returns it (a table's raw rows unfitted)."""
     fn = DATASETS.get(cfg.data.name, where="data.name")
     try:
-        ds = fn(**extras)
+        return fn(**cfg.extras("data"))
     except ValueError as e:
         raise UserError(f"data ({cfg.data.name}): {e}") from None
-    if ds.table is not None:
-        fit_table(ds, cfg)
-    return ds
 
 
-def training_rows(ds: Dataset, cfg) -> np.ndarray:
+def training_rows(ds: Dataset, cfg, stratify: bool) -> np.ndarray:
     """The rows ``prepare`` will train on: the same seeded (stratified) test and val splits it makes."""
-    labels = ds.y.numpy() if get_task(ds.task).stratify else None
+    labels = ds.y.numpy() if stratify else None
     keep = np.arange(len(ds.y))
     if ds.x_test is None:
         keep, held = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, labels)
@@ -103,58 +145,18 @@ def training_rows(ds: Dataset, cfg) -> np.ndarray:
     return keep
 
 
-def fit_table(ds: Dataset, cfg) -> None:
+def fit_table(ds: Dataset, cfg, stratify: bool, embed: str) -> None:
     """Fits the table's preprocessing (data.tabular) on the training rows alone and fills ``x``/``x_test``.
 
-    Models with an ``embed_categories`` parameter (mlp) take many-level categories as codes for
-    learned embeddings; the others get them one-hot.
+    ``embed`` (the model's ``embed_categories``, or ``none`` for models without embeddings) says which
+    categories become codes for learned embeddings; the others are one-hot.
     """
-    from dlnotes.registry import MODELS
-
-    params = MODELS.params(cfg.model.name) if cfg.model.name in MODELS else {}
-    embed = cfg.extras("model").get("embed_categories", params["embed_categories"].default) \
-        if "embed_categories" in params else "none"
     t, table = ds.table.transform, ds.table
     t.embed, t.standardize = embed, cfg.data.standardize
-    t.fit(table.frame.iloc[training_rows(ds, cfg)], f"'{table.path}'")
+    t.fit(table.frame.iloc[training_rows(ds, cfg, stratify)], f"'{table.path}'")
     ds.x = torch.from_numpy(t.transform(table.frame, f"'{table.path}'"))
     if table.test_frame is not None:
         ds.x_test = torch.from_numpy(t.transform(table.test_frame, f"'{table.path}'"))
-
-
-def split_indices(n: int, fraction: float, seed: int, labels: np.ndarray | None = None,
-                  gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffled (keep, held_out) index arrays; ``labels`` makes it stratified: each class gives its share.
-
-    ``gap`` (time-ordered windows) holds out the *last* ``fraction`` instead and drops ``gap`` samples
-    before it, so that no window of the held-out part shares a value with a kept one.
-    """
-    if gap is not None:
-        k = int(round(n * fraction))
-        return np.arange(max(n - k - (gap if k else 0), 0)), np.arange(n - k, n)
-    rng = np.random.default_rng(seed)
-    if labels is None or fraction == 0:
-        perm = rng.permutation(n)
-        k = int(round(n * fraction))
-        return np.sort(perm[k:]), np.sort(perm[:k])
-    held = []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        held.append(idx[: int(round(len(idx) * fraction))])
-    held_out = np.sort(np.concatenate(held))
-    keep = np.setdiff1d(np.arange(n), held_out)
-    return keep, held_out
-
-
-def epoch_indices(n: int, shuffle: bool, generator: torch.Generator | None, rank: int = 0,
-                  world: int = 1) -> torch.Tensor:
-    """One epoch's sample order for this rank: a permutation drawn from ``generator`` (or 0..n-1),
-    padded by wrapping to a multiple of ``world``, every ``world``-th index from ``rank``."""
-    idx = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    if world > 1:
-        total = math.ceil(n / world) * world
-        idx = torch.cat([idx, idx[: total - n]])[rank::world]
-    return idx
 
 
 def _split(x, y, fraction, seed, stratify, gap=None, raw=None) -> tuple[Split, Split]:
@@ -170,11 +172,10 @@ def _split(x, y, fraction, seed, stratify, gap=None, raw=None) -> tuple[Split, S
 
 
 def _take(t: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
-    """t[rows] as a new tensor; numpy's row gather is single-threaded and several times faster than
-    torch's index kernel on a large CPU tensor (0.15 s against 0.6 s for 800,000 x 100 here)."""
-    if t.device.type == "cpu" and t.dtype != torch.bfloat16:
-        return torch.from_numpy(t.numpy()[rows])
-    return t[torch.from_numpy(rows).to(t.device)]
+    """t[rows] as a new tensor (collected data lives on the CPU); numpy's row gather is single-threaded and
+    several times faster than torch's index kernel there (0.13-0.16 s against 0.26-0.96 s for 800,000 x 100:
+    docs/benchmarks.md)."""
+    return torch.from_numpy(t.numpy()[rows])
 
 
 STATS_CHUNK = 8192  # rows per step of the statistics pass: a float64 chunk stays in cache
@@ -224,12 +225,15 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
     return (x - mean) / std
 
 
-def prepare(cfg, recorded: dict[str, Any] | None = None, quiet: bool = False) -> Prepared:
-    """Builds, splits and normalises ``cfg``'s data. ``recorded`` (a run's meta.json preprocessing)
-    spares a streamed dataset its statistics pass when the run is evaluated or resumed; ``quiet``
-    silences that pass's line."""
-    ds = build_dataset(cfg)
-    task, kind = get_task(ds.task), input_kind(ds.kind)
+def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None, embed: str = "none",
+            quiet: bool = False) -> Prepared:
+    """Splits and normalises the dataset ``ds`` of ``cfg`` for ``task`` and ``kind`` (the objects the
+    collect step resolved: ``task.stratify``, ``task.target_stats``, ``kind.input_stats``...).
+    ``recorded`` (a run's meta.json preprocessing) spares a streamed dataset its statistics pass when
+    the run is evaluated or resumed; ``embed``: see ``fit_table``; ``quiet`` silences the statistics
+    pass's line."""
+    if ds.table is not None:
+        fit_table(ds, cfg, task.stratify, embed)
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
     if ds.x_test is None:
         train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap, ds.raw)
@@ -241,7 +245,14 @@ def prepare(cfg, recorded: dict[str, Any] | None = None, quiet: bool = False) ->
     val = None
     if cfg.data.val_fraction > 0:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap, train.raw)
-    pre: dict[str, Any] = {"kind": ds.kind, **ds.facts()}
+    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded, quiet)}
+    return Prepared(train, val, test, ds, task, kind, pre, _note(cfg.data.name, ds, train, val, test))
+
+
+def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, Any] | None,
+                quiet: bool = False) -> dict[str, Any]:
+    """The normalisation (and, for Krizhevsky's recipe, colour PCA) statistics of the training split."""
+    pre: dict[str, Any] = {}
     streamed = not torch.is_tensor(ds.x)
     if not streamed:
         pre.update(kind.input_stats(train.x))
@@ -255,13 +266,14 @@ def prepare(cfg, recorded: dict[str, Any] | None = None, quiet: bool = False) ->
             pre.update({k: recorded[k] for k in keys if k in recorded})
         else:
             from dlnotes.data.stream import image_statistics
-            pre.update(image_statistics(train.x, seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky", quiet=quiet))
+            pre.update(image_statistics(train.x, cfg.seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky",
+                                        quiet=quiet))
         if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
             pre.pop("x_mean"), pre.pop("x_std")
     elif not streamed and cfg.data.standardize and kind.dtype.is_floating_point:
         mean, std = stats(train.x, kind.stat_dims(train.x))
         pre.update(x_mean=mean.tolist(), x_std=std.tolist(), **task.target_stats(train.y, mean, std))
-    return Prepared(train, val, test, ds, pre, _note(cfg.data.name, ds, train, val, test))
+    return pre
 
 
 def _note(name: str, ds: Dataset, train: Split, val: Split | None, test: Split) -> str | None:

@@ -34,13 +34,8 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Sampler
 
 from dlnotes.data.pixels import read_pixels
-from dlnotes.data.transforms import ImageTransform, pca_of_pixels
+from dlnotes.data.transforms import ImageTransform, pca_of_pixels, sample_generator
 from dlnotes.errors import UserError
-
-
-def sample_generator(seed: int, index: int) -> torch.Generator:
-    """The generator of one sample's augmentation in one epoch."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + index)
 
 
 class ImageFiles(torch.utils.data.Dataset):
@@ -105,7 +100,7 @@ class SeededSampler(Sampler):
         return math.ceil(self.n / self.world)
 
     def __iter__(self):
-        from dlnotes.data.prepare import epoch_indices
+        from dlnotes.data.sampling import epoch_indices
 
         idx = epoch_indices(self.n, self.shuffle, self.generator, self.rank, self.world).tolist()
         if self.augment_generator is None:

@@ -39,6 +39,11 @@ from dlnotes.data.views import RECIPES, short_side  # noqa: F401 - the recipes' 
 PCA_STD = 0.1  # section 4.1: alpha_i ~ N(0, 0.1)
 
 
+def sample_generator(seed: int, index: int) -> torch.Generator:
+    """The generator of one sample's augmentation in one epoch: seeded with (epoch seed, index)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
 def random_crop_params(h: int, w: int, size: int, g: torch.Generator) -> tuple[int, int]:
     """(top, left) of a uniformly random size x size crop of an h x w image."""
     top = int(torch.randint(h - size + 1, (1,), generator=g))

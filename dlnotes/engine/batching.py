@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from dlnotes.data.prepare import epoch_indices
+from dlnotes.data.sampling import epoch_indices
 
 
 def place(t: torch.Tensor, device: torch.device, share: float = 0.5) -> torch.Tensor:

@@ -33,7 +33,7 @@ def run_metadata(model_name: str, spec) -> dict:
 
 def export(model, model_name: str, spec, fmt: str, output: str | Path) -> Path:
     """Writes ``model`` to ``output`` as ``fmt`` (onnx | torch_export | torchscript), atomically; returns the path."""
-    from dlnotes.engine.checkpoint import unwrap
+    from dlnotes.engine.weights import unwrap
 
     if fmt not in FORMATS:
         raise UserError(f"--format: '{fmt}' is not allowed; allowed: {', '.join(FORMATS)}")
@@ -49,7 +49,7 @@ def export(model, model_name: str, spec, fmt: str, output: str | Path) -> Path:
 
 
 def _export(model, x: torch.Tensor, x_check: torch.Tensor, info: str, fmt: str, output: Path) -> Path:
-    from dlnotes.engine.checkpoint import atomic_write
+    from dlnotes.atomic import atomic_write
 
     if fmt == "torchscript":
         with torch.no_grad():
@@ -66,7 +66,7 @@ def _export(model, x: torch.Tensor, x_check: torch.Tensor, info: str, fmt: str, 
 def _torch_export(model, x: torch.Tensor, info: str, output: Path) -> Path:
     """``torch.export.export`` with a dynamic batch dimension, saved with ``torch.export.save``;
     read back with ``torch.export.load(path, extra_files={"dlnotes.json": ""}).module()``."""
-    from dlnotes.engine.checkpoint import atomic_write
+    from dlnotes.atomic import atomic_write
 
     batch = torch.export.Dim("batch", min=1)
     program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
@@ -81,7 +81,7 @@ def _onnx(model, x: torch.Tensor, info: str, output: Path) -> Path:
         import onnx
     except ImportError:
         raise UserError("--format onnx needs the export extra: pip install 'dlnotes[export]'") from None
-    from dlnotes.engine.checkpoint import atomic_write
+    from dlnotes.atomic import atomic_write
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.onnx")

@@ -1,18 +1,20 @@
 """The run directory: the one owner of every file a training run leaves behind.
 
+    RUN/.dlnotes     the ledger: written first, it lists every name dlnotes has written here
     RUN/config.yaml  RUN/meta.json  RUN/history.csv  RUN/metrics.json  RUN/model.safetensors
-    RUN/checkpoint/{manifest.json, model.safetensors, state.pt[, surface.pt]}  RUN/plots/*.png
+    RUN/checkpoint/  committed checkpoints (``dlnotes.engine.checkpoints``)  RUN/plots/*.png
     RUN/.lock        held (fcntl) by the one process that writes the run
 
-A checkpoint is a commit, as in git's object store or SQLite: its files are written into a new
-folder ``RUN/.checkpoint.tmp-*``, fsynced, the manifest (epoch, each file's sha256) written last;
-the current ``checkpoint/`` is set aside (renamed, not deleted) and the new folder renamed to
-``checkpoint/``. A folder with a manifest is complete, so after a kill at any moment the newest
-folder with a manifest is a whole checkpoint, and the previous one exists until the new one is
-complete. ``RUN/model.safetensors`` (the DESIGN contract) is a copy of the committed weights made
-after the commit; if a kill leaves it one commit behind, readers recognise it by the manifest's
-``previous_weights`` and read the committed weights instead. Anything else that does not match the
-manifest's sha256 was changed after training and is refused.
+Ownership. A new run writes the ledger before anything else, and records each name in it before
+writing that name. Only what the ledger lists is ever removed (restarting a run that never reached
+its first checkpoint, or taking back a refused new run); a folder that holds anything else is not
+dlnotes' to change, and is refused with one line naming the first stranger, byte for byte untouched.
+
+Starting. ``begin(resume)`` is the one place that decides whether a training may write here: a new run
+goes into an absent or empty folder, or restarts a run that never reached a checkpoint; a resume needs a
+committed checkpoint, finishes a commit that a kill interrupted and clears its leftovers. Every write,
+rename and removal goes through ``dlnotes.atomic`` and reports itself to ``atomic.fault`` (tests kill
+the process there, or fill the disk).
 
 No other module builds a path into a run directory or opens a file in it: they ask ``RunDir``.
 """
@@ -20,29 +22,19 @@ No other module builds a path into a run directory or opens a file in it: they a
 from __future__ import annotations
 
 import csv
-import errno
 import fcntl
 import io
-import json
 import os
 import re
-import shutil
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from dlnotes.engine import checkpoint as ckpt
-from dlnotes.engine.manifest import Manifest, read_manifest, read_meta
-from dlnotes.errors import RunFailure, UserError
-
-# Overrides that do not change the experiment, so --resume may take them (dotted prefixes).
-RESUMABLE = ("train.epochs", "train.optimizer.lr", "train.early_stopping", "device", "train.tensorboard")
-
-
-def _fault(step: str) -> None:
-    """Called after every write of a checkpoint commit; tests replace it to kill the process there."""
+from dlnotes import atomic
+from dlnotes.engine.checkpoints import Checkpoints
+from dlnotes.engine.manifest import read_meta
+from dlnotes.errors import UserError
 
 
 def safe_name(name: str) -> str:
@@ -63,22 +55,15 @@ def _alive(pid: str) -> bool:
     return True
 
 
-class RunDir:
+class RunDir(Checkpoints):
     CONFIG = "config.yaml"
-    WEIGHTS = "model.safetensors"
     META = "meta.json"
     HISTORY = "history.csv"
     METRICS = "metrics.json"
-    CHECKPOINT = "checkpoint"
-    MANIFEST = "manifest.json"
-    STATE = "state.pt"
-    SURFACE = "surface.pt"
     PLOTS = "plots"
     TENSORBOARD = "tensorboard"
     LOCK = ".lock"
-    _STAGE, _OLD = ".checkpoint.tmp-", ".checkpoint.old-"
-    # what a restart of a never-checkpointed run may remove (nothing a user put there)
-    _OURS = (CONFIG, WEIGHTS, META, HISTORY, METRICS, CHECKPOINT, PLOTS, TENSORBOARD)
+    LEDGER = ".dlnotes"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -105,79 +90,170 @@ class RunDir:
     @property
     def plots_dir(self) -> Path:
         d = self._file(self.PLOTS)
-        d.mkdir(parents=True, exist_ok=True)
+        if not d.is_dir():
+            self.record(self.PLOTS)
+            d.mkdir(exist_ok=True)
+        atomic.remove_temporaries(d)  # a figure whose write a kill interrupted
         return d
 
     @property
     def tensorboard_dir(self) -> Path:
+        self.record(self.TENSORBOARD)
         return self._file(self.TENSORBOARD)
+
+    EXPLAIN = "explain"
+    RESERVED = (CONFIG, META, HISTORY, METRICS, PLOTS, TENSORBOARD, LOCK, LEDGER, EXPLAIN,
+                Checkpoints.WEIGHTS, Checkpoints.CHECKPOINT)
+
+    def owns(self, target: Path) -> bool:
+        """Whether ``target`` (a resolved path) is one of this run's own files or names, which no output
+        may replace: what dlnotes writes in a run (listed or not yet written), its checkpoints."""
+        root = Path(os.path.realpath(self.path))
+        try:
+            first = target.relative_to(root).parts[0]
+        except (ValueError, IndexError):
+            return False
+        return first in self.RESERVED or first in (self.recorded() or []) or self.is_staging(first)
+
+    # -- the ledger -------------------------------------------------------------------------------
+    def recorded(self) -> list[str] | None:
+        """The names the ledger lists, or None when there is no ledger (a folder dlnotes did not start)."""
+        path = self.path / self.LEDGER  # read each time: another RunDir of this run may have added a name
+        if not path.is_file() or path.is_symlink():
+            return None
+        obj = atomic.read_json(path)
+        names = obj.get("files")
+        if obj.get("format") != 1 or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise UserError(f"'{path}' is not a dlnotes ledger (format 1, files: [names])")
+        return names
+
+    def record(self, *names: str) -> None:
+        """Adds ``names`` (top-level entries of the run) to the ledger before they are written."""
+        known = self.recorded() or []
+        new = [n for n in names if n not in known]
+        if new:
+            self._write_ledger(known + new)
+
+    def _write_ledger(self, names: list[str]) -> None:
+        atomic.write_json(self._file(self.LEDGER), {"format": 1, "files": names})
 
     # -- what the folder is -----------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
+        """An existing run (it has a committed checkpoint, or a ledger and its config)."""
         run = cls(path)
         if not run.path.exists():
-            raise UserError(f"run directory '{run.path}' not found")
+            raise UserError(f"run directory '{run.path}' not found{_relative(run.path)}")
         if not run.path.is_dir():
             raise UserError(f"'{run.path}' is not a run directory")
-        for name in (cls.CONFIG, cls.META):
+        if run.newest() is None and run.recorded() is None:
+            has = "" if (run.path / cls.CONFIG).is_file() else f"no {cls.CONFIG}, "
+            raise UserError(f"'{run.path}' is not a dlnotes run: it has {has}no checkpoint and no {cls.LEDGER} ledger")
+        for name in (cls.CONFIG, cls.META) if run.newest() is not None else ():  # else: never checkpointed
             if not (run.path / name).is_file():
-                raise UserError(f"'{run.path}' is not a dlnotes run: {name} is missing")
+                raise UserError(f"'{run.path}' is not a complete dlnotes run: {name} is missing")
         return run
 
     def status(self) -> str:
-        """``absent``, ``empty``, ``untrained`` (a run killed before its first checkpoint), ``trained``
-        or ``foreign`` (a folder with files that are not a dlnotes run)."""
+        """``absent``, ``empty``, ``untrained`` (a run dlnotes started that never reached its first
+        checkpoint, holding only what its ledger lists), ``trained`` (a committed checkpoint), or
+        ``foreign`` (anything else: never written by this process)."""
         if not os.path.lexists(self.path):
             return "absent"
-        if not self.path.is_dir():
+        if not self.path.is_dir() or self.path.is_symlink():
             return "foreign"
         names = {p.name for p in self.path.iterdir()} - {self.LOCK}
-        if not names:
+        if not {n for n in names if not atomic.is_temporary(n, {self.LEDGER})}:  # a first ledger write killed
             return "empty"
-        if not ((self.path / self.CONFIG).is_file() and (self.path / self.META).is_file()):
-            return "foreign"
-        if self.newest() is not None or self.WEIGHTS in names or self.METRICS in names \
-                or (self.path / self.CHECKPOINT / "state.pt").exists():  # an older dlnotes' checkpoint
+        if self.newest() is not None:
             return "trained"
-        return "untrained"
+        return "untrained" if self.recorded() is not None and not self.strangers() else "foreign"
 
-    def claim(self, resume: bool = False) -> str:
-        """Checks that a training may write here and takes the lock; returns the status it found.
+    def strangers(self) -> list[str]:
+        """Entries of the run directory that its ledger does not list (and are not its own bookkeeping)."""
+        ours = set(self.recorded() or []) | {self.LEDGER, self.LOCK}
+        out = []
+        for p in sorted(self.path.iterdir()):
+            if p.name in ours or atomic.is_temporary(p.name, ours) or self.is_staging(p.name):
+                continue
+            out.append(p.name)
+        return out
 
-        A new run (``resume=False``) goes into an absent or empty folder, or restarts a run that never
-        reached its first checkpoint. Nothing is written before the checks pass.
+    def begin(self, resume: bool = False) -> str:
+        """Decides whether a training may write here, takes the lock, and returns the status it found.
+
+        New run: an absent or empty folder (the ledger is written first), or a run that never reached
+        its first checkpoint (what its ledger lists is removed, and it starts again). Resume: a run with
+        a committed checkpoint (an interrupted commit is finished, leftovers removed), or one that never
+        reached it (started again). Anything else is refused before anything is written.
         """
         status = self.status()
-        if not resume:
-            if self.path.resolve() == Path.cwd().resolve():
-                raise UserError(f"--out '{self.path}' is the current folder; name a new folder for the run")
-            if status == "foreign":
-                raise UserError(f"--out '{self.path}' already holds files that are not a dlnotes run; "
-                                "choose an empty or new folder")
-            if status == "trained":
-                raise UserError(f"--out '{self.path}' already holds a run; continue it with --resume "
-                                f"{self.path} or choose another --out")
-        elif status == "trained" and self.newest() is None:
-            raise UserError(f"--resume {self.path}: the run has no checkpoint manifest (written by an older "
-                            "dlnotes?); it cannot be resumed, start a new run")
+        self._refuse(status, resume)
         self.path.mkdir(parents=True, exist_ok=True)
         self.lock()
+        try:
+            self._start(status)
+        except BaseException:
+            self.unlock()
+            raise
+        return status
+
+    def _start(self, status: str) -> None:
         again = self.status()  # another process may have written between the check and the lock
         if again != status and not (status == "absent" and again == "empty"):
-            self.unlock()
             raise UserError(f"'{self.path}' changed while starting (another dlnotes process?); try again")
         if status == "untrained":
             print(f"note: '{self.path}' holds a run that never reached its first checkpoint; "
                   "restarting it from epoch 0", file=sys.stderr)
             self.reset()
-        return status
+        if status in ("absent", "empty"):
+            atomic.remove_temporaries(self.path)
+            self._write_ledger([])  # first: from now on each name is listed here before it is written
+        if status == "trained":
+            self.recover()
+
+    def _refuse(self, status: str, resume: bool) -> None:
+        where = f"--resume {self.path}" if resume else f"--out '{self.path}'"
+        if status == "foreign":
+            first = self.strangers()[:1] if self.path.is_dir() and self.recorded() is not None else []
+            why = f" ('{first[0]}' was not written by dlnotes)" if first else ""
+            raise UserError(f"{where}: the folder holds files that are not a dlnotes run{why}; "
+                            "choose an empty or new folder" + ("" if resume else " for --out"))
+        if resume and status in ("absent", "empty"):
+            raise UserError(f"{where}: there is no run there to continue")
+        if not resume:
+            if self.path.resolve() == Path.cwd().resolve():
+                raise UserError(f"--out '{self.path}' is the current folder; name a new folder for the run")
+            if status == "trained":
+                raise UserError(f"--out '{self.path}' already holds a run; continue it with --resume "
+                                f"{self.path} or choose another --out")
 
     def reset(self) -> None:
-        """Removes the files of a run that was never checkpointed (only names dlnotes writes)."""
+        """Removes what the ledger lists (a run that never reached its first checkpoint); the ledger stays."""
+        owned = set(self.recorded() or []) | {self.LEDGER}
+        for name in self.recorded() or []:
+            atomic.remove(self._file(name))
         for p in self.path.iterdir():
-            if p.name in self._OURS or p.name.startswith((self._STAGE, self._OLD)):
-                _remove(p)
+            if self.is_staging(p.name) or atomic.is_temporary(p.name, owned):
+                atomic.remove(p)
+
+    def abandon(self, status: str) -> None:
+        """Takes back a new run refused before its first checkpoint: the folder is left as it was found."""
+        if status not in ("absent", "empty") or self.newest() is not None:
+            return
+        owned = set(self.recorded() or []) | {self.LEDGER}
+        for name in reversed(self.recorded() or []):
+            atomic.remove(self._file(name))
+        for p in self.path.iterdir():
+            if self.is_staging(p.name) or atomic.is_temporary(p.name, owned):
+                atomic.remove(p)
+        atomic.remove(self._file(self.LEDGER))
+        self.release()
+        if status == "absent":
+            try:
+                self.path.rmdir()
+            except OSError:  # something appeared that is not ours: leave it
+                pass
 
     # -- the lock ---------------------------------------------------------------------------------
     ORPHAN_WAIT_S = 15.0  # how long a lock held only by a dead writer's orphaned workers is waited for
@@ -211,33 +287,37 @@ class RunDir:
             self._lock_fd = None
 
     def release(self) -> None:
-        """Unlocks and removes the lock file (a refused new run leaves its empty folder as it was)."""
+        """Unlocks and removes the lock file."""
         self.unlock()
         self._file(self.LOCK).unlink(missing_ok=True)
 
     # -- meta.json, config.yaml, history, metrics -------------------------------------------------
+    def _write(self, name: str, data: bytes | str) -> None:
+        self.record(name)
+        atomic.atomic_write(self._file(name), data)
+
     def meta(self) -> dict[str, Any]:
         path = self._file(self.META)
-        return read_meta(ckpt.read_json(path), path)
+        return read_meta(atomic.read_json(path), path)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        ckpt.write_json(self._file(self.META), meta)
+        self._write(self.META, atomic.dumps(meta, indent=2) + "\n")
 
     def write_config(self, text: str) -> None:
-        ckpt.atomic_write(self._file(self.CONFIG), text)
+        self._write(self.CONFIG, text)
 
     def read_metrics(self) -> dict[str, Any]:
         path = self._file(self.METRICS)
-        return ckpt.read_json(path) if path.is_file() else {}
+        return atomic.read_json(path) if path.is_file() else {}
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        ckpt.write_json(self._file(self.METRICS), metrics)
+        self._write(self.METRICS, atomic.dumps(metrics, indent=2) + "\n")
 
     def clear_metrics(self) -> None:
         """A resumed run's old test metrics describe weights that are about to change."""
         path = self._file(self.METRICS)
         if path.is_file():
-            path.unlink()
+            atomic.remove(path)
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -250,7 +330,7 @@ class RunDir:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _fmt(v) for k, v in row.items()})
-        ckpt.atomic_write(self._file(self.HISTORY), buf.getvalue())
+        self._write(self.HISTORY, buf.getvalue())
 
     def read_history(self) -> list[dict[str, float]]:
         path = self._file(self.HISTORY)
@@ -270,184 +350,9 @@ class RunDir:
                                 "the header")
         return rows
 
-    # -- checkpoints ------------------------------------------------------------------------------
-    def _candidates(self) -> list[Path]:
-        if not self.path.is_dir():
-            return []
-        return [p for p in self.path.iterdir() if p.is_dir() and not p.is_symlink()
-                and (p.name == self.CHECKPOINT or p.name.startswith((self._STAGE, self._OLD)))]
 
-    def newest(self) -> tuple[Path, Manifest] | None:
-        """The newest complete checkpoint (a folder whose manifest, written last, exists)."""
-        for _ in range(5):  # a writer's rename can move a folder while we look: look again
-            best, moved = None, False
-            for folder in self._candidates():
-                path = folder / self.MANIFEST
-                if not path.is_file():
-                    moved |= not folder.exists()
-                    continue  # a commit killed before its manifest: incomplete, ignored
-                try:
-                    manifest = read_manifest(ckpt.read_json(path), path)
-                except UserError:
-                    if path.exists():
-                        raise
-                    moved = True
-                    continue
-                key = (manifest.epoch, folder.name == self.CHECKPOINT)
-                if best is None or key > best[0]:
-                    best = (key, folder, manifest)
-            if not moved:
-                break
-        return None if best is None else (best[1], best[2])
-
-    def _committed(self) -> tuple[Path, Manifest]:
-        found = self.newest()
-        if found is None:
-            raise UserError(f"'{self.path}' has no checkpoint: the run stopped before its first one; "
-                            f"start it again with: dlnotes train --resume {self.path}")
-        return found
-
-    def epochs_completed(self) -> int | None:
-        found = self.newest()
-        return None if found is None else found[1].epoch
-
-    def commit(self, model, state: dict[str, Any], extra: dict[str, dict] | None = None) -> None:
-        """Writes one checkpoint (weights, state, manifest with sha256) as a single atomic step."""
-        from safetensors.torch import save
-
-        tensors = model if isinstance(model, dict) else ckpt.unwrap(model).state_dict()
-        files = {self.WEIGHTS: save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}),
-                 self.STATE: _torch_bytes(state)}
-        for name, obj in (extra or {}).items():
-            files[name] = _torch_bytes(obj)
-        self._commit(files, int(state["epoch"]))
-
-    def _commit(self, files: dict[str, bytes], epoch: int) -> None:
-        previous = self.newest()
-        stage = self._file(f"{self._STAGE}{epoch}-{uuid.uuid4().hex[:8]}")
-        current = self._file(self.CHECKPOINT)
-        needed = sum(map(len, files.values()))
-        try:
-            stage.mkdir()
-            digests = {}
-            for name, data in files.items():
-                _write_new(stage / name, data)
-                digests[name] = ckpt.sha256_bytes(data)
-                _fault(f"write {name}")
-            manifest = {"format": 1, "epoch": epoch, "files": digests,
-                        "previous_weights": previous[1].files[self.WEIGHTS] if previous else None}
-            _write_new(stage / self.MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-            ckpt.fsync_dir(stage)
-            _fault("write manifest")
-            if current.exists():
-                os.rename(current, self._file(f"{self._OLD}{uuid.uuid4().hex[:8]}"))  # kept until replaced
-                _fault("set aside the previous checkpoint")
-            os.rename(stage, current)
-            ckpt.fsync_dir(self.path)
-            _fault("rename")
-            for p in self._candidates():
-                if p.name != self.CHECKPOINT:
-                    _remove(p)
-            _fault("remove the previous checkpoint")
-            ckpt.atomic_write(self._file(self.WEIGHTS), files[self.WEIGHTS])  # the derived top-level copy
-            _fault("copy the weights")
-        except OSError as e:
-            if stage.exists():  # not renamed yet: an unfinished commit, never a checkpoint
-                _remove(stage)
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                kept = f"the checkpoint of epoch {previous[1].epoch} is intact" if previous else "no checkpoint yet"
-                raise RunFailure(f"disk full: could not write the checkpoint of epoch {epoch} into '{self.path}' "
-                                 f"(it needs {needed / 1e6:.1f} MB, {ckpt._free_mb(self.path)} free); {kept}; "
-                                 f"free some space and continue with: dlnotes train --resume {self.path}") from None
-            raise
-
-    def load_checkpoint(self, model) -> dict[str, Any]:
-        """Loads the newest complete checkpoint's weights into ``model``; returns its training state."""
-        folder, manifest = self._committed()
-        ckpt.load_weights(model, folder / self.WEIGHTS, manifest.files[self.WEIGHTS])
-        return ckpt.load_state(folder / self.STATE, manifest.files[self.STATE])
-
-    def load_weights(self, model) -> None:
-        """The run's weights for eval/predict: RUN/model.safetensors, checked against the manifest."""
-        folder, manifest = self._committed()
-        expected = manifest.files[self.WEIGHTS]
-        top = self._file(self.WEIGHTS)
-        path = folder / self.WEIGHTS
-        if top.is_file():
-            got = ckpt.sha256(top)
-            if got == expected:
-                path = top
-            elif got != manifest.previous_weights:  # not a copy that an interrupted commit left behind
-                raise UserError(f"'{top}' does not match the sha256 recorded in '{folder / self.MANIFEST}'; "
-                                "the file was changed or replaced after training")
-        ckpt.load_weights(model, path, expected)
-
-    def sync_weights(self) -> None:
-        """Brings RUN/model.safetensors up to the committed checkpoint (a kill can leave it one behind)."""
-        folder, manifest = self._committed()
-        top = self._file(self.WEIGHTS)
-        if not top.is_file() or ckpt.sha256(top) != manifest.files[self.WEIGHTS]:
-            data = (folder / self.WEIGHTS).read_bytes()
-            if ckpt.sha256_bytes(data) == manifest.files[self.WEIGHTS]:
-                ckpt.atomic_write(top, data)
-
-    def read_extra(self, name: str) -> dict[str, Any] | None:
-        """An extra file of the newest checkpoint (e.g. the grid solver's loss surface), or None."""
-        found = self.newest()
-        if found is None or name not in found[1].files:
-            return None
-        folder, manifest = found
-        return ckpt.load_state(folder / name, manifest.files[name])
-
-    def read_surface(self) -> dict[str, Any] | None:
-        return self.read_extra(self.SURFACE)
-
-
-def check_resume_overrides(before: dict[str, Any], after: dict[str, Any], path: Path) -> None:
-    """Refuses a resume whose overrides change the experiment (anything but RESUMABLE)."""
-    for key in sorted(set(_flat(before)) | set(_flat(after))):
-        if _flat(before).get(key, "<unset>") != _flat(after).get(key, "<unset>") \
-                and not any(key == r or key.startswith(r + ".") for r in RESUMABLE):
-            raise UserError(f"--resume {path}: '{key}' changes the experiment and cannot change on resume "
-                            f"(allowed: {', '.join(RESUMABLE)}, progress); start a new run instead: "
-                            f"dlnotes train --config {path / RunDir.CONFIG} --out NEW_DIR {key}=...")
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _torch_bytes(obj: Any) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Creates a new file (never through a link), writes it and fsyncs it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _remove(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p, ignore_errors=True)
-    else:
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
+def _relative(path: Path) -> str:
+    return "" if path.is_absolute() else f" (relative to the working directory {os.getcwd()})"
 
 
 def _fmt(v: Any) -> Any:

@@ -19,6 +19,7 @@ grid_search: the notes' first method: evaluate L(w, b) on every point of a grid 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from dlnotes.errors import UserError
@@ -29,46 +30,29 @@ RCOND = 1e-10  # eigenvalue ratio of R below which a direction counts as colline
                # normal equations keep fewer than 6 of their 16 digits in that direction
 
 
-def _shifted(chunk: torch.Tensor, shift: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """out = float64(chunk) - shift in one pass (numpy on the CPU: single-threaded and faster than
-    splitting an 8192-row cast over threads)."""
-    if chunk.device.type == "cpu":
-        import numpy as np
-
-        np.subtract(chunk.numpy(), shift.numpy(), out=out.numpy())
-        return out
-    return torch.sub(chunk, shift, out=out)
-
-
 def least_squares(x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK_ROWS) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """Returns (w of shape (outputs, features), b of shape (outputs,), method: "cholesky" | "lstsq")."""
-    x = x.flatten(1)
-    y = y.reshape(len(y), -1)
+    """Returns (w of shape (outputs, features), b of shape (outputs,), method: "cholesky" | "lstsq").
+
+    The pass over the rows is numpy's, on the CPU where the collected data lives: each chunk is cast and
+    shifted in one single-threaded step, and ``b.T @ b`` is one BLAS syrk (0.28 s against torch's
+    ``addmm_`` 0.49 s at 800,000 x 100: docs/benchmarks.md). The small d x d solve is torch's.
+    """
+    x = x.flatten(1).numpy()
+    y = y.reshape(len(y), -1).numpy()
     n, d = x.shape
-    z_cols = d + y.shape[1]
-    kw = {"dtype": torch.float64, "device": x.device}
-    first = torch.cat([x[:chunk].double(), y[:chunk].double()], 1)
-    shift = first.mean(0)
-    gram = torch.zeros(z_cols, z_cols, **kw)
-    sums = torch.zeros(z_cols, **kw)
-    buf = torch.empty(min(chunk, n), z_cols, **kw)
-    on_cpu = x.device.type == "cpu"  # numpy's b.T @ b is one BLAS syrk: 0.28 s against torch's addmm 0.49 s
-    g, s_, bn = (gram.numpy(), sums.numpy(), buf.numpy()) if on_cpu else (None, None, None)
-    ones = None if on_cpu else torch.ones(len(buf), **kw)
+    shift = np.concatenate([x[:chunk].mean(0, dtype=np.float64), y[:chunk].mean(0, dtype=np.float64)])
+    gram = np.zeros((d + y.shape[1], d + y.shape[1]))
+    sums = np.zeros(d + y.shape[1])
+    buf = np.empty((min(chunk, n), d + y.shape[1]))
     for start in range(0, n, chunk):
-        rows = min(chunk, n - start)
-        b = buf[:rows]
-        _shifted(x[start:start + rows], shift[:d], b[:, :d])
-        _shifted(y[start:start + rows], shift[d:], b[:, d:])
-        if on_cpu:  # (800,000 x 100 in 8,192-row chunks, this machine)
-            g += bn[:rows].T @ bn[:rows]
-            s_ += bn[:rows].sum(0)
-        else:
-            gram.addmm_(b.T, b)
-            sums.addmv_(b.T, ones[:rows])
-    offset = sums / n  # mean - shift
-    centred = gram - n * torch.outer(offset, offset)
-    mean = shift + offset
+        b = buf[:min(chunk, n - start)]
+        np.subtract(x[start:start + chunk], shift[:d], out=b[:, :d])
+        np.subtract(y[start:start + chunk], shift[d:], out=b[:, d:])
+        gram += b.T @ b
+        sums += b.sum(0)
+    offset = torch.from_numpy(sums / n)  # mean - shift
+    centred = torch.from_numpy(gram) - n * torch.outer(offset, offset)
+    mean = torch.from_numpy(shift) + offset
     cxx, cxy = centred[:d, :d], centred[:d, d:]
     scale = cxx.diagonal().clamp_min(0).sqrt()
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant column: R keeps a zero row
@@ -79,7 +63,7 @@ def least_squares(x: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK_ROWS) -> 
         method, z = "cholesky", torch.cholesky_solve(q, torch.linalg.cholesky(r))
     else:
         method = "lstsq"
-        z = torch.linalg.lstsq(r.cpu(), q.cpu(), rcond=RCOND, driver="gelsd").solution.to(r.device)
+        z = torch.linalg.lstsq(r, q, rcond=RCOND, driver="gelsd").solution
     w = z / scale[:, None]  # (features, outputs)
     b = mean[d:] - mean[:d] @ w
     return w.T, b, method

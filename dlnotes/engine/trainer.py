@@ -21,15 +21,14 @@ import torch
 
 from dlnotes.data.prepare import Prepared
 from dlnotes.engine.batching import batches
-from dlnotes.engine.checkpoint import unwrap
 from dlnotes.engine.device import rng_state, set_rng_state
-from dlnotes.engine.evaluate import evaluate
+from dlnotes.engine.evaluate import Evaluator
 from dlnotes.engine.optim import build_optimizer, build_scheduler
-from dlnotes.data.kinds import input_kind
 from dlnotes.engine.progress import Progress
+from dlnotes.engine.resume import early_stop_due
+from dlnotes.engine.weights import unwrap
 from dlnotes.errors import ConvergenceWarning, Interrupted, RunFailure, UserError
 from dlnotes.nn.losses import build_loss
-from dlnotes.tasks import get_task
 
 __all__ = ["Trainer", "Interrupted"]
 
@@ -79,16 +78,17 @@ class Trainer:
     def __init__(self, cfg, model: torch.nn.Module, data: Prepared, device: torch.device, *,
                  save=None, quiet: bool = False, dist=None, log=None):
         self.cfg, self.data, self.device = cfg, data, device
-        self.task = get_task(data.dataset.task)
+        self.task = data.task  # resolved once by the collect step
         self.save = save  # callable(model, state, history) -> None, or None (nothing written)
         self.log = log  # callable(row) -> None after every epoch (TensorBoard), or None
         self.dist = dist  # dlnotes.engine.distributed.Dist, or None
         self.quiet = quiet or (dist is not None and dist.rank != 0)
         t = cfg.train
         self.model = model.to(device)
-        if t.channels_last and input_kind(data.dataset.kind).image:
+        if t.channels_last and data.kind.image:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.loss_fn = build_loss(t.loss, self.task)
+        self.evaluator = Evaluator(data, self.loss_fn, cfg.data.batch_size, device)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler(device.type, enabled=t.amp == "fp16" and device.type == "cuda")
@@ -175,51 +175,65 @@ class Trainer:
                              f"try a lower learning rate (train.optimizer.lr is {lr:g})")
 
     def fit(self) -> list[dict[str, Any]]:
+        """Trains from ``self.epoch`` to ``train.epochs`` (or an early stop); returns the history."""
         t = self.cfg.train
-        self._pending = None
-        stop = False
+        self._pending, stop = None, False
         progress = Progress(t.epochs, self.epoch, len(self.batches), self.task.metric, quiet=self.quiet)
         with self._signals(), contextlib.closing(progress):
             if self.epoch == 0 and self.save is not None:
                 self.save(self.model, self.state(), self.history)  # so Ctrl-C in epoch 1 can resume too
-            last_save = time.perf_counter()
+            self._last_save = time.perf_counter()
             try:
                 for epoch in range(self.epoch + 1, t.epochs + 1):
-                    start = time.perf_counter()
-                    progress.epoch_start(epoch)
-                    row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, progress)}
-                    row.update(self.validate())
-                    row["lr"] = self.optimizer.param_groups[0]["lr"]
-                    row.update(getattr(unwrap(self.model), "trace", dict)())  # e.g. w, b of a 1-D fit
-                    if self.plateau:  # divided when the validation loss stops improving (Krizhevsky 2012, 5)
-                        self.scheduler.step(row["val_loss"])
-                    else:
-                        self.scheduler.step()
-                    row["seconds"] = time.perf_counter() - start
-                    self.history.append(row)
-                    self.epoch = epoch
-                    if self.log is not None:
-                        self.log(row)
+                    row = self.run_epoch(epoch, progress)
                     stop = self._early_stop(row)
-                    if self.save is not None:
-                        if stop or epoch == t.epochs or time.perf_counter() - last_save >= SAVE_EVERY_S:
-                            self._pending = None
-                            self.save(self.model, self.state(), self.history)
-                            last_save = time.perf_counter()
-                        else:
-                            self._pending = self._snapshot()
+                    self._keep(stop or epoch == t.epochs)
                     progress.epoch_end(row)
                     if stop:
                         break
             except (Interrupted, RunFailure):
                 self._flush()  # the last finished epoch reaches the disk before we stop
                 raise
-        convex = getattr(unwrap(self.model), "convex", False)  # a network's loss keeps creeping down: no warning
-        if convex and not stop and self.history and not (self.dist is not None and self.dist.rank != 0):
+        self._warn_if_not_converged(stop)
+        return self.history
+
+    def run_epoch(self, epoch: int, progress: Progress) -> dict[str, Any]:
+        """One epoch: train, validate, step the schedule; its row of history.csv."""
+        start = time.perf_counter()
+        progress.epoch_start(epoch)
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, progress)}
+        row.update(self.validate())
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row.update(unwrap(self.model).trace())  # e.g. w, b of a 1-D fit
+        if self.plateau:  # divided when the validation loss stops improving (Krizhevsky 2012, 5)
+            self.scheduler.step(row["val_loss"])
+        else:
+            self.scheduler.step()
+        row["seconds"] = time.perf_counter() - start
+        self.history.append(row)
+        self.epoch = epoch
+        if self.log is not None:
+            self.log(row)
+        return row
+
+    def _keep(self, now: bool) -> None:
+        """Commits the finished epoch (at least every SAVE_EVERY_S, and when ``now``), else snapshots it."""
+        if self.save is None:
+            return
+        if now or time.perf_counter() - self._last_save >= SAVE_EVERY_S:
+            self._pending = None
+            self.save(self.model, self.state(), self.history)
+            self._last_save = time.perf_counter()
+        else:
+            self._pending = self._snapshot()
+
+    def _warn_if_not_converged(self, stopped_early: bool) -> None:
+        t = self.cfg.train
+        convex = unwrap(self.model).convex  # a network's loss keeps creeping down: no warning
+        if convex and not stopped_early and self.history and not (self.dist is not None and self.dist.rank != 0):
             message = convergence_message(self.history, t.epochs, t.optimizer.lr)
             if message:
-                warnings.warn(message, ConvergenceWarning, stacklevel=2)
-        return self.history
+                warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
     def _snapshot(self) -> tuple:
         """A copy of everything a checkpoint holds, taken now and written later."""
@@ -234,15 +248,8 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         if self.data.val is None:
             return {}
-        metrics, _ = evaluate(self.forward, self.data.val, self.task, self.loss_fn, self.cfg.data.batch_size,
-                              self.device, self.data.preprocess, len(self.data.dataset.classes or []),
-                              getattr(unwrap(self.model), "threshold", 0.5))
+        metrics, _ = self.evaluator(self.forward, self.data.val)
         return {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}
-
-    def stopped_early(self) -> bool:
-        """Whether the state (e.g. a loaded checkpoint) ends in an early stop under the current patience."""
-        es = self.cfg.train.early_stopping
-        return es.patience > 0 and bool(self.history) and self.epoch - self.best[1] >= es.patience
 
     def _early_stop(self, row: dict[str, Any]) -> bool:
         es = self.cfg.train.early_stopping
@@ -251,7 +258,7 @@ class Trainer:
         if row["val_loss"] < self.best[0] - es.min_delta:
             self.best = (row["val_loss"], row["epoch"])
             return False
-        return row["epoch"] - self.best[1] >= es.patience
+        return early_stop_due(row["epoch"], self.best[1], es.patience)
 
     # -- state for checkpoints and --resume -------------------------------------------------------
     def state(self) -> dict[str, Any]:

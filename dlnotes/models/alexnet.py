@@ -22,13 +22,14 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
+from dlnotes.models.base import Model
 from dlnotes.constraints import Interval
 from dlnotes.nn.conv import conv_output_size
 from dlnotes.nn.lrn import LocalResponseNorm
 from dlnotes.registry import MODELS
 
 
-class AlexNet(nn.Module):
+class AlexNet(Model):
     def __init__(self, in_channels: int = 3, num_classes: int = 1000, image_size: int = 224, groups: int = 1,
                  width: float = 1.0, dropout: float = 0.5):
         super().__init__()

@@ -13,13 +13,14 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
+from dlnotes.models.base import Model
 from dlnotes.constraints import Interval
 from dlnotes.nn.activations import activation as make_activation
 from dlnotes.nn.conv import conv_output_size
 from dlnotes.registry import MODELS
 
 
-class LeNet(nn.Module):
+class LeNet(Model):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
                  activation: str = "sigmoid", pool: str = "avg"):
         super().__init__()

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
+from dlnotes.models.base import Model
 from dlnotes.constraints import Interval, Items
 from dlnotes.nn.activations import activation as make_activation
 from dlnotes.registry import MODELS
@@ -23,7 +24,7 @@ def embedding_size(levels: int) -> int:
     return max(1, min(50, (levels + 1) // 2))
 
 
-class MLP(nn.Module):
+class MLP(Model):
     def __init__(self, in_features: int, out_features: int, hidden_sizes=(128, 64), activation: str = "relu",
                  dropout: float = 0.0, slope: float = 0.01, categories=()):
         super().__init__()

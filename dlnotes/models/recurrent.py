@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 import torch
 from torch import nn
 
+from dlnotes.models.base import Model
 from dlnotes.constraints import Interval
 from dlnotes.nn.cells import Recurrent
 from dlnotes.registry import MODELS
@@ -25,7 +26,7 @@ from dlnotes.registry import MODELS
 FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class RecurrentNet(nn.Module):
+class RecurrentNet(Model):
     def __init__(self, mode: str, input_size: int, out_features: int, hidden_size: int, num_layers: int,
                  bidirectional: bool, dropout: float, head: str, impl: str, seq_len: int = 0,
                  vocab_size: int = 0, embed_dim: int = 32, nonlinearity: str = "tanh"):
@@ -65,8 +66,31 @@ class RecurrentNet(nn.Module):
         return self.fc(feats)
 
 
-def _recurrent(mode: str, input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
-               bidirectional, dropout, head, impl, embed_dim, nonlinearity="tanh") -> RecurrentNet:
+def recurrent(mode: Literal["rnn", "lstm", "gru"], input_size: Annotated[int, Interval(1, 65_536)] = 1,
+              num_classes: Annotated[int, Interval(0, 100_000)] = 0, horizon: Annotated[int, Interval(1, 100_000)] = 1,
+              vocab_size: Annotated[int, Interval(0, 1_000_000)] = 0, seq_len: Annotated[int, Interval(0, 1_000_000)] = 0,
+              hidden_size: Annotated[int, Interval(1, 65_536)] = 64, num_layers: Annotated[int, Interval(1, 64)] = 1,
+              bidirectional: bool = False, dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.0,
+              head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
+              embed_dim: Annotated[int, Interval(1, 65_536)] = 32,
+              nonlinearity: Literal["tanh", "relu"] = "tanh") -> RecurrentNet:
+    """A recurrent network: classifier, forecaster or language model (``rnn``, ``lstm``, ``gru`` below).
+
+    Args:
+        input_size: features per step (from the data).
+        num_classes: classes to predict (from the data; 0 for forecasting).
+        horizon: values to forecast per window (from the data).
+        vocab_size: characters of a text dataset; > 0 makes a language model.
+        seq_len: steps per window (from the data; head flatten needs it).
+        hidden_size: units of each recurrent layer.
+        num_layers: stacked recurrent layers.
+        bidirectional: also read each sequence backwards (not for language models).
+        dropout: between stacked layers.
+        head: how a classifier or forecaster reads the sequence: last, mean, max or flatten.
+        impl: fused (torch's nn.RNN/LSTM/GRU, cuDNN on a GPU) or scratch (dlnotes.nn.cells).
+        embed_dim: size of a language model's character embeddings.
+        nonlinearity: rnn only: tanh or relu.
+    """
     if vocab_size > 0 and bidirectional:
         raise ValueError("a language model reads left to right: bidirectional must be false for text")
     if head == "flatten" and vocab_size == 0 and seq_len < 1:
@@ -76,40 +100,9 @@ def _recurrent(mode: str, input_size, num_classes, horizon, vocab_size, seq_len,
                         seq_len, vocab_size, embed_dim, nonlinearity)
 
 
-@MODELS.register
-def rnn(input_size: Annotated[int, Interval(1, 65_536)] = 1, num_classes: Annotated[int, Interval(0, 100_000)] = 0,
-        horizon: Annotated[int, Interval(1, 100_000)] = 1, vocab_size: Annotated[int, Interval(0, 1_000_000)] = 0,
-        seq_len: Annotated[int, Interval(0, 1_000_000)] = 0, hidden_size: Annotated[int, Interval(1, 65_536)] = 64,
-        num_layers: Annotated[int, Interval(1, 64)] = 1, bidirectional: bool = False,
-        dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.0,
-        head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
-        embed_dim: Annotated[int, Interval(1, 65_536)] = 32, nonlinearity: Literal["tanh", "relu"] = "tanh") -> nn.Module:
-    """Elman RNN, h_t = tanh(W_ih x_t + W_hh h_{t-1} + b): classifier, forecaster or language model."""
-    return _recurrent("rnn", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
-                      bidirectional, dropout, head, impl, embed_dim, nonlinearity)
-
-
-@MODELS.register
-def lstm(input_size: Annotated[int, Interval(1, 65_536)] = 1, num_classes: Annotated[int, Interval(0, 100_000)] = 0,
-         horizon: Annotated[int, Interval(1, 100_000)] = 1, vocab_size: Annotated[int, Interval(0, 1_000_000)] = 0,
-         seq_len: Annotated[int, Interval(0, 1_000_000)] = 0, hidden_size: Annotated[int, Interval(1, 65_536)] = 64,
-         num_layers: Annotated[int, Interval(1, 64)] = 1, bidirectional: bool = False,
-         dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.0,
-         head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
-         embed_dim: Annotated[int, Interval(1, 65_536)] = 32) -> nn.Module:
-    """LSTM: input, forget and output gates around a cell state; classifier, forecaster or language model."""
-    return _recurrent("lstm", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
-                      bidirectional, dropout, head, impl, embed_dim)
-
-
-@MODELS.register
-def gru(input_size: Annotated[int, Interval(1, 65_536)] = 1, num_classes: Annotated[int, Interval(0, 100_000)] = 0,
-        horizon: Annotated[int, Interval(1, 100_000)] = 1, vocab_size: Annotated[int, Interval(0, 1_000_000)] = 0,
-        seq_len: Annotated[int, Interval(0, 1_000_000)] = 0, hidden_size: Annotated[int, Interval(1, 65_536)] = 64,
-        num_layers: Annotated[int, Interval(1, 64)] = 1, bidirectional: bool = False,
-        dropout: Annotated[float, Interval(0, 1, closed="left")] = 0.0,
-        head: Literal["last", "mean", "max", "flatten"] = "last", impl: Literal["fused", "scratch"] = "fused",
-        embed_dim: Annotated[int, Interval(1, 65_536)] = 32) -> nn.Module:
-    """GRU: update and reset gates, no separate cell; classifier, forecaster or language model."""
-    return _recurrent("gru", input_size, num_classes, horizon, vocab_size, seq_len, hidden_size, num_layers,
-                      bidirectional, dropout, head, impl, embed_dim)
+rnn = MODELS.variant(recurrent, "rnn", doc="Elman RNN, h_t = tanh(W_ih x_t + W_hh h_{t-1} + b): classifier, "
+                     "forecaster or language model.", mode="rnn")
+lstm = MODELS.variant(recurrent, "lstm", doc="LSTM: input, forget and output gates around a cell state; "
+                      "classifier, forecaster or language model.", mode="lstm", nonlinearity="tanh")
+gru = MODELS.variant(recurrent, "gru", doc="GRU: update and reset gates, no separate cell; classifier, "
+                     "forecaster or language model.", mode="gru", nonlinearity="tanh")

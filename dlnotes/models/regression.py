@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from dlnotes.constraints import Interval
+from dlnotes.models.base import Model
 from dlnotes.registry import MODELS
 
 
@@ -43,7 +44,7 @@ class DerivedLinear(torch.autograd.Function):
         return None, grad_out.T @ x, grad_out.sum(0)
 
 
-class _Linear(nn.Module):
+class _Linear(Model):
     """Shared by both models: ``linear`` (torch's layout) applied with autograd or the derived rule."""
 
     convex = True  # one minimum, so "gradient descent has not converged yet" means something (the trainer warns)
@@ -73,11 +74,16 @@ class LinearRegression(_Linear):
         self.linear.weight.grad = err.T @ x
         self.linear.bias.grad = err.sum(0)
 
+    def fitted_line(self) -> tuple[float, float] | None:
+        """(w, b) when there is one of each (one feature, one output)."""
+        if self.linear.weight.numel() != 1:
+            return None
+        return self.linear.weight.item(), self.linear.bias.item()
+
     def trace(self) -> dict[str, float]:
         """(w, b) after each epoch when there is one of each: the path gradient descent takes."""
-        if self.linear.weight.numel() != 1:
-            return {}
-        return {"w": self.linear.weight.item(), "b": self.linear.bias.item()}
+        line = self.fitted_line()
+        return {} if line is None else {"w": line[0], "b": line[1]}
 
 
 class LogisticRegression(_Linear):

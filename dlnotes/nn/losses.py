@@ -46,9 +46,5 @@ def _bce(logit: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def build_loss(name: str, task):
-    """The loss ``name``; ``auto`` is the task's own (``task``: a ``dlnotes.tasks.Task`` or its name)."""
-    if name == "auto":
-        from dlnotes.tasks import get_task
-
-        name = (get_task(task) if isinstance(task, str) else task).loss
-    return LOSSES.get(name, where="train.loss")()
+    """The loss ``name``; ``auto`` is the task's own (``task.loss``, the task object handed down)."""
+    return LOSSES.get(task.loss if name == "auto" else name, where="train.loss")()

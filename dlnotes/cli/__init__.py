@@ -1,0 +1,10 @@
+"""The ``dlnotes`` command line: parses, loads the config, calls the pipeline. No training logic here.
+
+``app`` (``dlnotes.cli.app``) holds the Typer application and the one place where exceptions become
+exit codes; each module beside it adds one group of commands.
+"""
+
+from dlnotes.cli import pipeline, info, runs  # noqa: F401, I001  (each registers its commands, in this order)
+from dlnotes.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,89 @@
+"""Weights and training state as bytes and back, without running code.
+
+Weights are safetensors (loading runs no code); other state is ``torch.save`` of plain tensors and
+numbers, read back with ``torch.load(weights_only=True)``, which refuses any pickled object. A file
+whose sha256 differs from the one recorded, weights of another shape, or non-finite weights are
+refused with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlnotes.atomic import sha256
+from dlnotes.errors import UserError
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module under DDP and torch.compile wrappers."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def weights_bytes(model: torch.nn.Module | dict[str, torch.Tensor]) -> bytes:
+    """A module's (or a ready state dict's) tensors as safetensors bytes."""
+    from safetensors.torch import save
+
+    tensors = model if isinstance(model, dict) else unwrap(model).state_dict()
+    return save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
+
+
+def state_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def verify(path: Path, expected_sha: str | None) -> None:
+    if not path.is_file():
+        raise UserError(f"'{path}' not found; the run directory is incomplete")
+    if expected_sha is not None and sha256(path) != expected_sha:
+        raise UserError(f"'{path}' does not match the sha256 recorded in its checkpoint manifest; "
+                        "the file was changed or replaced after training")
+
+
+def load_weights(model: torch.nn.Module, path: str | Path, expected_sha: str | None = None) -> None:
+    """Loads safetensors weights into ``model``; refuses another model's weights and non-finite values."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    verify(path, expected_sha)
+    try:
+        state = load(path.read_bytes())
+    except (SafetensorError, ValueError, OSError) as e:
+        raise UserError(f"'{path}' is not a valid safetensors weights file ({e})") from None
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise UserError(f"'{path}': the weights '{name}' hold NaN or infinite values; the training "
+                            "diverged before this checkpoint or the file was edited")
+    try:
+        unwrap(model).load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise UserError(f"'{path}' holds weights of another model ({first})") from None
+
+
+def load_state(path: str | Path, expected_sha: str | None = None) -> dict[str, Any]:
+    """Loads training state without running code: ``weights_only=True`` refuses any pickled object."""
+    path = Path(path)
+    verify(path, expected_sha)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure here means "not our checkpoint"
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        if "weights_only" in reason or "Weights only load failed" in str(e):
+            reason = "it holds Python objects, which dlnotes never unpickles"
+        raise UserError(f"'{path}' is not a valid dlnotes checkpoint ({reason})") from None
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise UserError(f"'{path}' is not a valid dlnotes checkpoint (no epoch recorded)")
+    return state

@@ -1,0 +1,74 @@
+"""Classification: cross-entropy; accuracy, precision, recall and F1 from TP/TN/FP/FN; a class and its probability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dlnotes.tasks.base import Task
+
+
+class Classification(Task):
+    name, loss = "classification", "cross_entropy"
+    metric, higher_is_better = "accuracy", True
+    shown = ("accuracy", "f1", "loss")
+    stratify = True
+
+    def model_outputs(self, ds):
+        return {"num_classes": len(ds.classes or [])}
+
+    def metrics(self, out, y, pre, num_classes, threshold, loss):
+        from dlnotes.engine.metrics import classification_metrics, confusion_matrix, labels
+
+        return classification_metrics(confusion_matrix(labels(out, threshold), y, num_classes))
+
+    def baseline(self, train_y, test, pre, num_classes):
+        """Always the most frequent training class."""
+        from dlnotes.engine.metrics import classification_metrics, confusion_matrix
+
+        majority = int(torch.bincount(train_y.reshape(-1).long(), minlength=num_classes).argmax())
+        cm = confusion_matrix(torch.full_like(test.y, majority), test.y, num_classes)
+        m = classification_metrics(cm)
+        return {"name": "majority class", **{k: m[k] for k in ("accuracy", "precision", "recall", "f1")}}
+
+    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
+        from dlnotes.engine.predict import class_rows
+
+        names, out = self._outputs(model, inputs, spec, device)
+        rows = class_rows(names, out, spec.classes, top_k, spec.threshold)
+        truth = folder_labels(Path(inputs), names, spec.classes)
+        if truth is not None:  # a folder with one sub-folder per class: say how many were right
+            import sys
+
+            right = sum(r["prediction"] == t for r, t in zip(rows, truth))
+            print(f"accuracy {right / len(rows):.4f} ({right} of {len(rows)} right; the sub-folder names of "
+                  f"'{inputs}' are the classes)", file=sys.stderr)
+        return rows
+
+    def figures(self, report, out):
+        from dlnotes import plots
+        from dlnotes.engine.metrics import labels
+
+        paths = super().figures(report, out)
+        classes = report.spec.classes
+        if "confusion_matrix" in report.metrics:
+            paths.append(plots.confusion(report.metrics["confusion_matrix"], classes, out / "confusion_matrix.png"))
+        if report.spec.kind.image and torch.is_tensor(report.test.x):  # not for a streamed folder
+            pred = labels(report.outputs, report.spec.threshold)
+            paths.append(plots.misclassified(report.test.x, report.test.y, pred, classes, out / "misclassified.png"))
+        return [p for p in paths if p is not None]
+
+
+def folder_labels(root: Path, names: list[str], classes: list[str]) -> list[str] | None:
+    """The class of each input read from ``root``/CLASS/..., when every input lies in a sub-folder named
+    after one of ``classes`` (the layout ``image_folder`` trains on); None otherwise."""
+    if not root.is_dir() or not names:
+        return None
+    labels = []
+    for name in names:
+        parts = Path(name).relative_to(root).parts
+        if len(parts) < 2 or parts[0] not in classes:
+            return None
+        labels.append(parts[0])
+    return labels

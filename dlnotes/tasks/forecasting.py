@@ -1,0 +1,118 @@
+"""Forecasting: MSE on the series' standardised values; mse and mae in the user's units; values rolled out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlnotes.tasks.base import Task
+from dlnotes.tasks.regression import Regression
+
+
+class Forecasting(Regression):
+    """Series: everything in the user's units through ``data.series_transform.in_user_units``.
+
+    The model learns the standardised, maybe transformed (diff, log, pct) and maybe relative series;
+    metrics, the baselines (last value; seasonal naive with ``data.period``), prediction rows, roll-outs
+    and figures undo all of it with the one inverse, using each window's last observed level.
+    """
+
+    name = "forecasting"
+    metric, higher_is_better = "mse", False
+    shown = ("mse", "mae", "loss")
+    r2 = False
+    draws_predictions = True
+    advice = "; a trend that leaves the training range needs data.transform: diff (or data.relative: true)"
+
+    def model_outputs(self, ds):
+        horizon = int(ds.y.shape[1]) if ds.y.dim() > 1 else 1
+        return {"num_classes": 0, "horizon": horizon, "out_features": horizon}
+
+    def target_stats(self, y, x_mean, x_std):
+        """The targets' own mean (0-ish when relative), on the inputs' scale: later values of the same series."""
+        return {"y_mean": [float(y.double().mean())], "y_std": [x_std.item()]}
+
+    def split_metrics(self, out, split, pre, num_classes, threshold, loss):
+        from dlnotes.engine.metrics import regression_metrics
+
+        pred, truth = self.in_units(out, split, pre)
+        return regression_metrics(pred, truth, with_r2=False)
+
+    @staticmethod
+    def in_units(out, split, pre) -> tuple[torch.Tensor, torch.Tensor]:
+        """(forecasts, truth) of a split's windows in the user's units, (N, horizon) float64."""
+        from dlnotes.data.series_transform import anchors, in_user_units
+
+        x, a = split.x.to(out.device), anchors(split, pre).to(out.device)
+        return in_user_units(out, x, a, pre), in_user_units(split.y.to(out.device), x, a, pre)
+
+    def baseline(self, train_y, test, pre, num_classes):
+        """The last observed value, repeated (the naive forecast)."""
+        from dlnotes.data.series_transform import anchors
+        from dlnotes.engine.metrics import regression_metrics
+
+        truth = self.in_units(test.y, test, pre)[1]
+        naive = anchors(test, pre).reshape(-1, 1).expand_as(truth)
+        return {"name": "last value", **regression_metrics(naive, truth, with_r2=False)}
+
+    def seasonal_baseline(self, test, pre) -> dict[str, Any] | None:
+        """The value one period back (seasonal naive), when ``data.period`` was given."""
+        from dlnotes.data.series_transform import raw_windows, seasonal_naive
+        from dlnotes.engine.metrics import regression_metrics
+
+        period = pre.get("period")
+        if not period:
+            return None
+        truth = self.in_units(test.y, test, pre)[1]
+        guess = seasonal_naive(raw_windows(test, pre), truth.shape[1], period)
+        return {"name": f"seasonal naive (period {period})", **regression_metrics(guess, truth, with_r2=False)}
+
+    def summary(self, metrics):
+        """``mse=0.30 (last value 3.8, seasonal naive (period 12) 36.5)  mae=...``."""
+        season, base = metrics.get("seasonal_baseline"), metrics.get("baseline")
+        if not (season and base and self.metric in metrics):
+            return super().summary(metrics)
+        head = (f"{self.metric}={metrics[self.metric]:.4f} ({base['name']} {base[self.metric]:.4f}, "
+                f"{season['name']} {season[self.metric]:.4f})")
+        return "  ".join([head] + [f"{k}={metrics[k]:.4f}" for k in self.shown if k in metrics and k != self.metric])
+
+    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
+        names, _, values = self.forecast_series(model, inputs, spec, device, steps)
+        return [{"input": n, "step": k + 1, "prediction": f"{float(v):.6g}"}
+                for n, row in zip(names, values) for k, v in enumerate(row)]
+
+    def forecast_series(self, model, inputs, spec, device, steps=0):
+        """(names, histories read (S, L), forecasts (S, steps)) in the user's units."""
+        from dlnotes.data.sequence_files import read_series
+        from dlnotes.data.series_transform import lost
+        from dlnotes.data.series_transform import transform as apply_transform
+        from dlnotes.engine.forecast import forecast
+
+        pre = spec.pre
+        seq_len, how = spec.dataset["input_shape"][0], pre.get("transform", "none")
+        names, hist = read_series(Path(inputs), seq_len + lost(how), pre.get("column"), pre.get("missing", "error"))
+        s = torch.from_numpy(np.stack([apply_transform(h, how, f"--input '{n}'") for n, h in zip(names, hist)]))
+        values = forecast(model, s.unsqueeze(-1), torch.from_numpy(hist[:, -1]), steps or pre.get("horizon", 1),
+                          pre, device)
+        return names, torch.from_numpy(hist), values
+
+    def prediction_figure(self, model, inputs, spec, device, steps, path):
+        from dlnotes import plots
+
+        names, hist, values = self.forecast_series(model, inputs, spec, device, steps)
+        return plots.history_forecast(hist, values, names, path)
+
+    def figures(self, report, out):
+        from dlnotes import plots
+        from dlnotes.data.series_transform import anchors, raw_windows
+
+        paths = Task.figures(self, report, out)
+        pre, test = report.spec.pre, report.test
+        pred, truth = self.in_units(report.outputs, test, pre)
+        paths.append(plots.predicted_vs_true(pred, truth, out / "predicted_vs_true.png"))
+        paths.append(plots.forecasts(raw_windows(test, pre)[0], truth, pred, anchors(test, pre),
+                                     int(report.spec.dataset.get("args", {}).get("stride", 1)), out / "forecasts.png"))
+        return paths

@@ -1,0 +1,25 @@
+"""Language models: per-step cross-entropy over characters; accuracy, perplexity; a sampled continuation."""
+
+from __future__ import annotations
+
+import torch
+
+from dlnotes.tasks.base import Task
+
+
+class Language(Task):
+    name, loss = "language", "cross_entropy"
+    metric, higher_is_better = "accuracy", True
+    shown = ("accuracy", "perplexity", "loss")
+    plain_text = True  # a continuation is read, not parsed: printed as it is, line breaks and all
+
+    def metrics(self, out, y, pre, num_classes, threshold, loss):
+        return {"accuracy": (out.argmax(-1) == y).double().mean().item(),
+                "perplexity": float(torch.exp(torch.tensor(loss)))}
+
+    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
+        """One row: the prompt and ``steps`` (default 200) characters sampled after it with ``spec.seed``."""
+        from dlnotes.engine.forecast import generate
+
+        text = generate(model, str(inputs), spec.pre["vocab"], steps or 200, device, temperature, spec.seed)
+        return [{"input": str(inputs), "prediction": text}]
