@@ -115,7 +115,7 @@ def collect(s: Session) -> None:
     from dlnotes.engine.progress import status
 
     status(f"loading data: {s.cfg.data.name} ...", s.quiet)
-    s.data = load_data(s.cfg, s.resume.meta["preprocess"] if s.resume else None)
+    s.data = load_data(s.cfg, s.resume.meta["preprocess"] if s.resume else None, quiet=s.quiet)
     if s.data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
         status(f"{s.cfg.data.name}: {s.data.dataset.loading}", s.quiet)
     if s.data.note and not s.quiet:  # e.g. how many windows of a series the leakage gaps cost
