@@ -40,6 +40,9 @@ class InputKind:
     def example(self, shape: list[int], batch: int = 2) -> torch.Tensor:
         return torch.randn((batch, *shape), generator=torch.Generator().manual_seed(0))
 
+    def check_inputs(self, names: list[str], feed: dict[str, Any], pre: dict[str, Any]) -> None:
+        """Warnings about prepared inputs (``dlnotes.inputs``) before the model sees them; none by default."""
+
 
 class Images(InputKind):
     name, image = "image", True
@@ -73,6 +76,14 @@ class Images(InputKind):
         if pre.get("recipe", "none") == "none":
             _warn_foreign(names, x, pre.get("pixel_stats"), prepared=pre.get("style") is not None)
         return names, x
+
+    def check_inputs(self, names, feed, pre):
+        """Warns (stderr) when an input looks unlike the training images (``dlnotes.data.foreign``)."""
+        from dlnotes.data.images import unit_pixels
+
+        if pre.get("recipe", "none") == "none":
+            _warn_foreign(names, unit_pixels(feed["pixels"]), pre.get("pixel_stats"),
+                          prepared=pre.get("style") is not None)
 
 
 def _warn_foreign(names: list[str], x: torch.Tensor, stats: dict[str, float] | None, prepared: bool = False) -> None:
