@@ -61,7 +61,8 @@ def test_source_scan_reads_the_same_constraints_as_the_annotations(registry):
 
     for name in registry.names():
         fn = registry.get(name)
-        params_only = types.FunctionType(fn.__code__, inspect.unwrap(fn).__globals__)  # not the return annotation
+        params_only = types.FunctionType(fn.__code__, inspect.unwrap(fn).__globals__, "f", None,
+                                         fn.__closure__)  # a copy that holds the parameters' annotations only
         params_only.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "return"}
         hints = typing.get_type_hints(params_only, include_extras=True)
         for pname, p in registry.params(name).items():
