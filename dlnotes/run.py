@@ -164,6 +164,9 @@ def _gradient_descent(s: Session) -> tuple[list[dict[str, Any]], float]:
             s.rd.write_history(history)
 
     trainer = Trainer(s.cfg, s.model, s.data, s.device, save=save, quiet=s.quiet, dist=s.dist)
+    s.meta["threads"] = trainer.threads.describe()  # the intra-op threads at the start, and why (engine/threads.py)
+    if s.writer:
+        s.rd.write_meta(s.meta)
     done = False
     if s.resume:
         trainer.load_state(s.rd.load_checkpoint(trainer.model))
