@@ -104,6 +104,18 @@ def test_with_the_environment_set_the_policy_never_changes_torch(policy, monkeyp
     assert calls == [] and t.source == "OMP_NUM_THREADS" and t.threads == torch.get_num_threads()
 
 
+@pytest.mark.parametrize("online,expected", [(4, 3.0), (8, 1.5)])
+def test_others_are_the_runnable_count_less_our_running_threads(tmp_path, monkeypatch, online, expected):
+    (tmp_path / "loadavg").write_text("3.10 2.50 1.90 5/312 4242\n")
+    for tid, state in ((100, "R"), (101, "S"), (102, "R")):
+        (tmp_path / "self" / "task" / str(tid)).mkdir(parents=True)
+        (tmp_path / "self" / "task" / str(tid) / "stat").write_text(f"{tid} (python (x)) {state} 1 2 3 4\n")
+    monkeypatch.setattr(os, "cpu_count", lambda: online)
+    # 5 runnable, 2 of them ours: 3 others on a 4-CPU machine; on 8 CPUs, half of them on ours
+    assert threads.other_runnable(4, proc=tmp_path) == expected
+    assert threads.other_runnable(4, proc=tmp_path / "missing") == 0.0
+
+
 def test_a_busy_process_counts_as_another_runnable_thread():
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

@@ -86,15 +86,15 @@ def usable_cpus() -> int:
     return cpus
 
 
-def other_runnable(cpus: int) -> float:
+def other_runnable(cpus: int, proc: Path = Path("/proc")) -> float:
     """Runnable threads of other processes now, scaled to ``cpus`` of the machine's online CPUs
     (0 where /proc is missing: the rule then follows the work alone)."""
     try:
-        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        running = int((proc / "loadavg").read_text().split()[3].split("/")[0])
         own = 0
-        for task in Path("/proc/self/task").iterdir():
+        for task in (proc / "self" / "task").iterdir():
             try:
-                own += task.joinpath("stat").read_text().rpartition(")")[2].split()[0] == "R"
+                own += (task / "stat").read_text().rpartition(")")[2].split()[0] == "R"
             except (OSError, IndexError):  # the thread ended while we looked
                 pass
     except (OSError, IndexError, ValueError):
