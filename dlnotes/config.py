@@ -107,7 +107,7 @@ class TrainConfig(_Section):
     def _threads(cls, v):
         if v == "auto" or (type(v) is int and 1 <= v <= 4096):
             return v
-        raise ValueError("must be auto or a whole number of threads from 1 to 4096")
+        raise ValueError(f"must be auto or a whole number of threads from 1 to 4096 (got {v!r})")
 
 
 class DataConfig(_OpenSection):
