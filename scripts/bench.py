@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -218,6 +219,7 @@ def main() -> None:
     ap.add_argument("--settings", default="auto", help="--busy: train.threads settings to compare, e.g. auto,2")
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds `busy`: no spinning process is left behind
     known = BUSY_CASES if args.busy else CASES
     args.cases = [c.strip() for c in (args.cases or ",".join(known)).split(",") if c.strip()]
     args.settings = [s.strip() for s in args.settings.split(",") if s.strip()]
