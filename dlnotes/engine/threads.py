@@ -133,9 +133,11 @@ class Threads:
     @classmethod
     def for_training(cls, setting: str | int, model: torch.nn.Module, train_x, batch_size: int,
                      device: torch.device) -> "Threads":
-        """Counts the model's work on the training data when it is a CPU tensor (else: unknown)."""
+        """Counts the model's work on the training data when it is a CPU tensor (else: unknown), unless
+        the environment fixes the count anyway."""
         flops = None
-        if setting == "auto" and device.type == "cpu" and torch.is_tensor(train_x) and len(train_x):
+        fixed = any(os.environ.get(var, "").strip() for var in ENV_VARS)
+        if setting == "auto" and not fixed and device.type == "cpu" and torch.is_tensor(train_x) and len(train_x):
             flops = forward_flops(model, train_x, batch_size)
         return cls(setting, flops)
 
