@@ -148,3 +148,16 @@ def test_meta_records_the_threads_and_the_environment_that_set_them(tmp_path, ti
     recorded = json.loads((tmp_path / "run" / "meta.json").read_text())["threads"]
     assert recorded == {"setting": 2, "source": "OMP_NUM_THREADS", "threads": torch.get_num_threads(),
                         "cpus": threads.usable_cpus()}
+
+
+def test_for_training_counts_the_work_unless_the_environment_fixes_the_count(policy, monkeypatch):
+    model, x = torch.nn.Linear(12, 3), torch.randn(100, 12)
+    _, readings = policy(0, None)  # the fixture's patches: 2 CPUs, the load readings below
+    fixed = Threads.for_training("auto", model, x, 64, torch.device("cpu"))
+    assert fixed.flops is None and fixed.source == "OMP_NUM_THREADS"  # conftest sets it for the test workers
+    assert readings == []  # no load reading either
+    for var in threads.ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    readings.append(0)
+    free = Threads.for_training("auto", model, x, 64, torch.device("cpu"))
+    assert free.flops == 64 * 2 * 12 * 3 and free.describe()["threads"] == 1 == torch.get_num_threads()

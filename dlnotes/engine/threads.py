@@ -60,13 +60,18 @@ def decide(setting: str | int, *, cpus: int, others: float, work: int | None,
 
     ``threads`` is None when an environment variable fixes the count (torch already applied it).
     ``work`` is the number of threads the model's step can use (None: unknown, as many as free)."""
-    for var in ENV_VARS:
-        if env.get(var, "").strip():
-            return None, var
+    var = fixed_by(env)
+    if var is not None:
+        return None, var
     if setting != "auto":
         return int(setting), "train.threads"
     free = cpus - round(others)
     return max(1, min(work or cpus, free, cpus)), "auto"
+
+
+def fixed_by(env: Mapping[str, str]) -> str | None:
+    """The environment variable that fixes the thread count, if one is set."""
+    return next((var for var in ENV_VARS if env.get(var, "").strip()), None)
 
 
 def work_threads(flops: float | None) -> int | None:
@@ -136,15 +141,14 @@ class Threads:
         """Counts the model's work on the training data when it is a CPU tensor (else: unknown), unless
         the environment fixes the count anyway."""
         flops = None
-        fixed = any(os.environ.get(var, "").strip() for var in ENV_VARS)
-        if setting == "auto" and not fixed and device.type == "cpu" and torch.is_tensor(train_x) and len(train_x):
+        if setting == "auto" and fixed_by(os.environ) is None and device.type == "cpu" and torch.is_tensor(train_x) and len(train_x):
             flops = forward_flops(model, train_x, batch_size)
         return cls(setting, flops)
 
     def update(self, first: bool = False) -> int:
         if not first and self.source != "auto":
             return self.threads  # fixed by the environment or the config
-        self.others = other_runnable(self.cpus) if self.setting == "auto" else 0.0
+        self.others = other_runnable(self.cpus) if self.setting == "auto" and not fixed_by(self.env) else 0.0
         want, self.source = decide(self.setting, cpus=self.cpus, others=self.others, work=self.work, env=self.env)
         if want is None:
             self.threads = torch.get_num_threads()
