@@ -114,8 +114,10 @@ def equal_work(args, tmp: Path) -> list[dict]:
             "handwritten_train_s": round(_med(ref, "train_seconds"), 3),
             "dlnotes_samples_per_s": round(samples / _med(ours, "train_seconds")),
             "handwritten_samples_per_s": round(samples / _med(ref, "train_seconds")),
-            "dlnotes_accuracy": round(_med(ours, "accuracy"), 4), "handwritten_accuracy": round(_med(ref, "accuracy"), 4),
-            "dlnotes_walls": [round(x["wall"], 2) for x in ours], "handwritten_walls": [round(x["wall"], 2) for x in ref],
+            "dlnotes_accuracy": round(_med(ours, "accuracy"), 4),
+            "handwritten_accuracy": round(_med(ref, "accuracy"), 4),
+            "dlnotes_walls": [round(x["wall"], 2) for x in ours],
+            "handwritten_walls": [round(x["wall"], 2) for x in ref],
             "dlnotes_train_all": [round(x["train_seconds"], 2) for x in ours],
             "handwritten_train_all": [round(x["train_seconds"], 2) for x in ref],
         })

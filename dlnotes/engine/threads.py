@@ -141,7 +141,8 @@ class Threads:
         """Counts the model's work on the training data when it is a CPU tensor (else: unknown), unless
         the environment fixes the count anyway."""
         flops = None
-        if setting == "auto" and fixed_by(os.environ) is None and device.type == "cpu" and torch.is_tensor(train_x) and len(train_x):
+        counted = setting == "auto" and fixed_by(os.environ) is None and device.type == "cpu"
+        if counted and torch.is_tensor(train_x) and len(train_x):
             flops = forward_flops(model, train_x, batch_size)
         return cls(setting, flops)
 
