@@ -77,7 +77,7 @@ def _copy(obj):
 
 class Trainer:
     def __init__(self, cfg, model: torch.nn.Module, data: Prepared, device: torch.device, *,
-                 save=None, quiet: bool = False, dist=None, log=None):
+                 save=None, quiet: bool = False, dist=None, log=None, threads: Threads | None = None):
         self.cfg, self.data, self.device = cfg, data, device
         self.task = data.task  # resolved once by the collect step
         self.save = save  # callable(model, state, history) -> None, or None (nothing written)
@@ -102,7 +102,8 @@ class Trainer:
         self.batches = batches(data.train, cfg.data.batch_size // world, device, shuffle=True,
                                generator=self.generator, augment_generator=self.augment_generator, rank=rank,
                                world=world, channels_last=t.channels_last, report=not self.quiet)
-        self.threads = Threads.for_training(t.threads, self.model, data.train.x, cfg.data.batch_size // world, device)
+        self.threads = threads or Threads.for_training(  # dlnotes/engine/threads.py; update() every epoch
+            t.threads, self.model, data.train.x, cfg.data.batch_size // world, device)
         self.plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         if self.plateau and data.val is None:
             raise UserError("train.scheduler: 'plateau' lowers the lr when the validation loss stops improving "
