@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dlnotes.errors import UserError, did_you_mean
 from dlnotes.yamlfile import MAX_CONFIG_BYTES, Refused, load_yaml, read_yaml
@@ -100,6 +100,14 @@ class TrainConfig(_Section):
     channels_last: bool = False
     compile: bool = False
     tensorboard: bool = False
+    threads: Any = "auto"  # intra-op threads: auto (dlnotes/engine/threads.py) or a whole number N
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v):
+        if v == "auto" or (type(v) is int and 1 <= v <= 4096):
+            return v
+        raise ValueError(f"must be auto or a whole number of threads from 1 to 4096 (got {v!r})")
 
 
 class DataConfig(_OpenSection):

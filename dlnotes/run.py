@@ -47,6 +47,7 @@ class Session:
     meta: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    threads: Any = None  # dlnotes.engine.threads.Threads: gradient descent's intra-op threads, chosen in build
 
     @property
     def writer(self) -> bool:
@@ -115,7 +116,7 @@ def collect(s: Session) -> None:
     from dlnotes.engine.progress import status
 
     status(f"loading data: {s.cfg.data.name} ...", s.quiet)
-    s.data = load_data(s.cfg, s.resume.meta["preprocess"] if s.resume else None)
+    s.data = load_data(s.cfg, s.resume.meta["preprocess"] if s.resume else None, quiet=s.quiet)
     if s.data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
         status(f"{s.cfg.data.name}: {s.data.dataset.loading}", s.quiet)
     if s.data.note and not s.quiet:  # e.g. how many windows of a series the leakage gaps cost
@@ -126,6 +127,7 @@ def build(s: Session) -> None:
     """Build: the model the config names, sized by the data; the run's config and meta.json written."""
     from dlnotes.data_paths import absolute as absolute_paths
     from dlnotes.engine.progress import status
+    from dlnotes.engine.threads import Threads
     from dlnotes.models import build_model, model_args
     from dlnotes.summary import check_fits
 
@@ -137,6 +139,9 @@ def build(s: Session) -> None:
     s.model = build_model(cfg.model.name, s.args)
     if data.kind.image:
         check_fits(s.model, data.dataset.input_shape)
+    if cfg.train.solver == "gd":  # by the model's work per step and the free CPUs, again every epoch
+        batch = cfg.data.batch_size // (s.dist.world if s.dist else 1)
+        s.threads = Threads.for_training(cfg.train.threads, s.model, data.train.x, batch, s.device)
     config = resolved(cfg)
     config["model"].update({k: v for k, v in s.args.items()  # what the data fixed, for the record
                             if k not in config["model"] and k not in TRAIN_PROVIDED})
@@ -163,7 +168,7 @@ def _gradient_descent(s: Session) -> tuple[list[dict[str, Any]], float]:
             s.rd.commit(model, state)
             s.rd.write_history(history)
 
-    trainer = Trainer(s.cfg, s.model, s.data, s.device, save=save, quiet=s.quiet, dist=s.dist)
+    trainer = Trainer(s.cfg, s.model, s.data, s.device, save=save, quiet=s.quiet, dist=s.dist, threads=s.threads)
     done = False
     if s.resume:
         trainer.load_state(s.rd.load_checkpoint(trainer.model))
@@ -255,6 +260,7 @@ def describe(s: Session) -> dict[str, Any]:
         "seed": s.cfg.seed,
         "solver": s.cfg.train.solver,
         "device": str(s.device),
+        **({"threads": s.threads.describe()} if s.threads else {}),  # intra-op threads at the start, and why
         "distributed": {"world_size": s.dist.world, "backend": s.dist.backend} if s.dist else {"world_size": 1},
         "versions": {"dlnotes": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
                      "python": platform.python_version()},

@@ -1,10 +1,15 @@
 """The reference for scripts/bench.py: each benchmark case written by hand in plain PyTorch.
 
-    python scripts/handwritten.py lenet_digits [--epochs 20] [--device cpu] [--out model.pt]
+    python scripts/handwritten.py lenet_digits [--epochs 20] [--device cpu] [--out DIR]
 
-No dlnotes import: the data, the model, the loop, the test and the saved weights are written the way
-a careful user would write them in one file (in-memory tensors, shuffled index slices, one .item()
-per epoch). Prints one JSON line: {"case", "accuracy", "train_seconds"}.
+No dlnotes import: the data, the model, the loop, the test, the saved weights and the figures are
+written the way a careful user would write them in one file (in-memory tensors, shuffled index
+slices, one .item() per epoch). With ``--out DIR`` it does the work ``dlnotes train`` does after
+training too, so that the benchmark compares equal work: the weights to DIR/model.safetensors, and
+the same three figures drawn with matplotlib's defaults (no layout engine, default dpi), at sizes
+like dlnotes': learning curves (loss and lr per epoch), the confusion matrix with its counts and
+colour bar, and for images the grid of up to 25 misclassified test images captioned true/predicted.
+Prints one JSON line: {"case", "accuracy", "train_seconds"}.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,12 +82,60 @@ CASES = {  # data, model, batch size, learning rate, default epochs: as the matc
 }
 
 
+def save_and_draw(out: Path, model, history: list[tuple[float, float]], xte, yte, pred, num_classes: int,
+                  image: bool) -> None:
+    """The weights as safetensors and the three figures, as a user would write them with matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "model.safetensors")
+    epochs = range(1, len(history) + 1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax1.plot(epochs, [h[0] for h in history], marker="o", label="train")
+    ax1.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax1.legend()
+    ax2.plot(epochs, [h[1] for h in history], marker="o")
+    ax2.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
+    fig.savefig(out / "learning_curves.png")
+    plt.close(fig)
+
+    cm = torch.bincount(yte * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    fig, ax = plt.subplots(figsize=(6.5, 5.8))
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set(xticks=range(num_classes), yticks=range(num_classes), xlabel="predicted", ylabel="true",
+           title="confusion matrix")
+    for i in range(num_classes):
+        for j in range(num_classes):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax)
+    fig.savefig(out / "confusion_matrix.png")
+    plt.close(fig)
+
+    wrong = (pred != yte).nonzero().flatten()[:25]
+    if image and len(wrong):
+        cols = min(5, len(wrong))
+        rows = (len(wrong) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(8, 1.9 * rows + 0.4), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, i in zip(axes.flat, wrong.tolist()):
+            ax.imshow(xte[i, 0].cpu(), cmap="gray")
+            ax.set_title(f"true {int(yte[i])}\npredicted {int(pred[i])}", fontsize=9, color="C3")
+        fig.suptitle(f"misclassified test images ({int((pred != yte).sum())} of {len(yte)})")
+        fig.savefig(out / "misclassified.png")
+        plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("case", choices=sorted(CASES))
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--out", type=Path, default=None, help="folder for the weights and the figures")
     args = ap.parse_args()
     data_fn, model_fn, batch, lr, epochs = CASES[args.case]
     epochs = args.epochs or epochs
@@ -90,6 +144,7 @@ def main() -> None:
     xtr, ytr, xte, yte = (t.to(dev) for t in data_fn())
     model = model_fn().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []  # (mean training loss, lr) per epoch
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()
@@ -102,13 +157,15 @@ def main() -> None:
             loss.backward()
             opt.step()
             total += loss.detach() * len(idx)
-        print(f"epoch {epoch + 1}: loss {total.item() / len(xtr):.4f}", flush=True)
+        history.append((total.item() / len(xtr), opt.param_groups[0]["lr"]))
+        print(f"epoch {epoch + 1}: loss {history[-1][0]:.4f}", flush=True)
     seconds = time.perf_counter() - start
     model.eval()
     with torch.inference_mode():
-        acc = (model(xte).argmax(1) == yte).float().mean().item()
+        pred = model(xte).argmax(1)
+    acc = (pred == yte).float().mean().item()
     if args.out:
-        torch.save(model.state_dict(), args.out)
+        save_and_draw(args.out, model, history, xte, yte, pred, 10, xte.dim() == 4)
     print(json.dumps({"case": args.case, "accuracy": round(acc, 4), "train_seconds": round(seconds, 3)}))
 
 

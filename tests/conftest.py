@@ -13,6 +13,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
+# one intra-op thread per test worker (set before anything imports torch; `python -m dlnotes` processes the
+# tests spawn inherit it): two xdist workers with two threads each on two cores spin-wait for each other
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 @pytest.fixture

@@ -220,28 +220,28 @@ def test_mnist_preparation_against_a_hand_computed_example():
     from dlnotes.data.digit_photos import centre_of_mass, prepare_photo
 
     # a dark 40 x 10 bar on light paper, far from the centre of a 100 x 80 canvas
-    img = torch.full((1, 100, 80), 0.9)
-    img[0, 10:50, 5:15] = 0.1
-    out = prepare_photo(img, "mnist")[0]
+    img = np.full((100, 80), 0.9)
+    img[10:50, 5:15] = 0.1
+    out = prepare_photo(img, "mnist")
     assert out.shape == (28, 28) and out.max() == pytest.approx(1.0)
-    rows = torch.nonzero(out.sum(1) > 0.5).flatten()
-    cols = torch.nonzero(out.sum(0) > 0.5).flatten()
+    rows = np.flatnonzero(out.sum(1) > 0.5)
+    cols = np.flatnonzero(out.sum(0) > 0.5)
     assert len(rows) == 20 and len(cols) == 5  # 40x10 fitted in 20x20 keeping the aspect ratio: 20x5
     cy, cx = centre_of_mass(out)
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
-    inverted = prepare_photo(1.0 - img, "mnist")[0]  # white ink on black: the same
-    assert torch.allclose(inverted, out, atol=1e-6)
+    inverted = prepare_photo(1.0 - img, "mnist")  # white ink on black: the same
+    np.testing.assert_allclose(inverted, out, atol=1e-6)
 
 
 def test_digits_preparation_counts_4x4_blocks_of_a_32x32_bitmap():
     from dlnotes.data.digit_photos import prepare_photo
 
-    img = torch.ones((1, 120, 90))
-    img[0, 20:100, 30:70] = 0.0  # an ink block 80 tall, 40 wide -> 32 x 16 in the 32x32 bitmap, centred
-    out = prepare_photo(img, "digits")[0]
-    expect = torch.zeros(8, 8)
+    img = np.ones((120, 90))
+    img[20:100, 30:70] = 0.0  # an ink block 80 tall, 40 wide -> 32 x 16 in the 32x32 bitmap, centred
+    out = prepare_photo(img, "digits")
+    expect = np.zeros((8, 8))
     expect[:, 2:6] = 1.0  # columns 8..23 of the bitmap: blocks 2..5 full (16/16), the others empty
-    assert torch.equal(out, expect)
+    np.testing.assert_array_equal(out, expect)
 
 
 def test_foreign_images_are_warned_about(capsys):

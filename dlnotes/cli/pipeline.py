@@ -32,8 +32,7 @@ def train(
     """Train a model: collect -> build -> train -> test, written to a run directory.
 
     Example: dlnotes train --config configs/lenet_digits.yaml train.epochs=5
-    Quick start: dlnotes train --data examples/penguins.csv --target species (the run's config.yaml
-    then holds the whole config, to edit and re-run with --config).
+    Quick start: dlnotes train --data examples/penguins.csv --target species (then edit RUN/config.yaml).
     """
     overrides = list(overrides or [])
     check_device(device)

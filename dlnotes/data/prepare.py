@@ -225,11 +225,13 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
     return (x - mean) / std
 
 
-def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None, embed: str = "none") -> Prepared:
+def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None, embed: str = "none",
+            quiet: bool = False) -> Prepared:
     """Splits and normalises the dataset ``ds`` of ``cfg`` for ``task`` and ``kind`` (the objects the
     collect step resolved: ``task.stratify``, ``task.target_stats``, ``kind.input_stats``...).
     ``recorded`` (a run's meta.json preprocessing) spares a streamed dataset its statistics pass when
-    the run is evaluated or resumed; ``embed``: see ``fit_table``."""
+    the run is evaluated or resumed; ``embed``: see ``fit_table``; ``quiet`` silences the statistics
+    pass's line."""
     if ds.table is not None:
         fit_table(ds, cfg, task.stratify, embed)
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
@@ -243,11 +245,12 @@ def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None
     val = None
     if cfg.data.val_fraction > 0:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap, train.raw)
-    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded)}
+    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded, quiet)}
     return Prepared(train, val, test, ds, task, kind, pre, _note(cfg.data.name, ds, train, val, test))
 
 
-def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, Any] | None) -> dict[str, Any]:
+def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, Any] | None,
+                quiet: bool = False) -> dict[str, Any]:
     """The normalisation (and, for Krizhevsky's recipe, colour PCA) statistics of the training split."""
     pre: dict[str, Any] = {}
     streamed = not torch.is_tensor(ds.x)
@@ -263,7 +266,8 @@ def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, 
             pre.update({k: recorded[k] for k in keys if k in recorded})
         else:
             from dlnotes.data.stream import image_statistics
-            pre.update(image_statistics(train.x, cfg.seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
+            pre.update(image_statistics(train.x, cfg.seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky",
+                                        quiet=quiet))
         if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
             pre.pop("x_mean"), pre.pop("x_std")
     elif not streamed and cfg.data.standardize and kind.dtype.is_floating_point:

@@ -82,26 +82,32 @@ def _shape(meta: dict[str, Any]) -> None:
     expected = {"image": 3, "tabular": 1, "sequence": 2, "text": 1}[kind]
     if len(shape) != expected:
         raise MetaError("dataset.input_shape", f"{shape}: {kind} inputs have {expected} dimension(s)")
-    if kind == "image":
-        c, h, w = shape
-        for key, value in (("in_channels", c), ("image_size", w)):
-            if _arg(meta, key) is not None and _arg(meta, key) != value:
-                raise MetaError(f"model.args.{key}", f"{_arg(meta, key)} but the input shape is {shape}")
-        for key, value in (("image_size", w), ("channels", c)):
-            if key not in pre or pre[key] != value:
-                raise MetaError(f"preprocess.{key}", f"{pre.get(key)!r} but the input shape is {shape}")
     features = math.prod(shape) - len(_arg(meta, "categories") or [])  # embedded categories: one code each
     if _arg(meta, "in_features") is not None and _arg(meta, "in_features") != features:
         raise MetaError("model.args.in_features", f"{_arg(meta, 'in_features')} but the input shape {shape} "
                         f"gives {features}")
     if kind == "sequence" and _arg(meta, "input_size") not in (None, shape[1]):
         raise MetaError("model.args.input_size", f"{_arg(meta, 'input_size')} but the input shape is {shape}")
-    if kind == "text":
-        vocab = pre.get("vocab")
-        if not isinstance(vocab, list) or not vocab or not all(isinstance(v, str) for v in vocab):
-            raise MetaError("preprocess.vocab", "a text run needs its list of characters")
-        if _arg(meta, "vocab_size") != len(vocab):
-            raise MetaError("model.args.vocab_size", f"{_arg(meta, 'vocab_size')} but the vocabulary has {len(vocab)}")
+    {"image": _image_shape, "text": _text_shape}.get(kind, lambda m: None)(meta)
+
+
+def _image_shape(meta: dict[str, Any]) -> None:
+    pre, shape = meta["preprocess"], meta["dataset"]["input_shape"]
+    c, h, w = shape
+    for key, value in (("in_channels", c), ("image_size", w)):
+        if _arg(meta, key) is not None and _arg(meta, key) != value:
+            raise MetaError(f"model.args.{key}", f"{_arg(meta, key)} but the input shape is {shape}")
+    for key, value in (("image_size", w), ("channels", c)):
+        if key not in pre or pre[key] != value:
+            raise MetaError(f"preprocess.{key}", f"{pre.get(key)!r} but the input shape is {shape}")
+
+
+def _text_shape(meta: dict[str, Any]) -> None:
+    vocab = meta["preprocess"].get("vocab")
+    if not isinstance(vocab, list) or not vocab or not all(isinstance(v, str) for v in vocab):
+        raise MetaError("preprocess.vocab", "a text run needs its list of characters")
+    if _arg(meta, "vocab_size") != len(vocab):
+        raise MetaError("model.args.vocab_size", f"{_arg(meta, 'vocab_size')} but the vocabulary has {len(vocab)}")
 
 
 def _numbers(field: str, value: Any, count: int | None, positive: bool) -> None:

@@ -26,6 +26,7 @@ from dlnotes.engine.evaluate import Evaluator
 from dlnotes.engine.optim import build_optimizer, build_scheduler
 from dlnotes.engine.progress import Progress
 from dlnotes.engine.resume import early_stop_due
+from dlnotes.engine.threads import Threads
 from dlnotes.engine.weights import unwrap
 from dlnotes.errors import ConvergenceWarning, Interrupted, RunFailure, UserError
 from dlnotes.nn.losses import build_loss
@@ -76,7 +77,7 @@ def _copy(obj):
 
 class Trainer:
     def __init__(self, cfg, model: torch.nn.Module, data: Prepared, device: torch.device, *,
-                 save=None, quiet: bool = False, dist=None, log=None):
+                 save=None, quiet: bool = False, dist=None, log=None, threads: Threads | None = None):
         self.cfg, self.data, self.device = cfg, data, device
         self.task = data.task  # resolved once by the collect step
         self.save = save  # callable(model, state, history) -> None, or None (nothing written)
@@ -101,6 +102,8 @@ class Trainer:
         self.batches = batches(data.train, cfg.data.batch_size // world, device, shuffle=True,
                                generator=self.generator, augment_generator=self.augment_generator, rank=rank,
                                world=world, channels_last=t.channels_last, report=not self.quiet)
+        self.threads = threads or Threads.for_training(  # dlnotes/engine/threads.py; update() every epoch
+            t.threads, self.model, data.train.x, cfg.data.batch_size // world, device)
         self.plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         if self.plateau and data.val is None:
             raise UserError("train.scheduler: 'plateau' lowers the lr when the validation loss stops improving "
@@ -200,6 +203,7 @@ class Trainer:
     def run_epoch(self, epoch: int, progress: Progress) -> dict[str, Any]:
         """One epoch: train, validate, step the schedule; its row of history.csv."""
         start = time.perf_counter()
+        self.threads.update()  # fewer threads while other processes want the CPUs
         progress.epoch_start(epoch)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, progress)}
         row.update(self.validate())

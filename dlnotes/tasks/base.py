@@ -126,10 +126,9 @@ class Task:
         """(names, feed): what ``dlnotes.inputs`` makes of the raw ``inputs``, the arrays an exported file takes."""
         from dlnotes import inputs as raw
 
-        if spec.kind.image and isinstance(inputs, (str, Path)):  # files: the kind's reader (and its warnings
-            names, x = spec.kind.read(Path(inputs), spec.dataset, spec.pre)  # about foreign images), [0, 1] x 255
-            return names, {"pixels": x * 255}
-        return raw.read(spec.meta, inputs)
+        names, feed = raw.read(spec.meta, inputs)
+        spec.kind.check_inputs(names, feed, spec.pre)  # e.g. images that look unlike the training images
+        return names, feed
 
     @staticmethod
     def _answer(model, feed: dict[str, Any], spec: Spec, device, steps: int = 0) -> Any:
