@@ -145,15 +145,23 @@ def series(items: list[Any]) -> list[list[Any]]:
 def sequences(items: list[Any], steps: int, features: int) -> list[list[Any]]:
     """Sequences of ``steps`` numbers (one feature) or of ``steps`` arrays of ``features`` numbers."""
     for i, item in enumerate(items):
-        flat = features == 1 and isinstance(item, list) and all(_number(v) and v is not None for v in item)
-        nested = isinstance(item, list) and all(
-            isinstance(r, list) and len(r) == features and all(_number(v) and v is not None for v in r) for r in item)
-        if not (flat or nested) or len(item) != steps:
+        if not _is_sequence(item, steps, features):
             one = "a number" if features == 1 else f"an array of {features} numbers"
             raise Refused(422, f"inputs[{i}]: a sequence is an array of {steps} steps, each {one}; got "
                                f"{_shape_of(item)}")
     _check_count(len(items) * steps * features)
     return [[[v] for v in item] if item and not isinstance(item[0], list) else item for item in items]
+
+
+def _is_sequence(item: Any, steps: int, features: int) -> bool:
+    def numbers(values) -> bool:
+        return all(_number(v) and v is not None for v in values)
+
+    if not isinstance(item, list) or len(item) != steps:
+        return False
+    if features == 1 and numbers(item):
+        return True
+    return all(isinstance(r, list) and len(r) == features and numbers(r) for r in item)
 
 
 def prompts(items: list[Any]) -> list[str]:

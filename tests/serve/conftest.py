@@ -54,7 +54,8 @@ def _penguin_rows(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def serve_runs(tmp_path_factory):
     """(run folders, input files) by name: a digit MLP on 16x16 images (a LeNet costs 3 s more), a penguin classifier and regression ("mass"), a
-    series forecaster with a diff transform and a character GRU; a few seconds of training in all."""
+    series forecaster with a diff transform, a character GRU and an LSTM reading digits row by row ("rows", a
+    sequence classifier); a few seconds of training in all."""
     pytest.importorskip("starlette", reason="dlnotes serve needs the [serve] extra: pip install -e '.[serve]'")
     from dlnotes.errors import ConvergenceWarning
     from dlnotes.run import train
@@ -68,12 +69,17 @@ def serve_runs(tmp_path_factory):
             "series": _cfg({"name": "timeseries_csv", "path": str(tmp / "series.csv"), "seq_len": 12, "horizon": 2,
                             "transform": "diff"}, {"name": "gru", "hidden_size": 8}),
             "text": _cfg({"name": "text", "path": str(tmp / "notes.txt"), "seq_len": 8},
-                         {"name": "gru", "hidden_size": 8})}
+                         {"name": "gru", "hidden_size": 8}),
+            "rows": _cfg({"name": "digits_rows"}, {"name": "lstm", "hidden_size": 8})}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         paths = {name: train(c, out=tmp / "runs" / name, quiet=True).path for name, c in cfgs.items()}
     rows = _penguin_rows(tmp / "rows.csv")
-    files = {"digits": _digit_photos(tmp / "photos"), "penguins": rows, "mass": rows, "series": tmp / "series.csv"}
+    import numpy as np
+
+    np.save(tmp / "sequences.npy", np.random.default_rng(0).random((6, 8, 8)).round(4).astype(np.float32))
+    files = {"digits": _digit_photos(tmp / "photos"), "penguins": rows, "mass": rows, "series": tmp / "series.csv",
+             "rows": tmp / "sequences.npy"}
     return SimpleNamespace(paths=paths, files=files)
 
 

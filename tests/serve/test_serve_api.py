@@ -40,6 +40,7 @@ def test_health_lists_the_runs_and_info_describes_each(serve_client, serve_runs)
         assert (info[name]["model"], info[name]["task"]) == (meta["model"]["name"], meta["dataset"]["task"])
         assert info[name]["classes"] == meta["dataset"]["classes"] and info[name]["metrics"] == metrics
     assert info["digits"]["input"] == {"kind": "image", "image_size": 16, "channels": 1, "style": "digits"}
+    assert info["rows"]["input"] == {"kind": "sequence", "steps": 8, "features": 8}
     types = json.loads((paths["penguins"] / "meta.json").read_text())["preprocess"]["tabular"]["types"]
     assert {c["name"]: c["type"] for c in info["penguins"]["input"]["columns"]} == types
     island = next(c for c in info["penguins"]["input"]["columns"] if c["name"] == "island")
@@ -93,6 +94,16 @@ def test_a_text_continuation_answers_what_predict_answers(serve_client, predicte
     prompt = "the quick brown"
     want = predicted("text", prompt, "--steps", 30)
     assert [p["prediction"] for p in serve_client.ask("text", [prompt], steps=30)] == [r["prediction"] for r in want]
+
+
+def test_sequences_answer_what_predict_answers(serve_client, serve_runs, predicted):
+    import numpy as np
+
+    path = serve_runs.files["rows"]
+    want = predicted("rows", path, "--top-k", 10)
+    got = serve_client.ask("rows", np.load(path).tolist())
+    assert [p["prediction"] for p in got] == [r["prediction"] for r in want]
+    assert [p["probabilities"] for p in got] == [r["probabilities"] for r in want]
 
 
 def test_200_requests_16_in_flight_all_answered(serve_client, serve_runs):
