@@ -1,6 +1,7 @@
 """Benchmark of ``dlnotes serve`` on an image classifier: requests/s and latency, beside ``dlnotes predict``.
 
     python scripts/bench_serve.py [--run RUN] [--requests 300] [--concurrency 1,8] [--batch 32] [--device cpu]
+                                  [--serve-only]
 
 1. The run: ``--run`` (an image classifier), or a LeNet trained for one epoch on the 28x28 digits of
    configs/lenet_digits.yaml into a temporary folder (a few seconds; accuracy does not matter here).
@@ -164,16 +165,17 @@ def predict_costs(run: Path, files: list[Path], device: str) -> dict:
             "run_predict_per_image_ms": 1000 * statistics.median(in_process) / n}
 
 
-def report(rows: list[dict], costs: dict, loads: tuple, run: Path) -> None:
+def report(rows: list[dict], costs: dict | None, loads: tuple, run: Path) -> None:
     print(f"dlnotes serve on {run.name} (load average {loads[0]:.1f} before, {loads[1]:.1f} after; "
           f"{os.cpu_count()} cores)")
     print(f"{'requests':<14}{'clients':>8}{'n':>6}{'req/s':>9}{'images/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for r in rows:
         print(f"{r['requests']:<14}{r['concurrency']:>8}{r['n']:>6}{r['requests_per_s']:>9.1f}"
               f"{r['images_per_s']:>10.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}")
-    print(f"dlnotes predict, whole command: {costs['command_one_s']:.2f} s for 1 image, {costs['command_all_s']:.2f} s "
-          f"for {costs['images']}: {costs['command_per_image_ms']:.1f} ms per image beyond the first; "
-          f"Run.predict in process: {costs['run_predict_per_image_ms']:.1f} ms per image")
+    if costs is not None:
+        print(f"dlnotes predict, whole command: {costs['command_one_s']:.2f} s for 1 image, {costs['command_all_s']:.2f} "
+              f"s for {costs['images']}: {costs['command_per_image_ms']:.1f} ms per image beyond the first; "
+              f"Run.predict in process: {costs['run_predict_per_image_ms']:.1f} ms per image")
     print(json.dumps({"serve": rows, "predict": costs, "load_average": loads}))
 
 
@@ -184,6 +186,7 @@ def main() -> None:
     p.add_argument("--concurrency", type=lambda s: [int(v) for v in s.split(",")], default=[1, 8])
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--serve-only", action="store_true", help="skip the dlnotes predict measurements")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -196,7 +199,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-        costs = predict_costs(run, files, args.device)
+        costs = None if args.serve_only else predict_costs(run, files, args.device)
         report(rows, costs, (before, os.getloadavg()[0]), run)
 
 
