@@ -39,6 +39,12 @@ def q(text: Any, n: int = 60) -> str:
     return repr(s)
 
 
+def key(name: Any) -> str:
+    """A column name inside a dotted key of a message (``data.columns.NAME``): as is when printable, else quoted."""
+    s = str(name)
+    return s if s.isprintable() and "'" not in s else q(s)
+
+
 def text_of(v) -> str | None:
     """One cell as text: strings stripped ('' is missing), 3 and 3.0 as '3', booleans as 'true'/'false'."""
     if isinstance(v, str):
@@ -122,7 +128,7 @@ def as_numbers(col, name: str, where: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise UserError(f"{where} line {line_of(col, i)}, column {q(name)}: {q(text_of(col.iloc[i]))} is not a "
-                        f"number (fix the cell, or set data.columns.{name}: category if the column holds labels)")
+                        f"number (fix the cell, or set data.columns.{key(name)}: category if the column holds labels)")
     big = np.flatnonzero(np.abs(np.nan_to_num(values, nan=0.0)) > FLOAT32_MAX)
     if len(big):
         raise UserError(f"{where} line {line_of(col, big[0])}, column {q(name)}: {col.iloc[big[0]]} does not fit "

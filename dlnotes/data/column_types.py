@@ -23,7 +23,17 @@ import re
 
 import numpy as np
 
-from dlnotes.data.cells import as_text, factorize, line_of, marks, note, parse_numbers, q, text_of
+from dlnotes.data.cells import (
+    as_text,
+    factorize,
+    key,
+    line_of,
+    marks,
+    note,
+    parse_numbers,
+    q,
+    text_of,
+)
 from dlnotes.data.dates import find_format, parse_dates
 from dlnotes.errors import UserError
 
@@ -89,22 +99,22 @@ def text_type(col, name: str, where: str, identifiers: bool) -> str:
         return "number"
     if numbers >= MOSTLY * filled and numbers:
         _refuse_mostly(col, name, where, bad, numbers / filled, "a number",
-                       f"set data.columns.{name}: category if the column holds labels")
+                       f"set data.columns.{key(name)}: category if the column holds labels")
     fmt = find_format(col)
     if fmt is not None:
         seconds, odd = parse_dates(col, fmt)
         if not odd.any():
             note(f"note: column {q(name)} holds dates ({fmt}); used as year, month, day, weekday"
                  f"{', hour' if np.any(seconds[~np.isnan(seconds)] % 86400) else ''} and their cycles "
-                 f"(set data.columns.{name}: category or ignore to change that)")
+                 f"(set data.columns.{key(name)}: category or ignore to change that)")
             return "date"
         share = 1 - odd.sum() / max(filled, 1)
         if share >= MOSTLY:
             _refuse_mostly(col, name, where, odd, share, f"a date like the others ({fmt})",
-                           f"set data.columns.{name}: category")
+                           f"set data.columns.{key(name)}: category")
     if identifiers and len(levels) > 20 and len(levels) > 0.5 * filled:
         note(f"note: column {q(name)} looks like an identifier ({len(levels)} distinct values in {filled} rows); "
-             f"left out (set data.columns.{name}: category to use it)")
+             f"left out (set data.columns.{key(name)}: category to use it)")
         return "ignore"
     return "category"
 
@@ -124,7 +134,7 @@ def infer_types(frame, columns: list[str], overrides: dict[str, str], identifier
             note(f"note: column {q(c)} has no values; left out")
             types[c] = "ignore"
         elif identifiers and (why := identifier(c, col)):
-            note(f"note: column {q(c)} left out: {why} (set data.columns.{c}: number or category to use it)")
+            note(f"note: column {q(c)} left out: {why} (set data.columns.{key(c)}: number or category to use it)")
             types[c] = "ignore"
         elif pd.api.types.is_bool_dtype(col):
             types[c] = "boolean"

@@ -25,7 +25,7 @@ from datetime import datetime
 
 import numpy as np
 
-from dlnotes.data.cells import factorize, line_of, q, text_of
+from dlnotes.data.cells import factorize, key, line_of, q, text_of
 from dlnotes.errors import UserError
 
 DAYS = ["%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m-%d-%Y", "%d-%m-%Y", "%d %b %Y", "%d-%b-%Y",
@@ -53,16 +53,22 @@ def _fits(text: str, fmt: str) -> bool:
         return False
 
 
-def find_format(col) -> str | None:
-    """The first of ``FORMATS`` that reads every value of a sample of the column's distinct values."""
+def find_format(col, share: float = 0.9) -> str | None:
+    """The first of ``FORMATS`` that reads the most of a sample of the column's distinct values, when that
+    is at least ``share`` of them (a few odd cells are then named by ``as_dates``, not a reason to call
+    the column text)."""
     _, uniques = factorize(col)
     texts = [t for t in (_clean(text_of(v)) for v in uniques[: SAMPLE * 5]) if t is not None][:SAMPLE]
-    if not texts or not all(isinstance(t, str) and DATEISH.search(t) for t in texts[:20]):
+    if not texts or sum(bool(DATEISH.search(t)) for t in texts[:20]) < share * min(len(texts), 20):
         return None
+    best, most = None, 0
     for fmt in FORMATS:
-        if _fits(texts[0], fmt) and all(_fits(t, fmt) for t in texts[1:]):
-            return fmt
-    return None
+        if not any(_fits(t, fmt) for t in texts[:5]):
+            continue
+        n = sum(_fits(t, fmt) for t in texts)
+        if n > most:
+            best, most = fmt, n
+    return best if most >= share * len(texts) else None
 
 
 def parse_dates(col, fmt: str) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +90,7 @@ def as_dates(col, name: str, where: str, fmt: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise UserError(f"{where} line {line_of(col, i)}, column {q(name)}: {q(text_of(col.iloc[i]))} is not a "
-                        f"date in the column's form ({fmt}); fix the cell, or set data.columns.{name}: category")
+                        f"date in the column's form ({fmt}); fix the cell, or set data.columns.{key(name)}: category")
     return seconds
 
 
@@ -93,7 +99,7 @@ def parts(seconds: np.ndarray, hour: bool) -> dict[str, np.ndarray]:
     import pandas as pd
 
     t = pd.to_datetime(seconds, unit="s")
-    out = {"year": t.year, "month": t.month, "day": t.day, "weekday": t.dayofweek}
+    out = {"year": t.year, "month": t.month, "day": t.day, "weekday": t.day_of_week}
     if hour:
         out["hour"] = t.hour + t.minute / 60
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
@@ -104,7 +110,7 @@ def fit_date(col, name: str, where: str, standardize: bool) -> dict:
     fmt = find_format(col)
     if fmt is None:
         first = next((t for t in (text_of(v) for v in col) if t is not None), None)
-        raise UserError(f"data.columns.{name}: date, but {q(first)} is not in a date form dlnotes reads (e.g. "
+        raise UserError(f"data.columns.{key(name)}: date, but {q(first)} is not in a date form dlnotes reads (e.g. "
                         f"2013-01-31, 2013-01-31T10:00:00, 31/01/2013, 01/31/2013, 31.01.2013, 31 Jan 2013)")
     seconds = as_dates(col, name, where, fmt)
     ok = seconds[~np.isnan(seconds)]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dlnotes.data.cells import as_numbers, level_codes, q, text_counts
+from dlnotes.data.cells import as_numbers, key, level_codes, q, text_counts
 from dlnotes.data.column_types import TRUE_WORDS
 from dlnotes.errors import UserError
 
@@ -58,7 +58,7 @@ def fit_levels(col, name: str, where: str, kind: str, strategy: str, embed: bool
     most = sorted(counts, key=lambda v: (-counts[v], v))[0]
     if kind == "boolean":
         if len(levels) > 2:
-            raise UserError(f"data.columns.{name}: boolean, but the column has {len(levels)} levels "
+            raise UserError(f"data.columns.{key(name)}: boolean, but the column has {len(levels)} levels "
                             f"({', '.join(map(q, levels[:4]))}{', ...' if len(levels) > 4 else ''}); "
                             f"set it to category")
         true = [v for v in levels if v.lower() in TRUE_WORDS]
@@ -77,7 +77,7 @@ def check_width(name: str, levels: int, rows: int, limit: int, embeds: bool) -> 
                "train model mlp, which embeds categories with more than data.one_hot_max levels")
     raise UserError(f"data.one_hot_limit: column {q(name)} has {levels:,} levels in the training rows; one-hot "
                     f"that is {levels:,} inputs ({gb:.2g} GB as float32 for {rows:,} rows), over the limit of "
-                    f"{limit:,}; {instead}, or set data.columns.{name}: ignore (or raise data.one_hot_limit)")
+                    f"{limit:,}; {instead}, or set data.columns.{key(name)}: ignore (or raise data.one_hot_limit)")
 
 
 def encode_levels(col, s: dict[str, Any], fill: str) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,16 @@ import torch
 
 from dlnotes.constraints import Interval, Mapping, Options
 from dlnotes.data.base import Dataset
-from dlnotes.data.cells import as_numbers, as_text, is_mark, line_of, note, parse_numbers, q, text_of
+from dlnotes.data.cells import (
+    as_numbers,
+    as_text,
+    is_mark,
+    line_of,
+    note,
+    parse_numbers,
+    q,
+    text_of,
+)
 from dlnotes.data.column_types import MOSTLY, infer_types
 from dlnotes.data.csv_read import read_csv_file
 from dlnotes.data.tabular import Table, TabularTransform
