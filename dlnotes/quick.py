@@ -9,9 +9,13 @@ and no model named, the quick start tries both, the way one would by hand:
    trained in memory, nothing written, on the same data, split and seed, and scored on the
    validation split;
 2. the ``mlp`` is trained as an ordinary run into the run directory, and scored the same way;
-3. the better validation score is kept (the simpler model on a tie): if the linear model wins, the
+3. the lower validation loss is kept (the simpler model on a tie): if the linear model wins, the
    network's run is taken back and the linear model trained as the ordinary run in its place (the
    same training as step 1, so the same weights and score).
+
+The loss decides, not the accuracy: it is what both were trained and early-stopped on, and on a
+small validation split it is far steadier (240 rows move accuracy in steps of 0.004 and swing it by
+points between two equally good models, while the mean log-loss of the same rows barely moves).
 
 What is left is one ordinary run directory whose config.yaml names the kept model, so ``--config``
 reproduces it and ``--resume`` continues it; one line on stderr says which model was kept and both
@@ -36,17 +40,16 @@ def quick_train(cfg: Config, out: str | Path, device: str | None = None, quiet: 
 
     if not compare or cfg.data.name != "csv" or cfg.data.val_fraction <= 0:
         return train(cfg, out=out, device=device, quiet=quiet)
-    linear, linear_score, task = _linear_candidate(cfg, device, quiet)
+    linear, linear_scores, task = _linear_candidate(cfg, device, quiet)
     run = train(cfg, out=out, device=device, quiet=quiet)
-    score = run.evaluate("val")[task.metric]
-    better = score > linear_score if task.higher_is_better else score < linear_score
+    scores = {cfg.model.name: run.evaluate("val"), linear.model.name: linear_scores}
+    better = scores[cfg.model.name]["loss"] < linear_scores["loss"]
     kept, other = (cfg.model.name, linear.model.name) if better else (linear.model.name, cfg.model.name)
     if not better:
         _take_back(run.path)
         run = train(linear, out=out, device=device, quiet=quiet)
-    scores = {cfg.model.name: score, linear.model.name: linear_score}
-    print(f"quick start: kept {kept}, validation {task.metric} {scores[kept]:.4f} against {other}'s "
-          f"{scores[other]:.4f}", file=sys.stderr)
+    shown = {k: f"loss {v['loss']:.4f}, {task.metric} {v[task.metric]:.4f}" for k, v in scores.items()}
+    print(f"quick start: kept {kept} (validation {shown[kept]}) over {other} ({shown[other]})", file=sys.stderr)
     return run
 
 
@@ -59,7 +62,7 @@ def linear_config(cfg: Config, classification: bool) -> Config:
 
 
 def _linear_candidate(cfg: Config, device: str | None, quiet: bool):
-    """(the linear config, its validation score, the task): trained in memory like an ordinary run."""
+    """(the linear config, its validation metrics, the task): trained in memory like an ordinary run."""
     from dlnotes.collect import load_data
     from dlnotes.engine.device import resolve_device, seed_everything
     from dlnotes.engine.progress import status
@@ -79,7 +82,7 @@ def _linear_candidate(cfg: Config, device: str | None, quiet: bool):
         warnings.simplefilter("ignore", ConvergenceWarning)
         trainer.fit()
     metrics, _ = trainer.evaluator(trainer.model, data.val)
-    return linear, metrics[data.task.metric], data.task
+    return linear, metrics, data.task
 
 
 def _take_back(path: Path) -> None:
