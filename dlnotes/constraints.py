@@ -202,6 +202,6 @@ def describe(type: str | None, choices: tuple | None, constraints: tuple[Constra
     """``'float in [0, 1)'``, ``'one of: avg, max'``: what a parameter accepts, for ``dlnotes models NAME``."""
     if choices:
         return Options(*choices).describe()
-    parts = [type] if type and not any(isinstance(c, Items) for c in constraints) else []
+    parts = [type] if type and not any(isinstance(c, (Items, Mapping)) for c in constraints) else []
     parts += [c.describe() for c in constraints]
     return " ".join(parts)

@@ -82,12 +82,12 @@ class TableSource:
 def csv(path: str | None = None, train_path: str | None = None, test_path: str | None = None,
         target: str | None = None, features: list | None = None,
         task: Literal["auto", "classification", "regression"] = "auto",
-        columns: Annotated[dict, Mapping(Options("number", "category", "boolean", "date", "ignore"))] | None = None,
-        missing: Annotated[dict, Mapping(keys={
+        columns: Annotated[dict | None, Mapping(Options("number", "category", "boolean", "date", "ignore"))] = None,
+        missing: Annotated[dict | None, Mapping(keys={
             "number": Options("median", "mean", "zero", "drop", "error"),
             "category": Options("most_frequent", "missing_level", "drop", "error"),
             "boolean": Options("most_frequent", "drop", "error"),
-            "date": Options("median", "drop", "error")})] | None = None,
+            "date": Options("median", "drop", "error")})] = None,
         one_hot_max: Annotated[int, Interval(0, 100_000)] = 10,
         one_hot_limit: Annotated[int, Interval(1, 1_000_000)] = 1000,
         encoding: str = "utf-8") -> TableSource:
@@ -167,6 +167,9 @@ def _usable_rows(part: Part, target: str, transform: TabularTransform) -> Part:
         note(f"note: dropped {int(drop.sum())} row(s) of '{part.path}' with a missing value (data.missing: drop)")
         frame = frame[~drop]
     transform.check_missing(frame, f"'{part.path}'")
+    for c, t in transform.types.items():
+        if t == "number":  # text or a float32 overflow: refused now, naming the cell, before any split
+            as_numbers(frame[c], c, f"'{part.path}'")
     return Part(part.where, part.path, frame)
 
 
