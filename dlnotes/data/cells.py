@@ -77,6 +77,26 @@ def as_text(col):
     return pd.Series(text[codes], index=col.index, dtype=object)
 
 
+def missing(col, marks: bool = False) -> np.ndarray:
+    """Where a cell is missing (empty, an NA word, or only spaces; with ``marks``, also a mark like ``?``)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return col.isna().to_numpy()
+    codes, uniques = factorize(col)
+    gone = [(t := text_of(v)) is None or (marks and is_mark(t)) for v in uniques] + [True]
+    return np.array(gone, dtype=bool)[codes]
+
+
+def is_empty(col) -> bool:
+    """Whether the column holds no value at all."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return not col.notna().any()
+    return not any(text_of(v) is not None for v in factorize(col)[1])
+
+
 def is_mark(text: str | None) -> bool:
     """A cell made of one to three punctuation characters: a missing value's mark."""
     return text is not None and MARK.fullmatch(text) is not None

@@ -24,8 +24,8 @@ import re
 import numpy as np
 
 from dlnotes.data.cells import (
-    as_text,
     factorize,
+    is_empty,
     key,
     line_of,
     marks,
@@ -130,7 +130,7 @@ def infer_types(frame, columns: list[str], overrides: dict[str, str], identifier
         col = frame[c]
         if c in overrides:
             types[c] = overrides[c]
-        elif as_text(col).isna().all():
+        elif is_empty(col):
             note(f"note: column {q(c)} has no values; left out")
             types[c] = "ignore"
         elif identifiers and (why := identifier(c, col)):

@@ -27,8 +27,8 @@ from dlnotes.data.base import Dataset
 from dlnotes.data.cells import (
     as_numbers,
     as_text,
-    is_mark,
     line_of,
+    missing,
     note,
     parse_numbers,
     q,
@@ -156,7 +156,7 @@ def _feature_columns(parts: list[Part], target: str, features, columns) -> list[
 def _usable_rows(part: Part, target: str, transform: TabularTransform) -> Part:
     """The rows with a target (the others dropped, counted), less those ``data.missing: drop`` drops."""
     frame = part.frame
-    gone = as_text(frame[target]).map(lambda t: t is None or is_mark(t)).to_numpy(dtype=bool)
+    gone = missing(frame[target], marks=True)
     if gone.all():
         raise UserError(f"{part.where}: '{part.path}' has no value in the target column {q(target)} on any row")
     if gone.any():

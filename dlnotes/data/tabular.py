@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from dlnotes.data import dates, encoders
-from dlnotes.data.cells import as_text, line_of, note, q
+from dlnotes.data.cells import line_of, missing, note, q
 from dlnotes.data.column_types import TYPES  # noqa: F401  (re-exported: the types a column can have)
 from dlnotes.errors import UserError
 
@@ -86,14 +86,14 @@ class TabularTransform:
         drop = np.zeros(len(frame), dtype=bool)
         for c, t in self.types.items():
             if self.missing[t] == "drop":
-                drop |= as_text(frame[c]).isna().to_numpy()
+                drop |= missing(frame[c])
         return drop
 
     def check_missing(self, frame, where: str) -> None:
         """``error`` (and ``drop`` where rows cannot be dropped): the first missing value, by line."""
         for c, t in self.types.items():
             if self.missing[t] in ("error", "drop"):
-                gone = as_text(frame[c]).isna().to_numpy()
+                gone = missing(frame[c])
                 if gone.any():
                     i = int(np.flatnonzero(gone)[0])
                     raise UserError(f"{where} line {line_of(frame[c], i)}, column {q(c)}: missing value "
