@@ -897,3 +897,15 @@ def test_predict_refuses_a_short_row_and_reads_the_runs_encoding(work):
     (work / "new.csv").write_bytes("x,colour\n1.5,rouge é\n".encode("latin-1"))
     code, out, err = call("predict", "--run", work / "run", "--input", "new.csv")
     assert code == 0 and out.startswith("input,prediction"), err
+
+
+def test_a_test_class_folder_training_never_had_is_refused(work):
+    """Issue 26 item 4: a data.test_root class folder missing from training was dropped (accuracy 1.0)."""
+    root, test = _folder(work), work / "test"
+    for c in ("cat", "bird"):
+        (test / c).mkdir(parents=True)
+        png(test / c / "0.png", np.full((6, 6), 90, np.uint8))
+    cfg = work / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(merged(BASE, {"data": {"name": "image_folder", "root": str(root), "image_size": 6,
+                                                         "channels": 1, "test_root": str(test)}})))
+    refused(work, "data.test_root: class folder(s) bird", "train", "--config", cfg, "--out", work / "out")

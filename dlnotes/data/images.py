@@ -226,6 +226,12 @@ def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(
             raise UserError(f"data.{key}: '{base}' has one class folder ('{found[0]}'); a classifier needs at "
                             "least two (hidden folders such as .ipynb_checkpoints are not classes)")
         classes = classes or found
+        strange = [d for d in found if d not in classes and images[d]]  # test classes training never had
+        if strange:
+            raise UserError(f"data.{key}: class folder(s) {', '.join(strange)} under '{base}' "
+                            f"({sum(len(images[d]) for d in strange)} images) are not training classes "
+                            f"({', '.join(classes)}); no answer can be right for them: remove them or add them "
+                            "to data.root")
         files = [(f, classes.index(d)) for d in found if d in classes for f in images[d]]
         if not files:
             raise UserError(f"data.{key}: no image files under '{base}' ({', '.join(IMAGE_SUFFIXES)})")
