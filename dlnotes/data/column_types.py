@@ -78,10 +78,14 @@ def _levels(col) -> tuple[set[str], int]:
     return {v for v in text if v is not None}, int(valid[codes].sum())
 
 
+def _cells(n: int) -> str:
+    return "1 cell is" if n == 1 else f"{n:,} cells are"
+
+
 def _refuse_mostly(col, name: str, where: str, bad: np.ndarray, share: float, what: str, hint: str) -> None:
     i = int(np.flatnonzero(bad)[0])
     raise UserError(f"{where} line {line_of(col, i)}, column {q(name)}: {q(text_of(col.iloc[i]))} is not "
-                    f"{what}, though {share:.0%} of the column's filled cells are ({int(bad.sum())} are not); "
+                    f"{what}, though {share:.0%} of the column's filled cells are ({_cells(int(bad.sum()))} not); "
                     f"fix the cell(s), or {hint}")
 
 
