@@ -897,6 +897,21 @@ def test_predict_refuses_a_short_row_and_reads_the_runs_encoding(work):
     (work / "new.csv").write_bytes("x,colour\n1.5,rouge é\n".encode("latin-1"))
     code, out, err = call("predict", "--run", work / "run", "--input", "new.csv")
     assert code == 0 and out.startswith("input,prediction"), err
+    (work / "utf16.csv").write_bytes("x,colour\n1.5,rouge é\n".encode("utf-16"))
+    refused(work, "utf16.csv", "predict", "--run", work / "run", "--input", "utf16.csv")
+
+
+def test_predict_names_the_runs_encoding_not_a_key_it_cannot_take(work):
+    (work / "d.csv").write_text(table_text())
+    cfg = work / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "t", "data": {"name": "csv", "path": "d.csv", "target": "y",
+                                                         "val_fraction": 0},
+                                   "model": {"name": "logistic_regression"}, "train": {"epochs": 1}}))
+    assert call("train", "--config", cfg, "--out", work / "run", "-q")[0] == 0
+    (work / "new.csv").write_bytes("x,colour\n1.5,rouge é\n".encode("latin-1"))
+    err = refused(work, "the run reads its tables as utf-8 (data.encoding)", "predict", "--run", work / "run",
+                  "--input", "new.csv")
+    assert "set data.encoding" not in err
 
 
 def test_a_test_class_folder_training_never_had_is_refused(work):

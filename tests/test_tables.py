@@ -189,6 +189,21 @@ def test_meta_and_export_metadata_describe_the_preprocessing(passenger_mlp):
     assert info["preprocess"]["tabular"]["outputs"] == tab["outputs"] and "Embarked" in info["feature_names"]
 
 
+def test_the_reader_returns_raw_rows_and_prepare_a_whole_dataset(passengers):
+    """Read -> type -> fit (issue 24): the csv constructor returns the typed rows and nothing fitted;
+    the collect step returns a Dataset whose inputs are built, never one with a placeholder x."""
+    from dlnotes.data.base import Dataset
+    from dlnotes.data.table_source import TableSource
+    from dlnotes.registry import DATASETS
+
+    source = DATASETS.get("csv")(path=str(passengers), target="Survived")
+    assert isinstance(source, TableSource) and not isinstance(source, Dataset) and source.transform.stats == {}
+    data = load_data(table_cfg(passengers, "Survived"))
+    ds = data.dataset
+    assert isinstance(ds, Dataset) and ds.x.shape == (len(source.y), len(ds.table.transform.outputs()))
+    assert torch.isfinite(ds.x).all() and ds.x.abs().sum() > 0
+
+
 def test_fitted_on_training_rows_only(passengers):
     cfg = table_cfg(passengers, "Survived")
     ds = load_data(cfg).dataset
