@@ -67,6 +67,7 @@ FORMS = {
     "dots": ("%d.%m.%Y", False),
     "month name": ("%d %b %Y", False),
     "US long": ("%B %d, %Y", False),
+    "US time": ("%m/%d/%Y %I:%M %p", True),
 }
 
 
@@ -90,6 +91,13 @@ def test_date_forms_become_calendar_parts(tmp_path, form):
     if timed:
         hour = np.asarray(STAMPS.hour + STAMPS.minute / 60, dtype=float)
         np.testing.assert_allclose(x[:, outputs.index("when (hour cos)")], np.cos(2 * np.pi * hour / 24), atol=1e-5)
+
+
+def test_months_are_dates_too(tmp_path):
+    months = pd.date_range("1949-01-01", periods=N, freq="MS")
+    frame = pd.DataFrame({"month": months.strftime("%Y-%m"), "y": np.arange(N) * 2.5 + 100})
+    tab = load_data(cfg(write_frame(tmp_path, frame), model="linear_regression")).preprocess["tabular"]
+    assert tab["types"] == {"month": "date"} and tab["stats"]["month"]["format"] == "%Y-%m"
 
 
 def test_dates_are_applied_by_predict_and_recorded_as_plain_data(tmp_path):
@@ -119,7 +127,7 @@ def test_date_overrides_and_a_stray_cell(tmp_path):
     assert load_data(cfg(path, columns={"when": "category"})).preprocess["tabular"]["types"]["when"] == "category"
     assert "when" not in load_data(cfg(path, columns={"when": "ignore"})).preprocess["tabular"]["types"]
     frame.loc[7, "when"] = "31.02.2013"  # no such day
-    with pytest.raises(UserError, match=r"line 9, column 'when': '31.02.2013' is not a date like the others"):
+    with pytest.raises(UserError, match=r"line 9, column 'when': '31.02.2013' is not a date in the column's form"):
         csv(path=str(write_frame(tmp_path, frame, "odd.csv")), target="y")
     frame["when"] = "soon"
     with pytest.raises(UserError, match=r"data.columns.when: date, but 'soon' is not in a date form"):

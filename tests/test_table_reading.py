@@ -84,6 +84,17 @@ def test_a_stray_value_in_a_number_column_is_named(tmp_path, bad):
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("form", ["{:,.1f}", "{:.0f}%", "${:.2f}"])
+def test_a_column_of_numbers_in_another_form_is_refused_not_made_text(tmp_path, form):
+    """1,234.5  12%  $5: a person reads numbers; dlnotes names the form instead of guessing, or of calling
+    the column text (before: an identifier, left out, or a category of as many levels as values)."""
+    text = "x,colour,y\n" + "".join(f'"{form.format(1000 + 1000 * abs(X[i]) + i)}",{COLOURS[i % 3]},{"ab"[i % 2]}\n'
+                                    for i in range(N))
+    with pytest.raises(UserError, match=r"line 2, column 'x': .* is not a number as written .* in a column of numbers "
+                                        r"\(40 of its 40 filled cells are not\)"):
+        csv(path=str(write(tmp_path, text)), target="y")
+
+
 def test_decimal_commas_in_a_semicolon_file_are_numbers(tmp_path):
     text = "x;colour;y\n" + "".join(f"{str(X[i]).replace('.', ',')};{COLOURS[i % 3]};{'ab'[i % 2]}\n"
                                     for i in range(N))

@@ -24,6 +24,8 @@ from dlnotes.errors import UserError
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 DECIMAL_COMMA = re.compile(r"[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?")
+# numbers in a form a person reads but a parser should not guess at: 1,234.5  1.234,5  12%  $5  1 000
+LOOKS_NUMERIC = re.compile(r"[$€£¥]?\s?[+-]?[$€£¥]?(\d{1,3}([,.' \u00a0]\d{3})+|\d+)([.,]\d+)?\s?%?")
 MARK = re.compile(r"[^\w\s]{1,3}")  # '?', '-', '--', '.', '*', 'n/a' is pandas' already
 
 
@@ -111,6 +113,13 @@ def _number(text: str | None, comma: bool) -> float:
     if comma and DECIMAL_COMMA.fullmatch(text):
         return float(text.replace(",", "."))
     return None
+
+
+def looks_numeric(col) -> np.ndarray:
+    """Where a text cell writes a number in a form ``parse_numbers`` does not read (``1,234``, ``12%``, ``$5``)."""
+    codes, uniques = factorize(col)
+    looks = [(t := text_of(v)) is not None and LOOKS_NUMERIC.fullmatch(t) is not None for v in uniques] + [False]
+    return np.array(looks, dtype=bool)[codes]
 
 
 def decimal_comma(col) -> bool:

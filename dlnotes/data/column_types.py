@@ -28,6 +28,7 @@ from dlnotes.data.cells import (
     is_empty,
     key,
     line_of,
+    looks_numeric,
     marks,
     note,
     parse_numbers,
@@ -78,15 +79,12 @@ def _levels(col) -> tuple[set[str], int]:
     return {v for v in text if v is not None}, int(valid[codes].sum())
 
 
-def _cells(n: int) -> str:
-    return "1 cell is" if n == 1 else f"{n:,} cells are"
-
-
-def _refuse_mostly(col, name: str, where: str, bad: np.ndarray, share: float, what: str, hint: str) -> None:
-    i = int(np.flatnonzero(bad)[0])
-    raise UserError(f"{where} line {line_of(col, i)}, column {q(name)}: {q(text_of(col.iloc[i]))} is not "
-                    f"{what}, though {share:.0%} of the column's filled cells are ({_cells(int(bad.sum()))} not); "
-                    f"fix the cell(s), or {hint}")
+def _refuse_mostly(col, name: str, where: str, bad: np.ndarray, filled: int, what: str, kind: str) -> None:
+    """A column of ``kind`` (numbers, dates) with a few cells that are not: the first of them, by line."""
+    i, n = int(np.flatnonzero(bad)[0]), int(bad.sum())
+    raise UserError(f"{where} line {line_of(col, i)}, column {q(name)}: {q(text_of(col.iloc[i]))} is not {what}, "
+                    f"in a column of {kind} ({n:,} of its {filled:,} filled cells are not); fix the cell(s), or set "
+                    f"data.columns.{key(name)}: category if the column holds labels")
 
 
 def text_type(col, name: str, where: str, identifiers: bool) -> str:
@@ -101,9 +99,10 @@ def text_type(col, name: str, where: str, identifiers: bool) -> str:
         if found:
             note(f"note: column {q(name)}: {', '.join(f'{n} x {q(m)}' for m, n in found.items())} read as missing")
         return "number"
-    if numbers >= MOSTLY * filled and numbers:
-        _refuse_mostly(col, name, where, bad, numbers / filled, "a number",
-                       f"set data.columns.{key(name)}: category if the column holds labels")
+    numeric = numbers + int((bad & looks_numeric(col)).sum())  # 1,234 or 12% read by a person as numbers
+    if numeric >= MOSTLY * filled and numeric:
+        _refuse_mostly(col, name, where, bad, filled, "a number as written (plain digits and a '.' decimal point; "
+                       "a ',' one in a ';'-separated file)", "numbers")
     fmt = find_format(col)
     if fmt is not None:
         seconds, odd = parse_dates(col, fmt)
@@ -112,10 +111,8 @@ def text_type(col, name: str, where: str, identifiers: bool) -> str:
                  f"{', hour' if np.any(seconds[~np.isnan(seconds)] % 86400) else ''} and their cycles "
                  f"(set data.columns.{key(name)}: category or ignore to change that)")
             return "date"
-        share = 1 - odd.sum() / max(filled, 1)
-        if share >= MOSTLY:
-            _refuse_mostly(col, name, where, odd, share, f"a date like the others ({fmt})",
-                           f"set data.columns.{key(name)}: category")
+        if 1 - odd.sum() / max(filled, 1) >= MOSTLY:
+            _refuse_mostly(col, name, where, odd, filled, f"a date in the column's form ({fmt})", "dates")
     if identifiers and len(levels) > 20 and len(levels) > 0.5 * filled:
         note(f"note: column {q(name)} looks like an identifier ({len(levels)} distinct values in {filled} rows); "
              f"left out (set data.columns.{key(name)}: category to use it)")

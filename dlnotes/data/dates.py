@@ -3,7 +3,7 @@
 A column is a date when every value (of a sample, then of the column) is written in one of the
 forms below: ISO 8601 (``2013-01-31``, ``2013-01-31T10:00:00Z``, ``2013-01-31 10:00``) or a common
 day/month/year form (``31/01/2013``, ``01/31/2013``, ``31.01.2013``, ``31 Jan 2013``, ``Jan 31,
-2013``), with an optional time. A time-zone offset is dropped: the wall-clock time as written is
+2013``), with an optional time, or a month (``2013-01``, ``Jan 2013``). A time-zone offset is dropped: the wall-clock time as written is
 what says "morning" or "weekend". When both day-first and month-first fit every value, the order
 of ``FORMATS`` decides (month first for ``/``, as US tables write it) and the typing note says so.
 
@@ -31,7 +31,8 @@ from dlnotes.errors import UserError
 DAYS = ["%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m-%d-%Y", "%d-%m-%Y", "%d %b %Y", "%d-%b-%Y",
         "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%d-%b-%y"]
 TIMES = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %H:%M:%S.%f"]
-FORMATS = ["ISO8601"] + [d + t for d in DAYS for t in TIMES]
+MONTHS = ["%Y-%m", "%Y/%m", "%m/%Y", "%b %Y", "%B %Y"]  # monthly tables: the first of the month
+FORMATS = ["ISO8601"] + [d + t for d in DAYS for t in TIMES] + MONTHS
 OFFSET = re.compile(r"(?<=\d)\s*(Z|UTC|[+-]\d{2}:?\d{2})$")
 DATEISH = re.compile(r"\d.*[-/.\s].*\d|[A-Za-z]{3}.*\d{4}")
 SAMPLE = 200
