@@ -5,8 +5,6 @@ Every test writes its own file. References: the values the test wrote (cell by c
 own calendar arithmetic, the line numbers counted in the text the test built.
 """
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from dlnotes.collect import load_data

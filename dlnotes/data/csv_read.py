@@ -27,7 +27,7 @@ from dlnotes.data.csv_lines import BOM, Source, check_fields, records
 from dlnotes.errors import UserError
 
 DELIMITERS = ",;\t|"
-SAMPLE = 1 << 16  # bytes read to find the delimiter; doubled until two whole records fit
+SAMPLE = 1 << 16  # bytes read to find the delimiter; grown until it holds a few whole records
 MAX_SAMPLE = 1 << 26
 
 
@@ -43,8 +43,11 @@ def read_csv_file(path: str | Path, where: str, encoding: str = "utf-8", hint: s
 
     path = regular_file(path, f"{where}:")
     source = _source(path, where, encoding, hint)
-    names = _header(source, where)
-    frame = _rows(source, names, where, hint)
+    try:
+        frame = _rows(source, _header(source, where), where)
+    except UnicodeDecodeError:
+        raise UserError(f"{where}: cannot read '{source.path}' as {source.encoding} text; "
+                        f"{hint or 'set data.encoding (e.g. latin-1)'}") from None
     frame.attrs["source"] = source.as_attrs()
     return _decimal_commas(frame) if source.delimiter != "," else frame
 
@@ -77,7 +80,7 @@ def _sample(source: Source, where: str, hint: str | None) -> str:
         whole = len(head) <= size
         if not whole:
             head = head[: head.rfind(b"\n") + 1] if b"\n" in head[:size] else head[:size]
-        text = _decode(head, source, where, hint, strict=whole or b"\n" in head)
+        text = _decode(head, source, where, hint, strict=whole)  # a cut character at the end is no error
         if whole or size >= MAX_SAMPLE or len(list(records(text, ","))) > 2:
             break
         size *= 4
@@ -137,7 +140,7 @@ def _header(source: Source, where: str) -> list[str]:
     return [h or f"Unnamed: {i}" for i, h in enumerate(names)]
 
 
-def _rows(source: Source, names: list[str], where: str, hint: str | None):
+def _rows(source: Source, names: list[str], where: str):
     """The data records under ``names``; every record checked to have as many fields as the header
     (empty fields after the last one, a trailing delimiter, are allowed)."""
     import pandas as pd
@@ -148,9 +151,6 @@ def _rows(source: Source, names: list[str], where: str, hint: str | None):
             warnings.simplefilter("always")
             frame = pd.read_csv(f, header=0, **_pandas_options(source))
         doubt = any(issubclass(w.category, pd.errors.ParserWarning) for w in caught)
-    except UnicodeDecodeError:
-        raise UserError(f"{where}: cannot read '{source.path}' as {source.encoding} text; "
-                        f"{hint or 'set data.encoding (e.g. latin-1)'}") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{where}: '{source.path}' is empty") from None
     except pd.errors.ParserError as e:
