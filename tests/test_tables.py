@@ -302,6 +302,7 @@ def test_hostile_csv_refused_before_a_run_exists(tmp_path, text, data, message):
     ({"missing": {"date": "mean"}}, "data.missing.date: 'mean' is not allowed"),
     ({"one_hot_max": -1}, "data.one_hot_max: must be in [0, 100000] (got -1)"),
     ({"one_hot_limit": 0}, "data.one_hot_limit: must be in [1, 1000000] (got 0)"),
+    ({"features": ["x", 3]}, "data.features: item 1 must be a string"),
 ])
 def test_csv_options_refused_at_config_load(tmp_path, data, message):
     """The readers' option bounds are declared beside the parameters (constraints) and read at load."""

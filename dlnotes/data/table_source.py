@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import torch
 
-from dlnotes.constraints import Interval, Mapping, Options
+from dlnotes.constraints import Interval, Items, Mapping, Options
 from dlnotes.data.base import Dataset
 from dlnotes.data.cells import (
     as_numbers,
@@ -80,7 +80,7 @@ class TableSource:
 
 @DATASETS.register
 def csv(path: str | None = None, train_path: str | None = None, test_path: str | None = None,
-        target: str | None = None, features: list | None = None,
+        target: str | None = None, features: Annotated[list | None, Items(str, min_len=1, max_len=100_000)] = None,
         task: Literal["auto", "classification", "regression"] = "auto",
         columns: Annotated[dict | None, Mapping(Options("number", "category", "boolean", "date", "ignore"))] = None,
         missing: Annotated[dict | None, Mapping(keys={
