@@ -195,8 +195,8 @@ def _task(col, target: str, where: str) -> str:
     if bad.any() and numbers >= MOSTLY * (numbers + int(bad.sum())):
         i = int(np.flatnonzero(bad)[0])
         raise UserError(f"{where} line {line_of(col, i)}, target {q(target)}: {q(text_of(col.iloc[i]))} is not a "
-                        f"number, though {numbers / (numbers + bad.sum()):.0%} of the target's cells are; fix the "
-                        "cell(s), or set data.task: classification if the column holds labels")
+                        f"number, in a target of numbers ({int(bad.sum()):,} of its {numbers + int(bad.sum()):,} filled "
+                        "cells are not); fix the cell(s), or set data.task: classification if the column holds labels")
     if bad.any():
         return "classification"
     v = np.unique(values[~np.isnan(values)])
