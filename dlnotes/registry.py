@@ -199,29 +199,27 @@ class Registry:
         functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         for node in tree.body:
             call = node.value if isinstance(node, ast.Assign) else None
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "variant" \
-                    and getattr(call.func.value, "id", None) == self.variable:
+            if self._is_call(call, "variant"):
                 self._scan_variant(call, functions, module)
-            if not isinstance(node, ast.FunctionDef):
-                continue
-            for deco in node.decorator_list:
-                call = deco if isinstance(deco, ast.Call) else None
-                target = call.func if call else deco
-                if not (
-                    isinstance(target, ast.Attribute)
-                    and target.attr == "register"
-                    and getattr(target.value, "id", None) == self.variable
-                ):
-                    continue
-                name = node.name
-                for kw in call.keywords if call else []:
-                    if kw.arg == "name":
-                        name = ast.literal_eval(kw.value)
+            for name in self._registered_names(node) if isinstance(node, ast.FunctionDef) else ():
                 if name in self._entries:
                     raise ValueError(f"duplicate {self.kind} '{name}' in {module} and {self._entries[name].module}")
-                self._entries[name] = Entry(
-                    name, module, node.name, _params(node), _first_line(ast.get_docstring(node))
-                )
+                self._entries[name] = Entry(name, module, node.name, _params(node), _first_line(ast.get_docstring(node)))
+
+    def _is_call(self, node, method: str) -> bool:
+        """Whether ``node`` is ``<THIS REGISTRY>.<method>`` (a call or the bare attribute of a decorator)."""
+        target = node.func if isinstance(node, ast.Call) else node
+        return isinstance(target, ast.Attribute) and target.attr == method \
+            and getattr(target.value, "id", None) == self.variable
+
+    def _registered_names(self, fn: ast.FunctionDef) -> list[str]:
+        """The names ``@REGISTRY.register`` / ``@REGISTRY.register(name=...)`` give a function."""
+        names = []
+        for deco in fn.decorator_list:
+            if self._is_call(deco, "register"):
+                given = [kw.value for kw in getattr(deco, "keywords", []) if kw.arg == "name"]
+                names.append(ast.literal_eval(given[0]) if given else fn.name)
+        return names
 
     def _scan_variant(self, call: ast.Call, functions: dict[str, ast.FunctionDef], module: str) -> None:
         """``MODELS.variant(fn, "name", doc="...", key=value)``: fn's parameters less the bound ones."""

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from dlnotes.data.checks import check_float32
-from dlnotes.errors import UserError
+from dlnotes.errors import UserError, path_note
 
 
 def read_text(path: str | Path, where: str) -> str:
     """A user's UTF-8 text file (a BOM is dropped); exit 2 naming ``where`` if it is missing or unreadable."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{where}: '{path}' not found")
+        raise UserError(f"{where}: '{path}' not found{path_note(path)}")
     if not path.is_file():
         raise UserError(f"{where}: '{path}' is not a file")
     try:
