@@ -48,7 +48,7 @@ def number_names(c: str, s: dict[str, Any]) -> list[str]:
     return [c] + ([f"{c} (missing)"] if s["indicator"] else [])
 
 
-def fit_levels(col, name: str, where: str, kind: str, strategy: str, embed: bool) -> dict[str, Any]:
+def fit_levels(col, name: str, where: str, column_type: str, strategy: str, embed: bool) -> dict[str, Any]:
     """Levels (sorted), the fill (most frequent, or the "(missing)" level), and for a boolean its true
     level, for a category whether it is embedded."""
     counts = text_counts(col)
@@ -56,7 +56,7 @@ def fit_levels(col, name: str, where: str, kind: str, strategy: str, embed: bool
         raise UserError(f"{where}: column {q(name)} has no values in the training rows")
     levels = sorted(counts)
     most = sorted(counts, key=lambda v: (-counts[v], v))[0]
-    if kind == "boolean":
+    if column_type == "boolean":
         if len(levels) > 2:
             raise UserError(f"data.columns.{key(name)}: boolean, but the column has {len(levels)} levels "
                             f"({', '.join(map(q, levels[:4]))}{', ...' if len(levels) > 4 else ''}); "
@@ -101,7 +101,7 @@ def encode_category(codes: np.ndarray, known: np.ndarray, s: dict[str, Any]) -> 
     return onehot
 
 
-def level_names(c: str, kind: str, s: dict[str, Any]) -> list[str]:
-    if kind == "boolean":
+def level_names(c: str, column_type: str, s: dict[str, Any]) -> list[str]:
+    if column_type == "boolean":
         return [f"{c}={s['true']}"]
     return [f"{c} (code)"] if s["embed"] else [f"{c}={v}" for v in s["levels"]]

@@ -180,16 +180,16 @@ def _with_targets(parts: list[Part], target: str, task: str, types: dict[str, st
     if len(train.frame) < 2:
         raise UserError(f"data: '{train.path}' has {len(train.frame)} usable data row(s); at least 2 are needed "
                         "to train and test")
-    if task == "auto":
-        task = _task(train.frame[target], target, f"'{train.path}'")
-    ys = _classes(parts, target) if task == "classification" else (None, [_values(p, target) for p in parts])
-    classes, y = ys
+    task = _task(train.frame[target], target, f"'{train.path}'", task)
+    classes, y = TARGETS[task](parts, target)
     return TableSource(parts, target, types, transform, task, y[0], y[1] if len(y) == 2 else None, classes)
 
 
-def _task(col, target: str, where: str) -> str:
-    """``task: auto``: numbers are a quantity (regression) unless they are at most 20 distinct whole
-    numbers (labels); text is labels. A column of numbers with a few text cells is refused."""
+def _task(col, target: str, where: str, asked: str) -> str:
+    """The ``asked`` task, or under ``auto``: numbers are a quantity (regression) unless they are at most 20
+    distinct whole numbers (labels); text is labels. A column of numbers with a few text cells is refused."""
+    if asked in ("classification", "regression"):
+        return asked
     values, bad = parse_numbers(col)
     numbers = int((~np.isnan(values)).sum())
     if bad.any() and numbers >= MOSTLY * (numbers + int(bad.sum())):
@@ -201,6 +201,11 @@ def _task(col, target: str, where: str) -> str:
         return "classification"
     v = np.unique(values[~np.isnan(values)])
     return "classification" if bool(np.all(v == np.round(v))) and len(v) <= 20 else "regression"
+
+
+def _regression(parts: list[Part], target: str) -> tuple[None, list[torch.Tensor]]:
+    """No classes, and every file's targets as float32 (N, 1), a text cell or float32 overflow named."""
+    return None, [_values(p, target) for p in parts]
 
 
 def _values(part: Part, target: str) -> torch.Tensor:
@@ -227,6 +232,9 @@ def _classes(parts: list[Part], target: str) -> tuple[list[str], list[torch.Tens
                             f"'{parts[0].path}' never has ({', '.join(f'{q(c)}: {n}' for c, n in counts.items())}); "
                             "no answer can be right for them: remove those rows or add them to training")
     return distinct, [torch.tensor(t.map(lookup).to_numpy(dtype=np.int64)) for t in texts]
+
+
+TARGETS = {"classification": _classes, "regression": _regression}
 
 
 def _class_order(v: str):
