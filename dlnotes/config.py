@@ -63,6 +63,7 @@ class SchedulerConfig(_OpenSection):
 class EarlyStoppingConfig(_Section):
     patience: int = Field(0, ge=0, le=1_000_000)  # 0 = off
     min_delta: float = Field(0.0, ge=0)
+    restore_best: bool = False  # at the end, the weights of the best validation epoch (not the last)
 
 
 class GridConfig(_Section):
@@ -204,7 +205,9 @@ def _deepcopy(d: Any) -> Any:
 def quick_config(data: str | Path, target: str | None, model: str | None, overrides: list[str]) -> Config:
     """The config of ``dlnotes train --data FILE.csv --target COL [--model NAME]``: a csv dataset (or
     image_folder for a folder, lenet by default) and settings that fit small tables (Adam at 0.01,
-    100 epochs); the run's config.yaml then holds all of it, to edit and re-run with ``--config``."""
+    100 epochs); whenever there is a validation split, early stopping that keeps the best validation
+    epoch's weights (``train.early_stopping: {patience: 10, restore_best: true}``; a folder: restore_best
+    only). The run's config.yaml then holds all of it, to edit and re-run with ``--config``."""
     data = Path(data)
     if data.is_dir():
         section: dict[str, Any] = {"name": "image_folder", "root": str(data)}
@@ -218,7 +221,21 @@ def quick_config(data: str | Path, target: str | None, model: str | None, overri
     model = model or ("lenet" if data.is_dir() else "mlp")
     d = {"name": f"{model}_{stem}", "data": section, "model": {"name": model},
          "train": {"epochs": 10 if data.is_dir() else 100, "optimizer": {"name": "adam", "lr": 0.01}}}
-    return validate(apply_overrides(d, overrides), source=f"--data {data}")
+    d = _keep_best(apply_overrides(d, overrides), patience=0 if data.is_dir() else 10)
+    return validate(d, source=f"--data {data}")
+
+
+def _keep_best(d: dict[str, Any], patience: int) -> dict[str, Any]:
+    """The quick start's early stopping (restore_best, and ``patience`` unless 0) where there is a validation
+    split and the overrides did not say otherwise; a malformed section is left to ``validate`` to name."""
+    val = d["data"].get("val_fraction", DataConfig.model_fields["val_fraction"].default) \
+        if isinstance(d.get("data"), dict) else 0
+    es = d.setdefault("train", {}).setdefault("early_stopping", {}) if isinstance(d.get("train", {}), dict) else None
+    if isinstance(es, dict) and isinstance(val, (int, float)) and not isinstance(val, bool) and val > 0:
+        es.setdefault("restore_best", True)
+        if patience:
+            es.setdefault("patience", patience)
+    return d
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

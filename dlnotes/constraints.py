@@ -113,8 +113,42 @@ class Items(Constraint):
         return None
 
 
+class Mapping(Constraint):
+    """A mapping of names to values: every value meets ``values`` (``Mapping(Options("number", "date"))``),
+    or only the ``keys`` given are allowed, each value meeting its own constraint
+    (``Mapping(keys={"number": Options("median", "mean")})``). A problem names the key: ``.number: ...``."""
+
+    def __init__(self, values: Constraint | None = None, keys: dict[str, Constraint] | None = None):
+        self.values, self.keys = values, keys
+
+    def __repr__(self) -> str:
+        return f"Mapping({self.values!r}, keys={self.keys!r})"
+
+    def describe(self) -> str:
+        if self.keys is not None:
+            return "a mapping: " + "; ".join(f"{k}: {c.describe().removeprefix('one of: ')}"
+                                             for k, c in self.keys.items())
+        return "a mapping of names to " + (self.values.describe().removeprefix("one of: ")
+                                           if self.values is not None else "values")
+
+    def problem(self, value: Any) -> str | None:
+        if not isinstance(value, dict):
+            return f"must be {self.describe()}"
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"key {key!r} must be text (quote it in YAML)"
+            rule = self.values if self.keys is None else self.keys.get(key)
+            if rule is None and self.keys is not None:
+                return f".{key}: not a key here{did_you_mean(key, self.keys)}"
+            bad = rule.problem(item) if rule is not None else None
+            if bad:
+                shown = repr(item) if len(repr(item)) <= 80 else repr(item)[:77] + "..."
+                return f".{key}: {shown} {bad}" if bad.startswith("is not allowed") else f".{key}: {bad} (got {shown})"
+        return None
+
+
 # the names an annotation may use; the registry evaluates nothing else
-CONSTRAINTS = {"Interval": Interval, "Options": Options, "Items": Items}
+CONSTRAINTS = {"Interval": Interval, "Options": Options, "Items": Items, "Mapping": Mapping}
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
 
 
@@ -155,6 +189,8 @@ def check(where: str, value: Any, type: str | None = None, choices: tuple | None
         problem = type_problem(type, value)
     for c in constraints:
         problem = problem or c.problem(value)
+    if problem and problem.startswith("."):  # a mapping's problem names its key: where.key: ...
+        raise UserError(f"{where}{problem}")
     if problem:
         shown = repr(value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
@@ -166,6 +202,6 @@ def describe(type: str | None, choices: tuple | None, constraints: tuple[Constra
     """``'float in [0, 1)'``, ``'one of: avg, max'``: what a parameter accepts, for ``dlnotes models NAME``."""
     if choices:
         return Options(*choices).describe()
-    parts = [type] if type and not any(isinstance(c, Items) for c in constraints) else []
+    parts = [type] if type and not any(isinstance(c, (Items, Mapping)) for c in constraints) else []
     parts += [c.describe() for c in constraints]
     return " ".join(parts)

@@ -66,6 +66,8 @@ def _constraint(node: ast.expr) -> Any:
         args = [_constraint(a) for a in node.args]
         kwargs = {kw.arg: _constraint(kw.value) for kw in node.keywords}
         return constraints.CONSTRAINTS[node.func.id](*args, **kwargs)
+    if isinstance(node, ast.Dict):  # Mapping(keys={"number": Options(...)})
+        return {_constraint(k): _constraint(v) for k, v in zip(node.keys, node.values)}
     if isinstance(node, ast.Name) and node.id in constraints.TYPES:
         return constraints.TYPES[node.id]
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):  # 2**32 - 1 style bounds

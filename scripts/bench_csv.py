@@ -4,13 +4,13 @@
 
 Generates a ROWS x 20 table (12 numbers with 5% missing, 5 text categories of 3 to 50 levels, 2
 yes/no columns, a 2-class target) into a temporary file, then times, best of --repeat (pandas
-and read_frame taking turns):
+and read_csv_file taking turns):
   pandas      pandas.read_csv(path) with its defaults (the reference),
-  read_frame  dlnotes' reader (delimiter sniffing, BOM, duplicate-header check, same C parser),
+  read        dlnotes' reader (data.csv_read: delimiter sniffing, BOM, header checks, field counts, same C parser),
   dataset     the whole ``csv`` dataset: read, drop empty targets, infer types, refuse text or
               float32 overflows in number columns, encode the target,
   fit+encode  the preprocessing fitted on 80% of the rows and applied to all (impute, scale, one-hot).
-Prints a table and one JSON line. Goal: read_frame no slower than pandas (it is pandas' parser).
+Prints a table and one JSON line. Goal: the reader no slower than pandas (it is pandas' parser).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def main() -> None:
     args = ap.parse_args()
     import pandas as pd
 
-    from dlnotes.data.files import csv, read_frame
+    from dlnotes.data.csv_read import read_csv_file
+    from dlnotes.data.table_source import csv
     from dlnotes.data.prepare import split_indices
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,19 +83,15 @@ def main() -> None:
         make_table(path, args.rows)
         made = time.perf_counter() - t0
         size_mb = path.stat().st_size / 2**20
-        both = interleaved({"pandas": lambda: pd.read_csv(path), "dlnotes": lambda: read_frame(path, "bench")},
+        both = interleaved({"pandas": lambda: pd.read_csv(path), "dlnotes": lambda: read_csv_file(path, "bench")},
                            args.repeat)
         (ref, t_pandas), (frame, t_read) = both["pandas"], both["dlnotes"]
         assert frame.shape == ref.shape == (args.rows, 20)
-        ds, t_dataset = best(lambda: csv(path=str(path), target="target"), args.repeat)
-        t = ds.table.transform
-        keep, _ = split_indices(len(ds.y), 0.2, 0)
-
-        def fit_encode():
-            t.fit(ds.table.frame.iloc[keep])
-            return t.transform(ds.table.frame)
-        x, t_fit = best(fit_encode, 1)
-    rows = [("pandas.read_csv", t_pandas), ("dlnotes read_frame", t_read), ("dlnotes csv dataset", t_dataset),
+        source, t_dataset = best(lambda: csv(path=str(path), target="target"), args.repeat)
+        keep, _ = split_indices(len(source.y), 0.2, 0)
+        ds, t_fit = best(lambda: source.fit(keep, "none", True), 1)
+        x = ds.x
+    rows = [("pandas.read_csv", t_pandas), ("dlnotes read", t_read), ("dlnotes csv dataset", t_dataset),
             ("dlnotes fit+encode", t_fit)]
     print(f"{args.rows:,} rows x 20 columns, {size_mb:.0f} MiB (generated in {made:.1f} s); best of {args.repeat}")
     print(f"{'step':<22}{'seconds':>9}{'vs pandas':>11}")

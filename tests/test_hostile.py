@@ -833,3 +833,94 @@ def test_diverging_run_exits_1_not_2(work, data, model):
     assert code == 1, err
     assert len(lines) == 1 and lines[0].startswith("error: ") and "diverged" in lines[0]
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------------
+# users' tables (issue 26 items 3-8): a value, a row or a test file that cannot be read as meant is
+# refused with the file, line, column and value, before a run directory exists
+
+TABLE_X = [round(0.37 * i - 3.1 * (i % 5), 3) for i in range(40)]
+
+
+def table_text(sep: str = ",", cell=None, row=None) -> str:
+    """``x,colour,y`` over 40 rows; ``cell``: data row 7's x replaced; ``row``: data row 10 replaced."""
+    rows = [sep.join([str(x), ["red", "green", "blue"][i % 3], "ab"[i % 2]]) for i, x in enumerate(TABLE_X)]
+    if cell is not None:
+        rows[6] = rows[6].replace(str(TABLE_X[6]), cell, 1)
+    if row is not None:
+        rows[9] = row
+    return sep.join(["x", "colour", "y"]) + "\n" + "\n".join(rows) + "\n"
+
+
+TABLES = [
+    ("stray-dots", {"d.csv": table_text(cell="1.2.3")}, {}, "'d.csv' line 8, column 'x': '1.2.3' is not a number"),
+    ("percent", {"d.csv": table_text(cell="12%")}, {}, "line 8, column 'x': '12%'"),
+    ("word", {"d.csv": table_text(cell="hello")}, {}, "line 8, column 'x': 'hello'"),
+    ("nul", {"d.csv": table_text(cell="3\x00")}, {}, "line 8, column 'x': '3\\x00'"),
+    ("semicolon-word", {"d.csv": table_text(";", cell="hello").replace(".", ",")}, {}, "line 8, column 'x'"),
+    ("short-row", {"d.csv": table_text(row="1.5,red")}, {}, "line 11 has 2 fields, the header has 3"),
+    ("long-row", {"d.csv": table_text(row="1.5,red,a,9")}, {}, "line 11 has 4 fields, the header has 3"),
+    ("test-class", {"tr.csv": table_text(), "te.csv": "x,colour,y\n1,red,a\n2,red,zz\n"},
+     {"train_path": "tr.csv", "test_path": "te.csv"}, "'zz': 1"),
+    ("test-target-text", {"tr.csv": "x,y\n" + "".join(f"{x},{i * 1.5}\n" for i, x in enumerate(TABLE_X)),
+                          "te.csv": "x,y\n1,2.5\n2,oops\n"},
+     {"train_path": "tr.csv", "test_path": "te.csv"}, "'te.csv' line 3, column 'y': 'oops' is not a number"),
+    ("odd-date", {"d.csv": "when,y\n" + "".join(f"2013-01-{1 + i % 28:02d},{'ab'[i % 2]}\n" for i in range(39))
+                  + "2013-02-31,a\n"}, {}, "line 41, column 'when': '2013-02-31' is not a date"),
+    ("wide", {"d.csv": "city,y\n" + "".join(f"c{i % 1300},{'ab'[i % 2]}\n" for i in range(3000))}, {},
+     "column 'city' has 1,"),
+    ("encoding-name", {"d.csv": table_text()}, {"encoding": "klingon"}, "data.encoding"),
+]
+
+
+@pytest.mark.parametrize("name,files,data,culprit", TABLES, ids=[t[0] for t in TABLES])
+def test_table_refused_before_a_run_exists(work, name, files, data, culprit):
+    for file, text in files.items():
+        (work / file).write_bytes(text.encode())
+    section = {"name": "csv", "target": "y", **({"path": "d.csv"} if "d.csv" in files else {}), **data}
+    cfg = work / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "t", "data": section, "model": {"name": "logistic_regression"},
+                                   "train": {"epochs": 1}}))
+    refused(work, culprit, "train", "--config", cfg, "--out", work / "out")
+
+
+def test_predict_refuses_a_short_row_and_reads_the_runs_encoding(work):
+    (work / "d.csv").write_bytes(table_text().replace("red", "rouge é").encode("latin-1"))
+    cfg = work / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "t", "data": {"name": "csv", "path": "d.csv", "target": "y",
+                                                         "encoding": "latin-1", "val_fraction": 0},
+                                   "model": {"name": "logistic_regression"}, "train": {"epochs": 1}}))
+    code, _, err = call("train", "--config", cfg, "--out", work / "run", "-q")
+    assert code == 0, err
+    (work / "new.csv").write_bytes("x,colour\n1.5,rouge é\n2.5\n".encode("latin-1"))
+    refused(work, "line 3 has 1 fields, the header has 2", "predict", "--run", work / "run", "--input", "new.csv")
+    (work / "new.csv").write_bytes("x,colour\n1.5,rouge é\n".encode("latin-1"))
+    code, out, err = call("predict", "--run", work / "run", "--input", "new.csv")
+    assert code == 0 and out.startswith("input,prediction"), err
+    (work / "utf16.csv").write_bytes("x,colour\n1.5,rouge é\n".encode("utf-16"))
+    refused(work, "utf16.csv", "predict", "--run", work / "run", "--input", "utf16.csv")
+
+
+def test_predict_names_the_runs_encoding_not_a_key_it_cannot_take(work):
+    (work / "d.csv").write_text(table_text())
+    cfg = work / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "t", "data": {"name": "csv", "path": "d.csv", "target": "y",
+                                                         "val_fraction": 0},
+                                   "model": {"name": "logistic_regression"}, "train": {"epochs": 1}}))
+    assert call("train", "--config", cfg, "--out", work / "run", "-q")[0] == 0
+    (work / "new.csv").write_bytes("x,colour\n1.5,rouge é\n".encode("latin-1"))
+    err = refused(work, "the run reads its tables as utf-8 (data.encoding)", "predict", "--run", work / "run",
+                  "--input", "new.csv")
+    assert "set data.encoding" not in err
+
+
+def test_a_test_class_folder_training_never_had_is_refused(work):
+    """Issue 26 item 4: a data.test_root class folder missing from training was dropped (accuracy 1.0)."""
+    root, test = _folder(work), work / "test"
+    for c in ("cat", "bird"):
+        (test / c).mkdir(parents=True)
+        png(test / c / "0.png", np.full((6, 6), 90, np.uint8))
+    cfg = work / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(merged(BASE, {"data": {"name": "image_folder", "root": str(root), "image_size": 6,
+                                                         "channels": 1, "test_root": str(test)}})))
+    refused(work, "data.test_root: class folder(s) bird", "train", "--config", cfg, "--out", work / "out")

@@ -18,7 +18,8 @@ from dlnotes.config import load_config, validate
 from dlnotes.collect import load_data
 from dlnotes.data.prepare import training_rows
 from dlnotes.data.sampling import split_indices
-from dlnotes.data.tabular import TabularTransform, infer_types
+from dlnotes.data.column_types import infer_types
+from dlnotes.data.tabular import TabularTransform
 from dlnotes.errors import UserError
 from dlnotes.run import Run, train
 
@@ -58,7 +59,7 @@ def test_types_are_inferred_and_overridable(capsys):
     assert types == {"id": "ignore", "x": "number", "name": "ignore", "smoker": "boolean", "port": "category",
                      "grade": "category"}
     err = capsys.readouterr().err
-    assert "column 'name' looks like an identifier" in err and "column 'id' numbers the rows" in err
+    assert "column 'name' looks like an identifier" in err and "column 'id' left out" in err
 
 
 def test_transform_equals_sklearn_imputer_scaler_onehot():
@@ -171,7 +172,8 @@ def test_predict_on_raw_rows_gives_the_test_predictions(passenger_mlp, tmp_path,
     got = torch.tensor([run.spec.classes.index(r["prediction"]) for r in rows])
     assert len(rows) == len(test) and out["accuracy"] == passenger_mlp.metrics["accuracy"]
     assert (got[1:] == want[1:]).all()
-    assert "warning: 1 value(s) not seen in training" in capsys.readouterr().err
+    assert "1 value(s) not seen in training, mapped to 'unknown': Embarked: 1 (e.g. 'Atlantis')" in \
+        capsys.readouterr().err
 
 
 def test_meta_and_export_metadata_describe_the_preprocessing(passenger_mlp):
@@ -185,6 +187,21 @@ def test_meta_and_export_metadata_describe_the_preprocessing(passenger_mlp):
 
     info = metadata(meta, "mlp", 0.5, "onnx")
     assert info["preprocess"]["tabular"]["outputs"] == tab["outputs"] and "Embarked" in info["dataset"]["feature_names"]
+
+
+def test_the_reader_returns_raw_rows_and_prepare_a_whole_dataset(passengers):
+    """Read -> type -> fit (issue 24): the csv constructor returns the typed rows and nothing fitted;
+    the collect step returns a Dataset whose inputs are built, never one with a placeholder x."""
+    from dlnotes.data.base import Dataset
+    from dlnotes.data.table_source import TableSource
+    from dlnotes.registry import DATASETS
+
+    source = DATASETS.get("csv")(path=str(passengers), target="Survived")
+    assert isinstance(source, TableSource) and not isinstance(source, Dataset) and source.transform.stats == {}
+    data = load_data(table_cfg(passengers, "Survived"))
+    ds = data.dataset
+    assert isinstance(ds, Dataset) and ds.x.shape == (len(source.y), len(ds.table.transform.outputs()))
+    assert torch.isfinite(ds.x).all() and ds.x.abs().sum() > 0
 
 
 def test_fitted_on_training_rows_only(passengers):
@@ -267,8 +284,6 @@ def numbers(n=12, target=lambda i: "ab"[i % 2]):
     (numbers(), {"features": ["x", "y"]}, "'y' is the target; it cannot also be a feature"),
     (numbers().replace("\n1.0,", "\n1e308,"), {}, "line 4, column 'x': 1e+308 does not fit in float32"),
     (numbers().replace("\n1.0,", "\n,"), {"missing": {"number": "error"}}, "line 4, column 'x': missing value"),
-    (numbers(), {"columns": {"x": "date"}}, "data.columns.x: 'date' is not a column type"),
-    (numbers(), {"missing": {"number": "mode"}}, "data.missing.number: 'mode' is not allowed"),
     ("x,y\n1,a\n2,b\n3,a,7\n", {}, "line 4 has 3 fields, the header has 2"),
     (numbers(3), {}, "leave no test row"),
 ])
@@ -278,6 +293,22 @@ def test_hostile_csv_refused_before_a_run_exists(tmp_path, text, data, message):
         train(cfg, out=tmp_path / "run")
     assert message in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"columns": {"x": "datum"}}, "data.columns.x: 'datum' is not allowed; did you mean 'date'?"),
+    ({"missing": {"number": "mode"}}, "data.missing.number: 'mode' is not allowed; allowed: drop, error, mean"),
+    ({"missing": {"numbers": "mean"}}, "data.missing.numbers: not a key here; did you mean 'number'?"),
+    ({"missing": {"date": "mean"}}, "data.missing.date: 'mean' is not allowed"),
+    ({"one_hot_max": -1}, "data.one_hot_max: must be in [0, 100000] (got -1)"),
+    ({"one_hot_limit": 0}, "data.one_hot_limit: must be in [1, 1000000] (got 0)"),
+    ({"features": ["x", 3]}, "data.features: item 1 must be a string"),
+])
+def test_csv_options_refused_at_config_load(tmp_path, data, message):
+    """The readers' option bounds are declared beside the parameters (constraints) and read at load."""
+    with pytest.raises(UserError) as e:
+        table_cfg(write(tmp_path, numbers()), "y", **data)
+    assert message in str(e.value) and "\n" not in str(e.value)
 
 
 def test_missing_targets_dropped_with_a_count_never_a_class(tmp_path, capsys):

@@ -55,17 +55,29 @@ def train(
 
         raise typer.Exit(launch(nproc, sys.argv[1:] + launch_args))
     from dlnotes.engine.distributed import launched_rank
-    from dlnotes.run import train as run_train
 
     try:
-        run = run_train(cfg, out=out, device=device, resume=resume,
-                        overrides=overrides if resume is not None else None, quiet=quiet)
+        run = _run(cfg, out, device, resume, overrides, quiet, quick=data is not None and not torchrun,
+                   named=model is not None or any(o.strip().startswith("model.") for o in overrides))
     except Interrupted as e:
         e.run_dir = resume or out
         raise
     if launched_rank() == 0:  # under torchrun only rank 0 reports
         typer.echo(f"run: {run.path}")
         typer.echo("test: " + run.task.summary(run.metrics))
+
+
+def _run(cfg, out, device, resume, overrides, quiet, quick: bool, named: bool):
+    """The training: the quick start (``dlnotes.quick``: never worse than a linear model unless a model is
+    named), or the config's run."""
+    if quick:
+        from dlnotes.quick import quick_train
+
+        return quick_train(cfg, out, device=device, quiet=quiet, compare=not named)
+    from dlnotes.run import train as run_train
+
+    return run_train(cfg, out=out, device=device, resume=resume,
+                     overrides=overrides if resume is not None else None, quiet=quiet)
 
 
 def _train_config(config, resume, data, target, model, overrides):

@@ -53,7 +53,7 @@ class Dataset:
     missing: str | None = None  # timeseries_csv: interpolate | error
     raw: torch.Tensor | None = None  # timeseries_csv: each window's input in the user's units (N, seq_len)
     note: str | None = None  # one line on what the constructor did (values read, gaps filled), shown at train time
-    table: Any = None  # csv: the raw rows (data.tabular.Table); prepare fits its preprocessing and fills x
+    table: Any = None  # csv: the rows and the transform fitted on the training ones (data.tabular.Table)
 
     FACTS = ("image_size", "channels", "seq_len", "input_size", "horizon", "column", "vocab", "true_w", "true_b",
              "recipe", "ten_crop", "loading", "style", "transform", "relative", "period", "missing")

@@ -219,7 +219,8 @@ def _class_images(base: Path, key: str) -> tuple[list[str], dict[str, list[Path]
 
 def class_folders(folder: str, key: str, classes: list[str] | None) -> tuple[list[tuple[Path, int]], list[str]]:
     """(file, class index) pairs of a folder with one sub-folder per class, and the classes (``classes``
-    given: the training set's, and sub-folders that are not among them are left out)."""
+    given: the training set's; a sub-folder with images that is not among them is refused: no answer could
+    be right for its images)."""
     base = Path(folder)
     if not base.is_dir():
         raise UserError(f"data.{key}: folder '{base}' not found{path_note(base)}; it should hold one sub-folder "
@@ -233,10 +234,21 @@ def class_folders(folder: str, key: str, classes: list[str] | None) -> tuple[lis
         raise UserError(f"data.{key}: '{base}' has one class folder ('{found[0]}'); a classifier needs at "
                         "least two (hidden folders such as .ipynb_checkpoints are not classes)")
     classes = classes or found
+    _known_classes(found, images, classes, base, key)
     files = [(f, classes.index(d)) for d in found if d in classes for f in images[d]]
     if not files:
         raise UserError(f"data.{key}: no image files under '{base}' ({', '.join(IMAGE_SUFFIXES)})")
     return files, classes
+
+
+def _known_classes(found: list[str], images: dict[str, list[Path]], classes: list[str], base: Path, key: str) -> None:
+    """Refuses class sub-folders with images that training never had (a ``test_root``'s): no answer could be
+    right for them, and leaving them out would report a perfect score on the rest."""
+    strange = [d for d in found if d not in classes and images[d]]
+    if strange:
+        raise UserError(f"data.{key}: class folder(s) {', '.join(strange)} under '{base}' "
+                        f"({sum(len(images[d]) for d in strange)} images) are not training classes "
+                        f"({', '.join(classes)}); no answer can be right for them: remove them or add them to data.root")
 
 
 def _why_stream(n: int, channels: int, image_size: int, stream, memory_limit_gb: float, recipe: str) -> str:

@@ -119,20 +119,11 @@ class Tables(InputKind):
 
     def read(self, path, dataset, pre):
         """The user's raw rows: the recorded tabular preprocessing applied (csv runs), else numeric columns."""
-        from dlnotes.data.files import read_csv_columns
-
         if "tabular" in pre:
-            from dlnotes.data.files import read_frame
-            from dlnotes.data.tabular import TabularTransform
+            from dlnotes.data.table_source import read_input
 
-            transform = TabularTransform.from_dict(pre["tabular"])
-            frame = read_frame(path, "--input")
-            lacking = [c for c in transform.types if c not in frame.columns]
-            if lacking:
-                raise UserError(f"--input: '{path}' lacks the column(s) {', '.join(lacking)}; the model was "
-                                f"trained on: {', '.join(transform.types)}")
-            x = transform.transform(frame, f"'{path}'", warn=True)
-            return [str(i) for i in range(len(x))], torch.from_numpy(x)
+            return read_input(path, pre)
+        from dlnotes.data.files import read_csv_columns
 
         names, arr = read_csv_columns(path, dataset["feature_names"])
         return names, torch.from_numpy(arr)

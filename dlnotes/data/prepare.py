@@ -15,6 +15,7 @@ import torch
 
 from dlnotes.data.base import Dataset
 from dlnotes.data.sampling import split_indices
+from dlnotes.data.table_source import TableSource
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -120,8 +121,8 @@ def same_rows(a: dict[str, Any], b: dict[str, Any]) -> bool:
         len(a["sample"]) == len(b["sample"]) and all(close(u, v) for u, v in zip(a["sample"], b["sample"]))
 
 
-def build_dataset(cfg) -> Dataset:
-    """The registered dataset of ``cfg.data``, as its constructor returns it (a table's raw rows unfitted)."""
+def build_dataset(cfg) -> Dataset | TableSource:
+    """The registered dataset of ``cfg.data``, as its constructor returns it (a table: its ``TableSource``)."""
     fn = DATASETS.get(cfg.data.name, where="data.name")
     try:
         return fn(**cfg.extras("data"))
@@ -129,11 +130,11 @@ def build_dataset(cfg) -> Dataset:
         raise UserError(f"data ({cfg.data.name}): {e}") from None
 
 
-def training_rows(ds: Dataset, cfg, stratify: bool) -> np.ndarray:
+def training_rows(ds: Dataset | TableSource, cfg, stratify: bool) -> np.ndarray:
     """The rows ``prepare`` will train on: the same seeded (stratified) test and val splits it makes."""
     labels = ds.y.numpy() if stratify else None
     keep = np.arange(len(ds.y))
-    if ds.x_test is None:
+    if ds.y_test is None:
         keep, held = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, labels)
         if len(held) == 0 or len(keep) == 0:
             raise UserError(f"data: {len(ds.y)} rows leave {'no test row' if len(held) == 0 else 'nothing to train on'} "
@@ -145,18 +146,14 @@ def training_rows(ds: Dataset, cfg, stratify: bool) -> np.ndarray:
     return keep
 
 
-def fit_table(ds: Dataset, cfg, stratify: bool, embed: str) -> None:
-    """Fits the table's preprocessing (data.tabular) on the training rows alone and fills ``x``/``x_test``.
+def fit_table(source, cfg, stratify: bool, embed: str) -> Dataset:
+    """A table's Dataset: its preprocessing (data.tabular) fitted on the training rows alone, then the
+    inputs of every row built (``data.table_source.TableSource.fit``).
 
     ``embed`` (the model's ``embed_categories``, or ``none`` for models without embeddings) says which
     categories become codes for learned embeddings; the others are one-hot.
     """
-    t, table = ds.table.transform, ds.table
-    t.embed, t.standardize = embed, cfg.data.standardize
-    t.fit(table.frame.iloc[training_rows(ds, cfg, stratify)], f"'{table.path}'")
-    ds.x = torch.from_numpy(t.transform(table.frame, f"'{table.path}'"))
-    if table.test_frame is not None:
-        ds.x_test = torch.from_numpy(t.transform(table.test_frame, f"'{table.path}'"))
+    return source.fit(training_rows(source, cfg, stratify), embed, cfg.data.standardize)
 
 
 def _split(x, y, fraction, seed, stratify, gap=None, raw=None) -> tuple[Split, Split]:
@@ -232,8 +229,8 @@ def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None
     ``recorded`` (a run's meta.json preprocessing) spares a streamed dataset its statistics pass when
     the run is evaluated or resumed; ``embed``: see ``fit_table``; ``quiet`` silences the statistics
     pass's line."""
-    if ds.table is not None:
-        fit_table(ds, cfg, task.stratify, embed)
+    if isinstance(ds, TableSource):  # a table's rows, read and typed: fitted now, on the training rows
+        ds = fit_table(ds, cfg, task.stratify, embed)
     seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
     if ds.x_test is None:
         train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap, ds.raw)

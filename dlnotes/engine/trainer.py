@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import time
 import warnings
 from typing import Any
@@ -115,7 +116,10 @@ class Trainer:
             self.forward = dist.wrap(self.forward, device)
         self.history: list[dict[str, Any]] = []
         self.epoch = 0
-        self.best = (math.inf, 0)  # (best val loss, epoch) for early stopping
+        self.best = (math.inf, 0)  # (best val loss, epoch) for early stopping and restore_best
+        self.best_weights: dict[str, torch.Tensor] | None = None  # that epoch's weights (restore_best)
+        self.last_weights: dict[str, torch.Tensor] | None = None  # the last epoch's, when the best were restored
+        self.restored = False
         self._signal: int | None = None
         self._pending = None  # a finished epoch not yet on disk (see SAVE_EVERY_S)
 
@@ -186,10 +190,13 @@ class Trainer:
             if self.epoch == 0 and self.save is not None:
                 self.save(self.model, self.state(), self.history)  # so Ctrl-C in epoch 1 can resume too
             self._last_save = time.perf_counter()
+            self._continue_from_last()
             try:
                 for epoch in range(self.epoch + 1, t.epochs + 1):
                     row = self.run_epoch(epoch, progress)
                     stop = self._early_stop(row)
+                    if stop or epoch == t.epochs:
+                        self._restore_best()
                     self._keep(stop or epoch == t.epochs)
                     progress.epoch_end(row)
                     if stop:
@@ -197,6 +204,9 @@ class Trainer:
             except (Interrupted, RunFailure):
                 self._flush()  # the last finished epoch reaches the disk before we stop
                 raise
+        if self.restored and not self.quiet:
+            print(f"kept the weights of epoch {self.best[1]}, the best validation loss ({self.best[0]:.4g}), not "
+                  f"the last epoch's (train.early_stopping.restore_best)", file=sys.stderr)
         self._warn_if_not_converged(stop)
         return self.history
 
@@ -256,13 +266,35 @@ class Trainer:
         return {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}
 
     def _early_stop(self, row: dict[str, Any]) -> bool:
+        """Keeps the best validation epoch (and its weights, for restore_best); True when patience ran out."""
         es = self.cfg.train.early_stopping
-        if es.patience == 0 or "val_loss" not in row:
+        if "val_loss" not in row:
             return False
         if row["val_loss"] < self.best[0] - es.min_delta:
             self.best = (row["val_loss"], row["epoch"])
+            if es.restore_best:
+                self.best_weights = self._weights()
             return False
         return early_stop_due(row["epoch"], self.best[1], es.patience)
+
+    # -- restore_best: the best validation epoch's weights kept at the end --------------------------
+    def _weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu", copy=True) for k, v in unwrap(self.model).state_dict().items()}
+
+    def _restore_best(self) -> None:
+        """At the last epoch: the best validation epoch's weights become the model's. The last epoch's
+        are kept in the checkpoint's state, so that --resume with more epochs continues from them."""
+        if not self.cfg.train.early_stopping.restore_best or self.best_weights is None or self.best[1] == self.epoch:
+            return
+        self.last_weights = self._weights()
+        unwrap(self.model).load_state_dict(self.best_weights)
+        self.restored = True
+
+    def _continue_from_last(self) -> None:
+        """A resumed run whose best weights were restored trains on from its last epoch's weights."""
+        if self.last_weights is not None:
+            unwrap(self.model).load_state_dict(self.last_weights)
+            self.last_weights = None
 
     # -- state for checkpoints and --resume -------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -276,6 +308,8 @@ class Trainer:
             "rng": rng_state(),
             "history": json.dumps(self.history),  # one string: pickling 100s of small dicts is slow
             "best": list(self.best),
+            **({"best_weights": self.best_weights} if self.best_weights is not None else {}),
+            **({"last_weights": self.last_weights} if self.last_weights is not None else {}),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -291,6 +325,7 @@ class Trainer:
         set_rng_state(state["rng"])
         self.history = json.loads(state["history"])
         self.best = tuple(state["best"])
+        self.best_weights, self.last_weights = state.get("best_weights"), state.get("last_weights")
         self.epoch = int(state["epoch"])
 
     def set_epoch_lr(self, epoch: int) -> None:

@@ -2,7 +2,7 @@
 and booleans as text ("" where missing), dates as seconds since 1970-01-01 (float64, NaN where missing), as
 ``dlnotes.data.tabular`` reads the cells of a CSV.
 
-Rows come from a CSV file (read as training read it: ``dlnotes.data.files.read_frame``), a pandas
+Rows come from a CSV file (read as training read it, with the run's encoding: ``dlnotes.data.csv_read``), a pandas
 DataFrame, a dict of columns (or of single values: one row) or a list of row dicts. The imputation,
 indicators, one-hot or embedding codes and scaling are the graph's (``dlnotes.export.tables``);
 ``codes`` does the one step a torch file cannot: text to level codes.
@@ -38,14 +38,16 @@ def contract(meta: dict[str, Any]) -> list[dict[str, Any]]:
             for c, t in columns(meta).items()]
 
 
-def frame(inputs, where: str):
-    """``inputs`` as a pandas DataFrame: a CSV path, a DataFrame, a dict of columns or values, row dicts."""
+def frame(inputs, where: str, encoding: str = "utf-8"):
+    """``inputs`` as a pandas DataFrame: a CSV path (read in ``encoding``), a DataFrame, a dict of columns or
+    values, row dicts."""
     import pandas as pd
 
     if isinstance(inputs, (str, Path)):
-        from dlnotes.data.files import read_frame
+        from dlnotes.data.csv_read import read_csv_file
 
-        return read_frame(inputs, where)
+        return read_csv_file(inputs, where, encoding,
+                             hint=f"the run reads its tables as {encoding} (data.encoding); save the file in it")
     if isinstance(inputs, pd.DataFrame):
         return inputs.reset_index(drop=True)
     if isinstance(inputs, dict):
@@ -65,7 +67,8 @@ def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]
     """(row names "0", "1"..., {column: array}) for ``inputs``; refuses a lacking column, text in a number
     column, a number beyond float32 and a missing value where the run's strategy is ``error`` or ``drop``."""
     where = f"'{inputs}'" if isinstance(inputs, (str, Path)) else "the table"
-    rows = frame(inputs, "--input")
+    encoding = (meta["preprocess"].get("tabular") or {}).get("read", {}).get("encoding", "utf-8")
+    rows = frame(inputs, "--input", encoding)
     types = columns(meta)
     lacking = [c for c in types if c not in rows.columns]
     if lacking:
@@ -80,7 +83,7 @@ def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]
 
 def cells(col, name: str, column_type: str, meta: dict[str, Any], where: str) -> np.ndarray:
     """One column's cells as the graph takes them, read as training read them (``dlnotes.data.tabular``)."""
-    from dlnotes.data.tabular import as_numbers, as_text
+    from dlnotes.data.cells import as_numbers, as_text
 
     if column_type == "number":
         return as_numbers(col, name, where)
@@ -122,10 +125,12 @@ def codes(meta: dict[str, Any], feed: dict[str, np.ndarray], warn: bool = False)
         text = np.asarray(feed[c], dtype=object)
         out[c] = np.array([index.get(v if v != MISSING else s["fill"], 0) for v in text], dtype=np.int64)
         new = out[c] == 0
+        if t == "boolean":  # a word training never saw counts as the most frequent level (data.encoders)
+            out[c][new] = index[s["fill"]]
         if new.any():
             unseen[c] = (int(new.sum()), str(text[int(np.flatnonzero(new)[0])]))
     if unseen and warn:
-        from dlnotes.data.tabular import note
+        from dlnotes.data.cells import note
 
         what = ", ".join(f"{c}: {n} (e.g. '{v}')" for c, (n, v) in unseen.items())
         note(f"warning: {sum(n for n, _ in unseen.values())} value(s) not seen in training, mapped to 'unknown': "
