@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset
-from dlnotes.data.sampling import split_indices
+from dlnotes.data.sampling import lost_classes, split_indices, stratified_cause, untrained_classes
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -95,8 +95,10 @@ def training_rows(ds: Dataset, cfg, stratify: bool) -> np.ndarray:
     if ds.x_test is None:
         keep, held = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, labels)
         if len(held) == 0 or len(keep) == 0:
+            cause = stratified_cause(labels, cfg.data.test_fraction) if labels is not None and len(held) == 0 else ""
             raise UserError(f"data: {len(ds.y)} rows leave {'no test row' if len(held) == 0 else 'nothing to train on'} "
-                            f"at test_fraction {cfg.data.test_fraction:g}; give more rows or train_path + test_path")
+                            f"at test_fraction {cfg.data.test_fraction:g}{cause}; give more rows or train_path + "
+                            f"test_path")
     if cfg.data.val_fraction > 0:
         inner, _ = split_indices(len(keep), cfg.data.val_fraction, cfg.seed + 1,
                                  labels[keep] if labels is not None else None)
@@ -191,19 +193,52 @@ def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None
     the run is evaluated or resumed; ``embed``: see ``fit_table``."""
     if ds.table is not None:
         fit_table(ds, cfg, task.stratify, embed)
-    seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
+    train, val, test, notes = _splits(ds, cfg, task.stratify)
+    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded)}
+    note = "\n".join(n for n in [_note(cfg.data.name, ds, train, val, test), *notes] if n)
+    return Prepared(train, val, test, ds, task, kind, pre, note or None)
+
+
+def _splits(ds: Dataset, cfg, stratify: bool) -> tuple[Split, Split | None, Split, list[str]]:
+    """(train, val, test, notes): the seeded splits. An empty test split, or a class left without training
+    samples, is refused (naming stratification when it is the cause); an empty validation split means
+    training without validation, said in a note, as are classes a stratified split left out of the test."""
+    seed, gap, notes = cfg.seed, ds.split_gap, []  # a gap: series tested on their end
+    labels = ds.y.numpy() if stratify and gap is None else None
     if ds.x_test is None:
         train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap, ds.raw)
         if len(test) == 0:  # found now, not as an empty test set after training
+            cause = stratified_cause(labels, cfg.data.test_fraction) if labels is not None else ""
             raise UserError(f"data.test_fraction: {len(ds.x)} samples give no test samples at "
-                            f"{cfg.data.test_fraction:g}; give more data or a larger test_fraction")
+                            f"{cfg.data.test_fraction:g}{cause}; give more data or a larger test_fraction")
     else:
         train, test = Split(ds.x, ds.y), Split(ds.x_test, ds.y_test)
     val = None
     if cfg.data.val_fraction > 0:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap, train.raw)
-    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded)}
-    return Prepared(train, val, test, ds, task, kind, pre, _note(cfg.data.name, ds, train, val, test))
+        if len(val) == 0:
+            cause = stratified_cause(train.y.numpy(), cfg.data.val_fraction) if labels is not None else ""
+            notes.append(f"note: data.val_fraction {cfg.data.val_fraction:g} of {len(train)} training samples "
+                         f"leaves no validation sample{cause}; training without validation")
+            val = None
+    if labels is not None:
+        notes += _class_coverage(ds, cfg, train, val, test)
+    return train, val, test, notes
+
+
+def _class_coverage(ds: Dataset, cfg, train: Split, val: Split | None, test: Split) -> list[str]:
+    """Refuses a class with no training sample; notes the classes the test or validation split lacks."""
+    classes, y = ds.classes or [], train.y.numpy()
+    gone = untrained_classes(classes, y, ds.y.numpy())
+    if gone:
+        one = len(gone) == 1
+        names = ", ".join(f"'{c}'" for c in gone[:5]) + (", ..." if len(gone) > 5 else "")
+        raise UserError(f"data.test_fraction: class{'' if one else 'es'} {names} keep{'s' if one else ''} no "
+                        f"training sample at test_fraction {cfg.data.test_fraction:g} and val_fraction "
+                        f"{cfg.data.val_fraction:g}; give more samples of {'it' if one else 'them'} "
+                        f"or smaller fractions")
+    return [n for n in (lost_classes(classes, y, test.y.numpy(), "test", cfg.data.test_fraction),
+                        val and lost_classes(classes, y, val.y.numpy(), "validation", cfg.data.val_fraction)) if n]
 
 
 def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, Any] | None) -> dict[str, Any]:

@@ -45,3 +45,31 @@ def epoch_indices(n: int, shuffle: bool, generator: torch.Generator | None, rank
         total = math.ceil(n / world) * world
         idx = torch.cat([idx, idx[: total - n]])[rank::world]
     return idx
+
+
+def stratified_cause(labels: np.ndarray, fraction: float) -> str:
+    """Why a stratified split held out nothing (``: the split is stratified ...``): each class gives
+    round(count x fraction) samples, which is 0 for every class when the classes are small."""
+    counts = np.bincount(labels.reshape(-1).astype(np.int64))
+    counts = counts[counts > 0]
+    text = (f": the split is stratified (each class gives round(its samples x {fraction:g})), and the largest of the "
+            f"{len(counts)} classes has {int(counts.max())} sample{'s' if counts.max() > 1 else ''}")
+    if counts.max() == 1:
+        return text + ", so no class can be both trained on and tested; a classifier needs several samples per class"
+    return text + f"; a fraction above {0.5 / counts.max():.2g} would hold one of its samples out"
+
+
+def lost_classes(classes: list[str], train_y: np.ndarray, held_y: np.ndarray, part: str, fraction: float) -> str | None:
+    """A note on the classes of the training split that a stratified split left without a ``part`` sample
+    (too few samples for their share to round to one); None when every class is there."""
+    missing = [str(classes[c]) for c in np.setdiff1d(np.unique(train_y), np.unique(held_y)).tolist()]
+    if not missing or len(held_y) == 0:
+        return None
+    shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return (f"note: the {part} split has no sample of {len(missing)} of the {len(classes)} classes ({shown}): too "
+            f"few samples for a stratified share of {fraction:g}")
+
+
+def untrained_classes(classes: list[str], train_y: np.ndarray, labels: np.ndarray) -> list[str]:
+    """The classes present in ``labels`` of which the training split kept no sample."""
+    return [str(classes[c]) for c in np.setdiff1d(np.unique(labels), np.unique(train_y)).tolist()]

@@ -39,6 +39,10 @@ class Report:
     surface: dict[str, torch.Tensor] | None = None  # the grid solver's loss surface (loss, w, b)
 
 
+LOSS_WORDS = {"mse": "the squared error of numbers", "cross_entropy": "the cross-entropy of class probabilities",
+              "bce": "binary cross-entropy (for two classes)"}
+
+
 class Task:
     name = ""
     loss = "mse"  # the loss `train.loss: auto` picks
@@ -46,11 +50,20 @@ class Task:
     shown: tuple[str, ...] = ("mse", "mae", "loss")  # the one-line summary after training
     stratify = False  # split so that each class keeps its share
     plain_text = False  # predict prints the prediction itself, not a CSV table, unless --output asks for one
+    losses: tuple[str, ...] = ("mse",)  # the losses (train.loss) that can train this task
+    model_keys: tuple[str, ...] = ("out_features",)  # a model does this task when its constructor takes one of these
 
     # -- data and model -------------------------------------------------------------------------
     def model_outputs(self, ds) -> dict[str, int]:
         """Model constructor arguments that follow from the targets (``num_classes``, ``horizon``...)."""
         return {"num_classes": 0}
+
+    def loss_problem(self, loss: str, ds) -> str | None:
+        """Why ``train.loss: <loss>`` cannot train this task on ``ds`` (it completes "train.loss: 'bce' ..."),
+        or None when it can."""
+        if loss in self.losses:
+            return None
+        return f"is {LOSS_WORDS.get(loss, 'not a loss for ' + self.name)}"
 
     def target_stats(self, y: torch.Tensor, x_mean: torch.Tensor, x_std: torch.Tensor) -> dict[str, Any]:
         """Normalisation of the targets, fitted on the training split (none by default)."""

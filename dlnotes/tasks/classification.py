@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from dlnotes.tasks.base import Task
+from dlnotes.tasks.base import LOSS_WORDS, Task
 
 
 class Classification(Task):
@@ -14,9 +14,16 @@ class Classification(Task):
     metric, higher_is_better = "accuracy", True
     shown = ("accuracy", "f1", "loss")
     stratify = True
+    losses, model_keys = ("cross_entropy", "bce"), ("num_classes",)
 
     def model_outputs(self, ds):
         return {"num_classes": len(ds.classes or [])}
+
+    def loss_problem(self, loss, ds):
+        """Binary cross-entropy fits two classes only."""
+        if loss == "bce" and len(ds.classes or []) != 2:
+            return f"is {LOSS_WORDS['bce']}"
+        return super().loss_problem(loss, ds)
 
     def metrics(self, out, y, pre, num_classes, threshold, loss):
         from dlnotes.engine.metrics import classification_metrics, confusion_matrix, labels

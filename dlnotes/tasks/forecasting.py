@@ -24,6 +24,7 @@ class Forecasting(Regression):
     metric, higher_is_better = "mse", False
     shown = ("mse", "mae", "loss")
     r2 = False
+    model_keys = ("horizon", "out_features")
     advice = "; a trend that leaves the training range needs data.transform: diff (or data.relative: true)"
 
     def model_outputs(self, ds):

@@ -11,6 +11,7 @@ class Language(Task):
     name, loss = "language", "cross_entropy"
     metric, higher_is_better = "accuracy", True
     shown = ("accuracy", "perplexity", "loss")
+    losses, model_keys = ("cross_entropy",), ("vocab_size",)
     plain_text = True  # a continuation is read, not parsed: printed as it is, line breaks and all
 
     def metrics(self, out, y, pre, num_classes, threshold, loss):
