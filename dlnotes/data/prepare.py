@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset
-from dlnotes.data.sampling import lost_classes, split_indices, stratified_cause, untrained_classes
+from dlnotes.data.sampling import (lost_classes, seq_len_advice, split_indices, stratified_cause,
+                                   untrained_classes)
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -195,7 +196,7 @@ def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None
         fit_table(ds, cfg, task.stratify, embed)
     train, val, test, notes = _splits(ds, cfg, task.stratify)
     pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded)}
-    note = "\n".join(n for n in [_note(cfg.data.name, ds, train, val, test), *notes] if n)
+    note = "\n".join(n for n in [_note(cfg, ds, train, val, test), *notes] if n)
     return Prepared(train, val, test, ds, task, kind, pre, note or None)
 
 
@@ -266,16 +267,19 @@ def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, 
     return pre
 
 
-def _note(name: str, ds: Dataset, train: Split, val: Split | None, test: Split) -> str | None:
+def _note(cfg, ds: Dataset, train: Split, val: Split | None, test: Split) -> str | None:
     """``timeseries_csv: 259 values -> 210 windows; 91 train, ... ; 48 windows dropped as gaps ...``."""
     if not ds.ordered and ds.note is None:
         return None
     sizes = f"{len(train)} train, " + (f"{len(val)} validation, " if val is not None else "") + f"{len(test)} test"
-    text = f"{name}: {ds.note or f'{len(ds.x)} windows'}; {sizes}"
+    text = f"{cfg.data.name}: {ds.note or f'{len(ds.x)} windows'}; {sizes}"
     dropped = len(ds.x) - len(train) - (len(val) if val is not None else 0) - len(test)
     if ds.ordered and ds.x_test is None:
         text += (f"; {dropped} windows dropped as gaps between train/validation/test so that no value is seen "
                  f"twice" if dropped else "; no gap needed between the parts")
+        if dropped and ds.horizon:  # a series to forecast: would a shorter window keep more?
+            text += seq_len_advice(len(ds.x), ds.seq_len, ds.horizon, int(cfg.extras("data").get("stride", 1)),
+                                   cfg.data.test_fraction, cfg.data.val_fraction) or ""
     return text
 
 

@@ -73,3 +73,36 @@ def lost_classes(classes: list[str], train_y: np.ndarray, held_y: np.ndarray, pa
 def untrained_classes(classes: list[str], train_y: np.ndarray, labels: np.ndarray) -> list[str]:
     """The classes present in ``labels`` of which the training split kept no sample."""
     return [str(classes[c]) for c in np.setdiff1d(np.unique(labels), np.unique(train_y)).tolist()]
+
+
+def kept_windows(n: int, gap: int, test_fraction: float, val_fraction: float) -> int:
+    """How many of ``n`` time-ordered windows the train/validation/test split keeps (``gap`` dropped before
+    each held-out part), by the same arithmetic as ``split_indices``."""
+    train, test = split_indices(n, test_fraction, 0, None, gap)
+    if val_fraction > 0:
+        inner, val = split_indices(len(train), val_fraction, 1, None, gap)
+        return len(inner) + len(val) + len(test)
+    return len(train) + len(test)
+
+
+def seq_len_advice(n: int, seq_len: int, horizon: int, stride: int, test_fraction: float,
+                   val_fraction: float, worst: float = 0.25) -> str | None:
+    """When the gaps between the parts take more than ``worst`` of a series' ``n`` windows: which shorter
+    ``seq_len`` would keep more (``; seq_len 12 would keep 90% (...)``). A window of seq_len + horizon
+    values needs a gap of (seq_len + horizon - 1) // stride windows before each held-out part."""
+    lost = 1 - kept_windows(n, (seq_len + horizon - 1) // stride, test_fraction, val_fraction) / n
+    if lost <= worst:
+        return None
+    values = (n - 1) * stride + seq_len + horizon
+    options = []
+    for length in range(seq_len - 1, 0, -1):
+        m = (values - length - horizon) // stride + 1
+        if m >= 4:
+            options.append((1 - kept_windows(m, (length + horizon - 1) // stride, test_fraction, val_fraction) / m,
+                            length, m))
+    good = [o for o in options if o[0] <= worst / 2] or sorted(options)[:1]
+    if not good or good[0][0] >= lost:
+        return f"; the gaps take {lost:.0%} of the windows: give a longer series"
+    share, length, m = good[0]
+    return (f"; the gaps take {lost:.0%} of the windows: data.seq_len {length} would keep {1 - share:.0%} of its "
+            f"{m} windows")

@@ -59,16 +59,25 @@ class Forecasting(Regression):
         return {"name": "last value", **regression_metrics(naive, truth, with_r2=False)}
 
     def seasonal_baseline(self, test, pre) -> dict[str, Any] | None:
-        """The value one period back (seasonal naive), when ``data.period`` was given."""
-        from dlnotes.data.series_transform import raw_windows, seasonal_naive
+        """The value one period back (seasonal naive), when ``data.period`` was given: read from each window's
+        past in the series (which reaches a season back), over the windows that have a season of past."""
+        from dlnotes.data.series_transform import history, seasonal_naive
         from dlnotes.engine.metrics import regression_metrics
 
         period = pre.get("period")
         if not period:
             return None
         truth = self.in_units(test.y, test, pre)[1]
-        guess = seasonal_naive(raw_windows(test, pre), truth.shape[1], period)
-        return {"name": f"seasonal naive (period {period})", **regression_metrics(guess, truth, with_r2=False)}
+        past = history(test, pre)
+        if past.shape[1] < period:  # a run from before the past reached a season back
+            return None
+        guess = seasonal_naive(past, truth.shape[1], period).to(truth.device)
+        ok = torch.isfinite(guess).all(1)
+        if not bool(ok.any()):
+            return None
+        name = f"seasonal naive (period {period})" + ("" if bool(ok.all()) else
+                                                        f" on {int(ok.sum())} of {len(ok)} windows")
+        return {"name": name, **regression_metrics(guess[ok], truth[ok], with_r2=False)}
 
     def summary(self, metrics):
         """``mse=0.30 (last value 3.8, seasonal naive (period 12) 36.5)  mae=...``."""
