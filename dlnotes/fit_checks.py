@@ -148,20 +148,26 @@ def model_keys_fit_data(cfg, data) -> str | None:
 
 
 def options_apply(cfg, data) -> str | None:
-    """Settings that would be silently ignored for this data."""
-    kind, task, params = data.kind, data.task, MODELS.params(cfg.model.name)
+    """Settings for another input kind, which would be silently ignored for this data."""
+    kind, params = data.kind, MODELS.params(cfg.model.name)
     what = f"data '{cfg.data.name}' is {KIND_WORDS[kind.name]}"
     if cfg.data.augment and not kind.image:
         return f"data.augment: random shifts and rotations are for images, and {what}; leave it out"
     if cfg.train.channels_last and not kind.image:
         return f"train.channels_last: a memory layout for images (N, C, H, W), and {what}; leave it out"
-    given = cfg.extras("model")
+    if "embed_categories" in cfg.extras("model") and _changed_param(params, cfg.extras("model"), "embed_categories") \
+            and kind.name != "tabular":
+        return f"model.embed_categories: learned embeddings are for a table's categories, and {what}; leave it out"
+    return None
+
+
+def settings_apply(cfg, data) -> str | None:
+    """Settings that would be silently ignored for this task or split."""
+    given, params = cfg.extras("model"), MODELS.params(cfg.model.name)
     if "threshold" in given and "threshold" in params and _changed_param(params, given, "threshold") \
             and len(data.dataset.classes or []) != 2:
         return (f"model.threshold: {given['threshold']} applies to two classes (p(class 1) >= threshold), but "
                 f"{data_words(data)}; leave it out")
-    if "embed_categories" in given and _changed_param(params, given, "embed_categories") and kind.name != "tabular":
-        return f"model.embed_categories: learned embeddings are for a table's categories, and {what}; leave it out"
     if _changed(cfg, "data", "test_fraction") and data.dataset.x_test is not None:
         return (f"data.test_fraction: {cfg.data.test_fraction:g} is not used: data '{cfg.data.name}' comes with "
                 f"its own test part ({data.size('test')} samples); leave it out")
@@ -192,7 +198,8 @@ def validation_exists(cfg, data) -> str | None:
     else:
         why = (f"data.val_fraction {cfg.data.val_fraction:g} of {data.size('train')} training samples leaves no "
                f"validation sample; give more data or a larger val_fraction")
-    return f"{' and '.join(users)} {'watch' if len(users) > 1 else 'watches'} the validation loss, but there is no validation split: {why}"
+    verb = "watch" if len(users) > 1 else "watches"
+    return f"{' and '.join(users)} {verb} the validation loss, but there is no validation split: {why}"
 
 
 def table_types_fit(cfg, data) -> str | None:
@@ -223,5 +230,5 @@ def table_types_fit(cfg, data) -> str | None:
 
 RULES: list[Callable[[Any, Any], str | None]] = [
     model_reads_kind, model_gives_task, loss_fits_task, model_keys_fit_data, table_types_fit,
-    options_apply, validation_exists,
+    options_apply, settings_apply, validation_exists,
 ]

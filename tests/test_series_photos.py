@@ -130,8 +130,9 @@ def test_worse_than_naive_is_one_warning_line():
     assert "\n" not in line
     metrics = {"mse": 0.2, "mae": 0.3, "loss": 0.1, "baseline": base,
                "seasonal_baseline": {"name": "seasonal naive (period 52)", "mse": 0.5, "mae": 0.6}}
-    assert task.summary(metrics) == ("mse=0.2000 (last value 0.2600, seasonal naive (period 52) 0.5000)  "
-                                     "mae=0.3000  loss=0.1000")
+    assert task.summary(metrics, "co2") == ("mse=0.2000 (baselines 'last value': mse=0.2600, 'seasonal naive "
+                                            "(period 52)': mse=0.5000)  rmse=0.4472 (units of 'co2')  mae=0.3000  "
+                                            "loss=0.1000")
 
 
 def test_run_records_the_series_preprocessing_and_baselines(series_run):

@@ -163,16 +163,7 @@ def _csv_series(path: Path, column: str | None) -> list[Series]:
     lines are gaps), or headerless rows of numbers (each row a series; blank lines between rows skipped)."""
     rows, lines = series_rows(path, "--input")
     if _headed(rows[0]):
-        header = [c.strip() for c in rows[0]]
-        if len(rows) < 2:
-            raise UserError(f"--input '{path}' has a header line and no values")
-        names = [column] if column in header else [h for h in header if h]
-        out = []
-        for name in names:
-            i = header.index(name)
-            cells = [r[i] if i < len(r) else "" for r in rows[1:]]
-            out.append(Series(name, series_cells(path, cells, lines[1:], "--input"), np.asarray(lines[1:])))
-        return out
+        return _column_series(path, rows, lines, column)
     if max(len(r) for r in rows) == 1:  # one headerless column: one series, an empty line a gap
         cells = [r[0] if r else "" for r in rows]
         return [Series("", series_cells(path, cells, lines, "--input"), np.asarray(lines))]
@@ -180,6 +171,19 @@ def _csv_series(path: Path, column: str | None) -> list[Series]:
     if all(not r[-1].strip() for r, _ in full):  # a delimiter at the end of every line: no value after it
         full = [(r[:-1], line) for r, line in full]
     return [Series("", series_cells(path, r, [line] * len(r), "--input"), row=line) for r, line in full]
+
+
+def _column_series(path: Path, rows: list[list[str]], lines: list[int], column: str | None) -> list[Series]:
+    """The series under a header line: ``column`` when it is there, else every named column."""
+    header = [c.strip() for c in rows[0]]
+    if len(rows) < 2:
+        raise UserError(f"--input '{path}' has a header line and no values")
+    out = []
+    for name in [column] if column in header else [h for h in header if h]:
+        i = header.index(name)
+        cells = [r[i] if i < len(r) else "" for r in rows[1:]]
+        out.append(Series(name, series_cells(path, cells, lines[1:], "--input"), np.asarray(lines[1:])))
+    return out
 
 
 def load_series(path: Path, column: str | None = None) -> list[Series]:

@@ -39,7 +39,8 @@ def lost(how: str) -> int:
 
 def _at(i: int, lines) -> str:
     """Where value ``i`` of a series came from: its file line when known, else its position."""
-    return f"line {int(lines[i])} (value {i + 1} of the series)" if lines is not None else f"value {i + 1} of the series"
+    value = f"value {i + 1} of the series"
+    return f"line {int(lines[i])} ({value})" if lines is not None else value
 
 
 def fill_gaps(v: np.ndarray, how: str, where: str, lines=None) -> tuple[np.ndarray, int]:

@@ -79,3 +79,16 @@ def folder_labels(root: Path, names: list[str], classes: list[str]) -> list[str]
             return None
         labels.append(parts[0])
     return labels
+
+
+def confusion_text(cm: list[list[int]], classes: list[str], longest: int = 12) -> str:
+    """The confusion matrix as text, every row (true class) and column (predicted class) labelled with
+    its class name (cut to ``longest`` characters); classes unnamed in the run are numbered."""
+    names = [str(c) for c in classes] if len(classes) == len(cm) else [str(i) for i in range(len(cm))]
+    names = [n if len(n) <= longest else n[:longest - 3] + "..." for n in names]
+    label = max(len(n) for n in names)
+    col = max([len(n) for n in names] + [len(str(v)) for row in cm for v in row])
+    lines = ["confusion matrix (rows: true class, columns: predicted):",
+             "  " + " " * label + "  " + " ".join(n.rjust(col) for n in names)]
+    lines += ["  " + n.ljust(label) + "  " + " ".join(str(v).rjust(col) for v in row) for n, row in zip(names, cm)]
+    return "\n".join(line.rstrip() for line in lines)

@@ -79,15 +79,6 @@ class Forecasting(Regression):
                                                         f" on {int(ok.sum())} of {len(ok)} windows")
         return {"name": name, **regression_metrics(guess[ok], truth[ok], with_r2=False)}
 
-    def summary(self, metrics):
-        """``mse=0.30 (last value 3.8, seasonal naive (period 12) 36.5)  mae=...``."""
-        season, base = metrics.get("seasonal_baseline"), metrics.get("baseline")
-        if not (season and base and self.metric in metrics):
-            return super().summary(metrics)
-        head = (f"{self.metric}={metrics[self.metric]:.4f} ({base['name']} {base[self.metric]:.4f}, "
-                f"{season['name']} {season[self.metric]:.4f})")
-        return "  ".join([head] + [f"{k}={metrics[k]:.4f}" for k in self.shown if k in metrics and k != self.metric])
-
     def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
         names, _, values = self.forecast_series(model, inputs, spec, device, steps)
         return [{"input": n, "step": k + 1, "prediction": f"{float(v):.6g}"}
