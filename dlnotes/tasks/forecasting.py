@@ -113,6 +113,27 @@ class Forecasting(Regression):
         pre, test = report.spec.pre, report.test
         pred, truth = self.in_units(report.outputs, test, pre)
         paths.append(plots.predicted_vs_true(pred, truth, out / "predicted_vs_true.png"))
-        paths.append(plots.forecasts(raw_windows(test, pre)[0], truth, pred, anchors(test, pre),
-                                     int(report.spec.dataset.get("args", {}).get("stride", 1)), out / "forecasts.png"))
+        stride = int(report.spec.dataset.get("args", {}).get("stride", 1))
+        inputs = raw_windows(test, pre)
+        if one_series(inputs, stride, pre):  # the test span of one series, forecast along it
+            paths.append(plots.forecasts(inputs[0], truth, pred, anchors(test, pre), stride, out / "forecasts.png"))
+        else:  # independent windows: a few, each apart
+            pick = torch.linspace(0, len(inputs) - 1, min(SHOWN_WINDOWS, len(inputs))).round().long().unique()
+            paths.append(plots.window_forecasts(inputs[pick], truth[pick], pred[pick],
+                                                [f"test window {int(i) + 1} of {len(inputs)}" for i in pick],
+                                                out / "forecasts.png"))
         return paths
+
+
+SHOWN_WINDOWS = 6  # independent windows drawn in forecasts.png
+
+
+def one_series(inputs: torch.Tensor, stride: int, pre: dict[str, Any]) -> bool:
+    """Whether the windows are cut from one series in order: each window's values continue the previous
+    one's, ``stride`` steps on (a user's series, ``timeseries_csv``), as opposed to independent windows
+    (``sine``: one wave each), which joined into one line would draw a series that never existed."""
+    t = inputs.shape[1]
+    if len(inputs) < 2 or stride >= t:
+        return "column" in pre  # nothing overlaps to tell by: a series read from a file's column is one
+    a, b = inputs[1:, :t - stride], inputs[:-1, stride:]
+    return bool(torch.allclose(a, b, rtol=1e-5, atol=1e-6 * float(inputs.abs().max().clamp_min(1.0))))
