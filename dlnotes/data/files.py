@@ -28,7 +28,7 @@ import torch
 
 from dlnotes.data.base import Dataset
 from dlnotes.data.checks import check_float32
-from dlnotes.errors import UserError
+from dlnotes.errors import UserError, column_hint
 from dlnotes.registry import DATASETS
 
 
@@ -217,18 +217,18 @@ def csv(path: str | None = None, train_path: str | None = None, test_path: str |
     header = list(frames[0][2].columns)
     p0 = frames[0][1]
     if target not in header:
-        raise UserError(f"data.target: column '{target}' is not in '{p0}'; its columns are: {', '.join(header)}")
+        raise UserError(f"data.target: column '{target}' is not in '{p0}'{column_hint(target, header)}")
     if features and target in features:
         raise UserError(f"data.features: '{target}' is the target; it cannot also be a feature")
     cols = [str(c) for c in features] if features else [h for h in header if h != target]
     for c in columns or {}:
         if c not in header:
-            raise UserError(f"data.columns: '{c}' is not a column of '{p0}'; its columns are: {', '.join(header)}")
+            raise UserError(f"data.columns: '{c}' is not a column of '{p0}'{column_hint(c, header)}")
     for where, p, frame in frames:
         lacking = [c for c in cols + [target] if c not in frame.columns]
         if lacking:
             raise UserError(f"data.{'features' if target not in lacking else 'target'}: '{p}' lacks column(s) "
-                            f"{', '.join(lacking)}; its columns are: {', '.join(map(str, frame.columns))}")
+                            f"{', '.join(lacking)}{column_hint(lacking[0], frame.columns)}")
     if not cols:
         raise UserError(f"data.features: '{p0}' has no feature columns besides the target '{target}'")
 
