@@ -48,18 +48,8 @@ def check_fit(cfg, data) -> None:
 # -- what the data is, in words ----------------------------------------------------------------------
 
 def data_words(data) -> str:
-    """``the target 'species' has 3 classes (Adelie, Chinstrap, Gentoo)``, ``the target 'price' holds numbers``."""
-    ds, task = data.dataset, data.task.name
-    target = f"the target '{ds.target_name}'" if ds.target_name else "the data's target"
-    if task == "classification":
-        classes = [str(c) for c in ds.classes or []]
-        shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
-        return f"{target} has {len(classes)} classes ({shown})"
-    if task == "regression":
-        return f"{target} holds numbers (a regression)"
-    if task == "forecasting":
-        return "the data is a series to forecast"
-    return "the data is text (each next character is predicted)"
+    """``the target 'species' has 3 classes (Adelie, Chinstrap, Gentoo)``: the task's own words for its data."""
+    return data.task.describe(data.dataset)
 
 
 def _models_for(keys: tuple[str, ...]) -> str:
@@ -198,8 +188,8 @@ def validation_exists(cfg, data) -> str | None:
     else:
         why = (f"data.val_fraction {cfg.data.val_fraction:g} of {data.size('train')} training samples leaves no "
                f"validation sample; give more data or a larger val_fraction")
-    verb = "watch" if len(users) > 1 else "watches"
-    return f"{' and '.join(users)} {verb} the validation loss, but there is no validation split: {why}"
+    verb = "watch the validation loss and need" if len(users) > 1 else "watches the validation loss and needs"
+    return f"{' and '.join(users)} {verb} a validation split, but there is none: {why}"
 
 
 def table_types_fit(cfg, data) -> str | None:
@@ -207,21 +197,20 @@ def table_types_fit(cfg, data) -> str | None:
     columns = cfg.extras("data").get("columns") or {}
     target = data.dataset.target_name
     if target in columns:
-        given, task = columns[target], data.task.name
+        given = columns[target]
         if given == "ignore":
             return (f"data.columns.{target}: 'ignore' cannot apply to the target: it is what the model predicts; "
                     f"leave data.columns.{target} out")
-        fits = {"classification": ("category", "boolean"), "regression": ("number",)}.get(task, ())
-        if given not in fits:
+        if given not in data.task.column_types:
             want = "a number: data.task: regression" if given == "number" else "classes: data.task: classification"
             return (f"data.columns.{target}: '{given}' does not set the target's type: {data_words(data)} under "
                     f"data.task: {cfg.extras('data').get('task', 'auto')}; to predict it as {want} (and leave "
                     f"data.columns.{target} out)")
     stats = (data.preprocess.get("tabular") or {}).get("stats") or {}
     types = (data.preprocess.get("tabular") or {}).get("types") or {}
-    for column, kind in types.items():
+    for column, typed in types.items():
         levels = stats.get(column, {}).get("levels") or []
-        if kind == "boolean" and len(levels) > 2:
+        if typed == "boolean" and len(levels) > 2:
             shown = ", ".join(levels[:6]) + (", ..." if len(levels) > 6 else "")
             return (f"data.columns.{column}: 'boolean' needs two levels, but the column has {len(levels)} in the "
                     f"training rows ({shown}); use category")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +151,9 @@ def _cell(v: Any) -> str:
 
 
 def format_table(rows: list[dict[str, Any]], keys: list[str] | None = None, width: int | None = None) -> str:
-    """The runs as aligned text tables no wider than ``width`` (default: the terminal's), one per group of
-    runs with the same task, model and dataset, each showing the config keys that differ *within* it.
+    """The runs as aligned text tables no wider than ``width`` (default: the terminal's, when stdout is one),
+    one per group of runs with the same task, model and dataset, each showing the config keys that differ
+    *within* it.
 
     One group is one table with model and data columns (as before groups existed); several get a heading
     each. A table too wide shortens its key names to their last part, then long values, then leaves out
@@ -159,7 +161,7 @@ def format_table(rows: list[dict[str, Any]], keys: list[str] | None = None, widt
     differing over all runs) is accepted for callers of the one-table layout and no longer needed."""
     if not rows:
         return "no runs found"
-    width = width or shutil.get_terminal_size((120, 24)).columns
+    width = width or terminal_width() or 10**9  # 0: not a terminal, no limit
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
         if not r["damaged"]:
@@ -174,8 +176,16 @@ def format_table(rows: list[dict[str, Any]], keys: list[str] | None = None, widt
             lines += _group_table(members, width, identity=False)
         lines = lines[1:] + ([""] if damaged else [])
     run_width = max(len(r["run"]) for r in rows)
-    lines += [_fit(f"{r['run'].ljust(run_width)}  damaged: {r['damaged']}", width) for r in damaged]
+    lines += [f"{r['run'].ljust(run_width)}  damaged: {r['damaged']}" for r in damaged]  # why, in full
     return "\n".join(lines)
+
+
+def terminal_width() -> int:
+    """The terminal's width when stdout is one (COLUMNS, else the terminal's own); a pipe or a file gets
+    the tables unlimited (0 = no limit), to be searched or read by a program."""
+    if not sys.stdout.isatty():
+        return 0
+    return shutil.get_terminal_size((120, 24)).columns
 
 
 def _group_table(members: list[dict[str, Any]], width: int, identity: bool) -> list[str]:

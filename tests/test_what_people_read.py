@@ -79,8 +79,10 @@ def mixed(tmp_path_factory):
 
 @pytest.mark.parametrize("width", [80, 200])
 def test_runs_of_different_kinds_are_grouped_and_fit_the_terminal(mixed, monkeypatch, width):
+    from dlnotes import runs_table
+
     root, _ = mixed
-    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setattr(runs_table, "terminal_width", lambda: width)  # as in a terminal this wide
     code, out, err = call("runs", root / "runs")
     assert code == 0, err
     lines = out.rstrip("\n").splitlines()
@@ -98,6 +100,8 @@ def test_runs_of_different_kinds_are_grouped_and_fit_the_terminal(mixed, monkeyp
         assert all(k in mlp.splitlines()[1] for k in ("hidden_sizes", "activation", "dropout", "lr", "momentum"))
     else:  # what does not fit is named below the table
         assert "also differ" in mlp or "more keys differ" in mlp
+    monkeypatch.undo()  # not a terminal (a pipe, a file): the tables in full
+    assert any(len(line) > 80 for line in call("runs", root / "runs")[1].splitlines())
 
 
 # -- item 14 -----------------------------------------------------------------------------------------

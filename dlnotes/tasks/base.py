@@ -52,6 +52,10 @@ def number(key: str, value: float) -> str:
     return f"{value:#.4g}"
 
 
+def target_words(ds) -> str:
+    return f"the target '{ds.target_name}'" if ds.target_name else "the data's target"
+
+
 LOSS_WORDS = {"mse": "the squared error of numbers", "cross_entropy": "the cross-entropy of class probabilities",
               "bce": "binary cross-entropy (for two classes)"}
 
@@ -65,11 +69,16 @@ class Task:
     plain_text = False  # predict prints the prediction itself, not a CSV table, unless --output asks for one
     losses: tuple[str, ...] = ("mse",)  # the losses (train.loss) that can train this task
     model_keys: tuple[str, ...] = ("out_features",)  # a model does this task when its constructor takes one of these
+    column_types: tuple[str, ...] = ("number",)  # the data.columns types that agree with this task's target
 
     # -- data and model -------------------------------------------------------------------------
     def model_outputs(self, ds) -> dict[str, int]:
         """Model constructor arguments that follow from the targets (``num_classes``, ``horizon``...)."""
         return {"num_classes": 0}
+
+    def describe(self, ds) -> str:
+        """The data in words, for a message that names both sides: ``the target 'price' holds numbers``."""
+        return f"{target_words(ds)} holds numbers (a regression)"
 
     def loss_problem(self, loss: str, ds) -> str | None:
         """Why ``train.loss: <loss>`` cannot train this task on ``ds`` (it completes "train.loss: 'bce' ..."),

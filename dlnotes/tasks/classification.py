@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from dlnotes.tasks.base import LOSS_WORDS, Task
+from dlnotes.tasks.base import LOSS_WORDS, Task, target_words
 
 
 class Classification(Task):
@@ -14,7 +14,12 @@ class Classification(Task):
     metric, higher_is_better = "accuracy", True
     shown = ("accuracy", "f1", "loss")
     stratify = True
-    losses, model_keys = ("cross_entropy", "bce"), ("num_classes",)
+    losses, model_keys, column_types = ("cross_entropy", "bce"), ("num_classes",), ("category", "boolean")
+
+    def describe(self, ds):
+        classes = [str(c) for c in ds.classes or []]
+        shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
+        return f"{target_words(ds)} has {len(classes)} classes ({shown})"
 
     def model_outputs(self, ds):
         return {"num_classes": len(ds.classes or [])}

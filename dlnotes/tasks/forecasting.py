@@ -24,7 +24,10 @@ class Forecasting(Regression):
     metric, higher_is_better = "mse", False
     shown = ("mse", "mae", "loss")
     r2 = False
-    model_keys = ("horizon", "out_features")
+    model_keys, column_types = ("horizon", "out_features"), ()
+
+    def describe(self, ds):
+        return "the data is a series to forecast"
     advice = "; a trend that leaves the training range needs data.transform: diff (or data.relative: true)"
 
     def model_outputs(self, ds):
