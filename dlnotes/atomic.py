@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dlnotes.errors import RunFailure, UserError
+from dlnotes.errors import RunFailure, UserError, path_note
 
 
 def _umask() -> int:
@@ -160,9 +160,9 @@ def read_json(path: str | Path) -> dict:
     """A JSON object from ``path``; a missing, invalid or too deeply nested file is one ``UserError`` line."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"'{path}' not found")
+        raise UserError(f"'{path}' not found{path_note(path)}")
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+        obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         raise UserError(f"'{path}' is not valid JSON ({e})") from None
     except RecursionError:  # json's parser recurses once per nested [ or {
@@ -170,7 +170,3 @@ def read_json(path: str | Path) -> dict:
     if not isinstance(obj, dict):
         raise UserError(f"'{path}' should hold a JSON object")
     return obj
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")

@@ -26,8 +26,8 @@ from dlnotes.collect import load_data
 from dlnotes.config import TRAIN_PROVIDED, Config, dump, load_config, resolved
 from dlnotes.engine.resume import Resume
 from dlnotes.engine.rundir import RunDir, safe_name
-from dlnotes.fit_checks import check_fit
 from dlnotes.errors import UserError
+from dlnotes.fit_checks import check_fit
 from dlnotes.trained import Run
 
 
@@ -116,7 +116,7 @@ def collect(s: Session) -> None:
     from dlnotes.engine.progress import status
 
     status(f"loading data: {s.cfg.data.name} ...", s.quiet)
-    s.data = load_data(s.cfg, s.resume.meta["preprocess"] if s.resume else None)
+    s.data = load_data(s.cfg, s.resume.meta["preprocess"] if s.resume else None, quiet=s.quiet)
     check_fit(s.cfg, s.data)  # the config against the data, before the run holds anything of it
     if s.data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
         status(f"{s.cfg.data.name}: {s.data.dataset.loading}", s.quiet)
@@ -126,23 +126,26 @@ def collect(s: Session) -> None:
 
 def build(s: Session) -> None:
     """Build: the model the config names, sized by the data; the run's config and meta.json written."""
+    from dlnotes.data_paths import absolute as absolute_paths
     from dlnotes.engine.progress import status
     from dlnotes.models import build_model, model_args
     from dlnotes.summary import check_fits
 
+    if s.resume is None:  # a new run records its data paths absolute, to work from any folder
+        s.cfg = absolute_paths(s.cfg)
     data, cfg = s.data, s.cfg
     s.args = model_args(cfg.model.name, cfg.extras("model"), {**data.model_inputs(), "gradient": cfg.train.gradient})
     status(f"building {cfg.model.name} ({data.size('train'):,} training samples) ...", s.quiet)
     s.model = build_model(cfg.model.name, s.args)
     if data.kind.image:
         check_fits(s.model, data.dataset.input_shape)
-    s.meta = describe(s)
+    config = resolved(cfg)
+    config["model"].update({k: v for k, v in s.args.items()  # what the data fixed, for the record
+                            if k not in config["model"] and k not in TRAIN_PROVIDED})
+    s.meta = {**describe(s), "config": config}  # what was trained: --resume and eval compare with it
     if s.resume:
         s.meta = s.resume.check_same_run(s.meta)
     if s.writer:
-        config = resolved(cfg)
-        config["model"].update({k: v for k, v in s.args.items()  # what the data fixed, for the record
-                                if k not in config["model"] and k not in TRAIN_PROVIDED})
         s.rd.record(RunDir.CONFIG, RunDir.META)  # one ledger write for both
         s.rd.write_config(dump(config))
         s.rd.write_meta(s.meta)
@@ -249,6 +252,7 @@ def describe(s: Session) -> dict[str, Any]:
         "dataset": {"name": s.cfg.data.name, "args": s.cfg.extras("data"), "task": ds.task, "kind": ds.kind,
                     "input_shape": list(ds.input_shape), "classes": ds.classes, "feature_names": ds.feature_names,
                     "target_name": ds.target_name, "sizes": {k: data.size(k) for k in ("train", "val", "test")}},
+        "data": data.identity(),
         "preprocess": data.preprocess,
         "seed": s.cfg.seed,
         "solver": s.cfg.train.solver,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dlnotes.engine.rundir import RunDir
-from dlnotes.errors import UserError
+from dlnotes.errors import UserError, path_note
 
 RUN_FILES = (RunDir.META, RunDir.CONFIG)  # a folder holding either is a run (perhaps a damaged one)
 
@@ -27,7 +27,7 @@ def run_dirs(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
-            raise UserError(f"runs: '{path}' is not a folder" if path.exists() else f"runs: '{path}' not found")
+            raise UserError(f"runs: '{path}' is not a folder" if path.exists() else f"runs: '{path}' not found{path_note(path)}")
         if _is_run(path):
             found.append(path)
         else:
@@ -270,7 +270,10 @@ def compare(paths: list[Path], output: Path) -> Path:
     """The learning curves of several runs on one figure, labelled by the config keys that differ."""
     from dlnotes import plots
 
+    from dlnotes.outputs import check_output
+
     rows, keys = collect_runs(paths)
+    check_output(output, "--output", runs=[r["path"] for r in rows])
     ok = [r for r in rows if not r["damaged"]]
     for r in rows:
         if r["damaged"]:

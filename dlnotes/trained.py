@@ -44,7 +44,11 @@ class Run:
         if rd.newest() is None:
             raise UserError(f"'{rd.path}' has no checkpoint: the run stopped before its first one; "
                             f"start it again with: dlnotes train --resume {rd.path}")
-        run = cls(rd.path, load_config(rd.config_path), rd.meta())
+        from dlnotes.engine.resume import check_config_unchanged
+
+        meta, cfg = rd.meta(), load_config(rd.config_path)
+        check_config_unchanged(meta, cfg, rd.path)
+        run = cls(rd.path, cfg, meta)
         run._device_spec = device
         run.metrics = rd.read_metrics()
         return run
@@ -75,8 +79,12 @@ class Run:
             from dlnotes.collect import load_data
             from dlnotes.engine.device import seed_everything
 
+            from dlnotes.engine.resume import check_same_data
+
             seed_everything(self.config.seed)
-            self._data = load_data(self.config, self.meta["preprocess"])
+            data = load_data(self.config, self.meta["preprocess"])
+            check_same_data(self.meta, data.identity(), f"run '{self.path}'")
+            self._data = data
         return self._data
 
     def evaluate(self, split: str = "test") -> dict[str, Any]:
@@ -103,15 +111,31 @@ class Run:
         return metrics
 
     def predict(self, inputs, top_k: int = 0, steps: int = 0, temperature: float = 0.8,
-                seed: int | None = None) -> list[dict[str, Any]]:
-        """Applies the model to raw inputs (paths, arrays or text); rows of ``input, prediction, ...``.
-        ``seed`` (default: the run's) drives text sampling."""
+                seed: int | None = None, probabilities: bool = False) -> list[dict[str, Any]]:
+        """Applies the model to raw inputs; the rows ``dlnotes predict`` writes (``input, prediction, ...``).
+
+        ``inputs`` (``dlnotes.inputs.prepare`` reads them, as the exported file takes them): images as files,
+        folders, PIL images, numpy arrays or torch tensors (one image, or a 4-D batch), or a list of those;
+        tables as a CSV file, a pandas DataFrame, a dict of columns or a list of row dicts; series as a
+        .csv/.npy file or a list of numbers (rows: several series); text as a prompt or a list of prompts.
+        ``probabilities``: classifier rows also hold every class's probability. ``seed`` (default: the
+        run's) drives text sampling."""
         import dataclasses
 
         from dlnotes.engine.predict import predict
 
         spec = self.spec if seed is None else dataclasses.replace(self.spec, seed=seed)
-        return predict(self.model, inputs, spec, self.device, top_k=top_k, steps=steps, temperature=temperature)
+        return predict(self.model, inputs, spec, self.device, top_k=top_k, steps=steps, temperature=temperature,
+                       probabilities=probabilities)
+
+    def export(self, fmt: str, output: str | Path, steps: int = 0) -> Path:
+        """Writes the whole model (raw inputs in, answers in the user's units out) as ``fmt`` (onnx,
+        torch_export, torchscript) to ``output``; ``steps``: a forecaster's roll-out (default its horizon)."""
+        from dlnotes.engine.weights import unwrap
+        from dlnotes.export import check, export
+
+        check(fmt, output)
+        return export(self.model, self.meta, fmt, output, unwrap(self.model).threshold, steps)
 
     def predict_figure(self, inputs, path: str | Path, steps: int = 0) -> Path | None:
         """The figure of a prediction (forecasting: the series read and its forecast) at ``path``, or None."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from dlnotes.errors import UserError
+from dlnotes.errors import UserError, path_note
 
 MAX_DEPTH = 64  # nesting of mappings and lists; a real config needs 4
 MAX_CONFIG_BYTES = 1 << 20
@@ -84,7 +84,7 @@ def _where(e: yaml.MarkedYAMLError) -> str:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file '{path}' not found" if not path.exists() else f"config '{path}' is not a file")
+        raise UserError(f"config file '{path}' not found{path_note(path)}" if not path.exists() else f"config '{path}' is not a file")
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise UserError(f"config '{path}' is larger than {MAX_CONFIG_BYTES >> 20} MB; a config is a few lines")

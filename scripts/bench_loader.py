@@ -4,11 +4,18 @@
 
 1. Generates a folder of ``--images`` random-content JPEGs (``--size`` square, quality 90) in a temporary
    directory; nothing is downloaded.
-2. Decode limit, measured in this run: one process, one thread, does a worker's whole per-image job
-   (read the file, ``decode_image``, the ``krizhevsky`` training view: random 224 crop, flip, PCA colour
-   noise, normalisation into a reused batch buffer, as a worker writes into its slot) for every file
-   (``--single`` for fewer: a few hundred files time a few tenths of a second, too short to be steady);
-   limit(N) = that rate x N workers.
+2. Decode limit, measured in this run: one process, one thread, does all the per-image work of the
+   loader for every file (``--single`` for fewer: a few hundred files time a few tenths of a second, too
+   short to be steady): a worker's exact job (``ImageFiles[i]``: read and decode the file with
+   ``dlnotes.data.pixels``, the ``krizhevsky`` training view: random 224 crop, flip, the colour-noise
+   alphas; then the uint8 batch of 128 stacked, as the default collation does) and the main process's
+   job on that batch (``ImageTransform.finish``: to float in fresh memory, PCA colour noise,
+   normalisation), which costs the consumer's time. limit(N) = that rate x N workers: the work split
+   between N workers and the main process, done at one thread's speed by each of N cores. The two
+   parts' rates are printed too.
+   ``--compare-resize`` also times a worker's job with the training view resized by Pillow (the kernel
+   predict's views use) instead of torch's uint8 kernel (what the loader uses); with ``--size`` above 256
+   the view has something to resize.
 3. The loader alone: ``dlnotes.data.stream.Loader`` with N workers (batch 128, shuffled, augmented), the
    images/s of a full pass after a warm-up pass (persistent workers), without a model; on CUDA also
    ``decode: cuda`` (nvJPEG, batched) when a GPU is present.
@@ -51,7 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities", category=DeprecationWarning)
 
-from dlnotes.data.stream import ImageFiles, Loader, decode_file  # noqa: E402
+from dlnotes.data.pixels import read_pixels  # noqa: E402
+from dlnotes.data.stream import ImageFiles, Loader  # noqa: E402
 from dlnotes.data.transforms import ImageTransform  # noqa: E402
 
 CLASSES = 4
@@ -88,25 +96,69 @@ def files_of(paths, image_size=224, recipe="krizhevsky", workers=2, decode="cpu"
 
 
 def single_thread_rate(paths, pre, count: int) -> dict:
-    """Images/s of one thread: decode only, and decode + training view (wall clock and per CPU second)."""
+    """Images/s of one thread: decode only; the worker's job (decode + training view + the uint8 batch);
+    the main process's job (``finish``); and both, the limit per worker (wall clock and per CPU second)."""
+    torch.set_num_threads(1)
+    files = files_of(paths[:count], pre=pre)
+    fit = files.transform.fit(torch.Generator())
+    for i in range(20):  # warm-up: page cache, allocator
+        files[(i, 0)]
+    start = time.perf_counter()
+    for p in paths[:count]:
+        read_pixels(str(p), 3, fit)
+    decode = count / (time.perf_counter() - start)
+    from torchvision.io import decode_image, read_file  # the reference: libjpeg-turbo straight into a tensor
+
+    start = time.perf_counter()
+    for p in paths[:count]:
+        decode_image(read_file(str(p)))
+    torchvision_decode = count / (time.perf_counter() - start)
+    same = bool(np.array_equal(read_pixels(str(paths[0]), 3), decode_image(read_file(str(paths[0]))).permute(1, 2, 0).numpy()))
+    worker = main = 0.0
+    cpu = time.process_time()
+    for b in range(0, count, 128):
+        t0 = time.perf_counter()
+        items = [files[(i, 1)] for i in range(b, min(b + 128, count))]
+        pixels, alpha = torch.stack([p for p, _, _ in items]), torch.stack([a for _, _, a in items])
+        t1 = time.perf_counter()
+        files.transform.finish(pixels, alpha)
+        worker, main = worker + t1 - t0, main + time.perf_counter() - t1
+    full_cpu = count / (time.process_time() - cpu)
+    torch.set_num_threads(os.cpu_count() or 1)
+    return {"decode": decode, "torchvision_decode": torchvision_decode, "same_pixels": same, "worker": count / worker, "main": count / main, "full": count / (worker + main),
+            "full_per_cpu_s": full_cpu}
+
+
+def resize_comparison(paths, pre, count: int, repeats: int) -> dict:
+    """A worker's job with the training view's resize by torch's uint8 kernel (``fast_resize``, what the
+    loader does) against Pillow's (``views.resize``, what predict's views use), one thread, in turn."""
+    from dlnotes.data import views
+    from dlnotes.data.transforms import flip_drawn, random_crop_params
+
     torch.set_num_threads(1)
     t = ImageTransform(224, "krizhevsky", train=True, pre=pre)
-    sample = paths[:count]
-    for p in sample[:20]:  # warm-up: page cache, allocator
-        t(decode_file(str(p), 3), torch.Generator().manual_seed(0))
-    start = time.perf_counter()
-    for p in sample:
-        decode_file(str(p), 3)
-    decode = len(sample) / (time.perf_counter() - start)
-    start, cpu = time.perf_counter(), time.process_time()
-    out = torch.empty(128, 3, 224, 224)  # the worker's job, batch by batch into one reused buffer
-    for i, p in enumerate(sample):
-        pixels, alpha = t.pixels(decode_file(str(p), 3), torch.Generator().manual_seed(i))
-        t.finish(pixels.unsqueeze(0), alpha.unsqueeze(0), out=out[i % 128:i % 128 + 1])
-    full = len(sample) / (time.perf_counter() - start)
-    full_cpu = len(sample) / (time.process_time() - cpu)
+
+    def pillow(arr, g):  # the same view, every resize Pillow's
+        r = views.short_side(224)
+        square = views.centre_crop(views.resize_short(arr, r), r)
+        top, left = random_crop_params(r, r, 224, g)
+        crop = square[top:top + 224, left:left + 224]
+        return torch.from_numpy(views.chw(crop[:, ::-1] if flip_drawn(g) else crop)), t.alpha(3, g)
+
+    rates = {"torch": [], "pillow": []}
+    for _ in range(repeats):
+        for name, view in (("torch", t.pixels), ("pillow", pillow)):
+            start = time.perf_counter()
+            for i, p in enumerate(paths[:count]):
+                g = torch.Generator().manual_seed(i)
+                view(read_pixels(str(p), 3, t.fit(g)), g)
+            rates[name].append(count / (time.perf_counter() - start))
     torch.set_num_threads(os.cpu_count() or 1)
-    return {"decode": decode, "full": full, "full_per_cpu_s": full_cpu}
+    out = {k: round(statistics.median(v), 1) for k, v in rates.items()}
+    print(f"\nworker's job, krizhevsky training view, {count} files, one thread, medians of {repeats}: "
+          f"torch's resize {out['torch']:.0f} images/s, Pillow's {out['pillow']:.0f} "
+          f"(gain {out['torch'] / out['pillow']:.2f})")
+    return out
 
 
 def loader_rate(files: ImageFiles, workers: int, device: torch.device) -> dict:
@@ -191,9 +243,36 @@ def train_peak_rss(folder: Path, out: Path, limit_gb: float) -> dict:
     th.join()
     if proc.returncode:
         raise SystemExit(f"training failed ({proc.returncode}):\n{stderr}")
-    loading = next((line for line in stderr.splitlines() if line.startswith("image_folder:")), "")
+    loading = json.loads((out / "meta.json").read_text())["preprocess"].get("loading", "")  # the path taken, and why
     return {"peak_rss_mb": round(peak / 2**20, 1), "peak_pss_mb": round(peak_pss / 2**20, 1), "seconds": round(time.perf_counter() - start, 1), "loading": loading,
             "test": stdout.strip().splitlines()[-1]}
+
+
+def memory_check(paths: list[Path], tmp: Path, budget: int, sizes: list[int]) -> dict:
+    """Peak memory of ``dlnotes train`` on folders of k x ``budget`` images (k in ``sizes``) with a memory
+    budget that admits ``budget`` images of 3x64x64 float32 in memory: the folders must stream, flat."""
+    limit_gb = budget * 3 * 64 * 64 * 4 / 2**30
+    rss = []
+    for k in sizes:
+        n = k * budget
+        folder = tmp / f"folder{n}"
+        have = (paths * -(-n // len(paths)))[:n]
+        for i, p in enumerate(have):  # hard links to the generated JPEGs (reused when n is larger)
+            (folder / p.parent.name).mkdir(parents=True, exist_ok=True)
+            os.link(p, folder / p.parent.name / f"{i:06d}.jpg")
+        r = train_peak_rss(folder, tmp / f"run{n}", limit_gb)
+        rss.append({"images": n, "times_budget": k, **r})
+    out = {"memory_limit_gb": round(limit_gb, 5), "budget_images": budget, "runs": rss}
+    print(f"\nmemory: data.memory_limit_gb = {limit_gb:.5f} admits {budget} images of 3x64x64 in memory")
+    print(f"{'images':>7} {'x budget':>9} {'peak RSS MB (tree)':>19} {'peak PSS MB (tree)':>19} {'seconds':>8}  path")
+    for r in rss:
+        print(f"{r['images']:>7} {r['times_budget']:>9} {r['peak_rss_mb']:>19,.1f} {r['peak_pss_mb']:>19,.1f} "
+              f"{r['seconds']:>8.1f}  {r['loading']}")
+    out["growth"] = round(rss[-1]["peak_pss_mb"] / rss[0]["peak_pss_mb"], 3)
+    out["rss_growth"] = round(rss[-1]["peak_rss_mb"] / rss[0]["peak_rss_mb"], 3)
+    print(f"peak PSS ratio, largest / smallest folder: {out['growth']:.3f} (RSS: {out['rss_growth']:.3f}; folder "
+          f"ratio {rss[-1]['images'] / rss[0]['images']:.1f})")
+    return out
 
 
 def main() -> None:
@@ -204,7 +283,9 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=0, help="files timed for the single-thread rate (0: all)")
     ap.add_argument("--budget", type=int, default=200, help="images the lowered memory budget admits in memory")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of (single thread, each loader); medians")
-    ap.add_argument("--rss-sizes", default="12,24", help="folder sizes for the RSS check, in multiples of --budget")
+    ap.add_argument("--compare-resize", action="store_true",
+                    help="also time the training view with Pillow's resize instead of torch's (use --size > 256)")
+    ap.add_argument("--rss-sizes", default="12,24", help="folder sizes for the RSS check, in multiples of --budget ('': no memory check)")
     args = ap.parse_args()
     results: dict = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "images": args.images, "size": args.size}
     with tempfile.TemporaryDirectory(prefix="bench_loader_") as tmp:
@@ -227,9 +308,12 @@ def main() -> None:
                 runs[dev, decode_on, w].append(
                     loader_rate(files_of(paths, workers=w, decode=decode_on, pre=pre), w, torch.device(dev)))
         med = statistics.median
-        single = {k: med(s[k] for s in singles) for k in singles[0]}
+        single = {k: med(s[k] for s in singles) for k in singles[0] if k != "same_pixels"}
+        results["same_pixels_as_torchvision"] = all(s["same_pixels"] for s in singles)
         decode, full = single["decode"], single["full"]
-        results.update(single_thread_decode=round(decode, 1), single_thread_decode_and_view=round(full, 1),
+        results.update(single_thread_decode=round(decode, 1),
+                       single_thread_torchvision_decode=round(single["torchvision_decode"], 1), single_thread_worker_job=round(single["worker"], 1),
+                       single_thread_main_job=round(single["main"], 1), single_thread_decode_and_view=round(full, 1),
                        single_thread_per_cpu_s=round(single["full_per_cpu_s"], 1), repeats=args.repeats,
                        single_thread_all=[round(s["full"], 1) for s in singles])
         rows = []
@@ -242,39 +326,23 @@ def main() -> None:
                          "cpu_efficiency": round(med(r["per_cpu_s"] for r in rs) / single["full_per_cpu_s"], 3)})
         results["load_after"] = os.getloadavg()[0]
         results["loader"] = rows
-        print(f"\nmedians of {args.repeats}, taken in turn; single thread: decode {decode:.0f} images/s; "
-              f"decode + krizhevsky training view {full:.0f} images/s "
-              f"({single['full_per_cpu_s']:.0f} per CPU second); load average {results['load_before']:.1f} "
-              f"on {os.cpu_count()} cores")
+        print(f"\nmedians of {args.repeats}, taken in turn; single thread: decode {decode:.0f} images/s "
+              f"(torchvision.io's decode_image: {single['torchvision_decode']:.0f}; the same pixels: "
+              f"{results['same_pixels_as_torchvision']}); "
+              f"a worker's job (decode + krizhevsky training view + uint8 batch) {single['worker']:.0f} images/s; "
+              f"the main process's job (to float, colour noise, normalisation) {single['main']:.0f} images/s; "
+              f"both, the limit per worker, {full:.0f} images/s ({single['full_per_cpu_s']:.0f} per CPU second); "
+              f"load average {results['load_before']:.1f} on {os.cpu_count()} cores")
         print(f"{'device':<20} {'workers':>7} {'first pass':>11} {'loader img/s':>13} {'limit img/s':>12} "
               f"{'fraction':>9} {'CPU efficiency':>15}")
         for r in rows:
             print(f"{r['device']:<20} {r['workers']:>7} {r['loader_first_pass']:>11,.0f} {r['loader']:>13,.0f} "
                   f"{r['limit']:>12,.0f} {r['fraction']:>9.2f} {r['cpu_efficiency']:>15.2f}")
 
-        # memory: a budget that admits `budget` images of 3x64x64 float32, folders many times larger
-        limit_gb = args.budget * 3 * 64 * 64 * 4 / 2**30
-        rss = []
-        for k in [int(v) for v in args.rss_sizes.split(",")]:
-            n = k * args.budget
-            folder = tmp / f"folder{n}"
-            have = (paths * -(-n // len(paths)))[:n]
-            for i, p in enumerate(have):  # hard links to the generated JPEGs (reused when n is larger)
-                (folder / p.parent.name).mkdir(parents=True, exist_ok=True)
-                os.link(p, folder / p.parent.name / f"{i:06d}.jpg")
-            r = train_peak_rss(folder, tmp / f"run{n}", limit_gb)
-            rss.append({"images": n, "times_budget": k, **r})
-        results["rss"] = {"memory_limit_gb": round(limit_gb, 5), "budget_images": args.budget, "runs": rss}
-        print(f"\nmemory: data.memory_limit_gb = {limit_gb:.5f} admits {args.budget} images of 3x64x64 in memory")
-        print(f"{'images':>7} {'x budget':>9} {'peak RSS MB (tree)':>19} {'peak PSS MB (tree)':>19} {'seconds':>8}  path")
-        for r in rss:
-            print(f"{r['images']:>7} {r['times_budget']:>9} {r['peak_rss_mb']:>19,.1f} {r['peak_pss_mb']:>19,.1f} "
-                  f"{r['seconds']:>8.1f}  {r['loading']}")
-        growth = rss[-1]["peak_pss_mb"] / rss[0]["peak_pss_mb"]
-        results["rss"]["rss_growth"] = round(rss[-1]["peak_rss_mb"] / rss[0]["peak_rss_mb"], 3)
-        results["rss"]["growth"] = round(growth, 3)
-        print(f"peak PSS ratio, largest / smallest folder: {growth:.3f} (RSS: {results['rss']['rss_growth']:.3f}; folder ratio "
-              f"{rss[-1]['images'] / rss[0]['images']:.1f})")
+        if args.compare_resize:
+            results["resize"] = resize_comparison(paths, pre, min(args.single or 500, len(paths)), args.repeats)
+        if args.rss_sizes:
+            results["rss"] = memory_check(paths, tmp, args.budget, [int(v) for v in args.rss_sizes.split(",")])
     print(json.dumps(results))
 
 

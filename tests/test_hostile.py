@@ -573,7 +573,7 @@ def test_relative_data_path_names_the_working_directory(work):
 def test_hidden_folders_are_not_classes_and_16_bit_pngs_keep_their_depth(tmp_path):
     """Positive checks behind two refusals: .ipynb_checkpoints is skipped; a 16-bit PNG is read at 16 bits."""
     from dlnotes.data.images import image_folder
-    from dlnotes.data.image_files import read_image
+    from dlnotes.data.pixels import read_pixels
 
     root = _folder(tmp_path)
     (root / ".ipynb_checkpoints").mkdir()
@@ -583,10 +583,10 @@ def test_hidden_folders_are_not_classes_and_16_bit_pngs_keep_their_depth(tmp_pat
     assert ds.classes == ["cat", "dog"] and len(ds.x) == 4
 
     ramp = (np.arange(64, dtype=np.uint32).reshape(8, 8) * 1000).astype(np.uint16)  # up to 63000: > 255
-    t = read_image(png(tmp_path / "deep.png", ramp), 1)
-    np.testing.assert_allclose(t[0].numpy(), ramp / 65535.0, rtol=0, atol=1e-6)
-    rgb = read_image(tmp_path / "deep.png", 3)
-    assert rgb.shape == (3, 8, 8) and float(rgb.max()) < 1.0  # not clipped to white
+    t = read_pixels(png(tmp_path / "deep.png", ramp), 1)
+    np.testing.assert_array_equal(t[..., 0], ramp)  # every bit of the 16
+    rgb = read_pixels(tmp_path / "deep.png", 3)
+    assert rgb.shape == (8, 8, 3) and rgb.max() < 65535  # not clipped to white
 
 
 # --------------------------------------------------------------------------------------------------

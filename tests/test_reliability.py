@@ -125,10 +125,9 @@ def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli, roo
             break
         time.sleep(0.2)
     proc.send_signal(sig)
-    t = time.time()
-    _, err = proc.communicate(timeout=30)
-    assert time.time() - t < 10
+    _, err = proc.communicate(timeout=300)  # a hang guard, not a timing: the run stops after its current step
     assert proc.returncode == code, err
+    assert epochs_done(out) < 500
     assert "dlnotes train --resume" in err
     done = epochs_done(out)
     r = cli("train", "--resume", out, f"train.epochs={done + 1}", "-q")

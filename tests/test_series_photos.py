@@ -194,15 +194,19 @@ def test_predict_rollout_inverts_the_diff_by_hand(series_run, tmp_path):
     assert got[1] == pytest.approx(tail[-1] + float(d1) + float(d2), rel=1e-5)
 
 
-def test_predict_steps_writes_a_figure_beside_the_csv(series_run, cli, tmp_path):
+def test_predict_figure_goes_only_where_asked(series_run, cli, tmp_path):
     run, v = series_run
     (tmp_path / "hist.csv").write_text("".join(f"{x}\n" for x in v[-30:]))
     r = cli("predict", "--run", run.path, "--input", tmp_path / "hist.csv", "--steps", 5,
             "--output", tmp_path / "out.csv")
     assert r.returncode == 0, r.stderr
-    figure = tmp_path / "out_forecast.png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hist.csv", "out.csv"]  # no figure unless asked
+    r = cli("predict", "--run", run.path, "--input", tmp_path / "hist.csv", "--steps", 5,
+            "--figure", tmp_path / "f.png")
+    assert r.returncode == 0, r.stderr
+    figure = tmp_path / "f.png"
     assert figure.read_bytes()[:4] == b"\x89PNG" and str(figure) in r.stderr
-    assert len((tmp_path / "out.csv").read_text().splitlines()) == 6
+    assert len(r.stdout.splitlines()) == 6
 
 
 def test_datasets_command_documents_the_predict_layouts(cli):
@@ -218,28 +222,28 @@ def test_mnist_preparation_against_a_hand_computed_example():
     from dlnotes.data.digit_photos import centre_of_mass, prepare_photo
 
     # a dark 40 x 10 bar on light paper, far from the centre of a 100 x 80 canvas
-    img = torch.full((1, 100, 80), 0.9)
-    img[0, 10:50, 5:15] = 0.1
-    out = prepare_photo(img, "mnist")[0]
+    img = np.full((100, 80), 0.9)
+    img[10:50, 5:15] = 0.1
+    out = prepare_photo(img, "mnist")
     assert out.shape == (28, 28) and out.max() == pytest.approx(1.0)
-    rows = torch.nonzero(out.sum(1) > 0.5).flatten()
-    cols = torch.nonzero(out.sum(0) > 0.5).flatten()
+    rows = np.flatnonzero(out.sum(1) > 0.5)
+    cols = np.flatnonzero(out.sum(0) > 0.5)
     assert len(rows) == 20 and len(cols) == 5  # 40x10 fitted in 20x20 keeping the aspect ratio: 20x5
     cy, cx = centre_of_mass(out)
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
-    inverted = prepare_photo(1.0 - img, "mnist")[0]  # white ink on black: the same
-    assert torch.allclose(inverted, out, atol=1e-6)
+    inverted = prepare_photo(1.0 - img, "mnist")  # white ink on black: the same
+    np.testing.assert_allclose(inverted, out, atol=1e-6)
 
 
 def test_digits_preparation_counts_4x4_blocks_of_a_32x32_bitmap():
     from dlnotes.data.digit_photos import prepare_photo
 
-    img = torch.ones((1, 120, 90))
-    img[0, 20:100, 30:70] = 0.0  # an ink block 80 tall, 40 wide -> 32 x 16 in the 32x32 bitmap, centred
-    out = prepare_photo(img, "digits")[0]
-    expect = torch.zeros(8, 8)
+    img = np.ones((120, 90))
+    img[20:100, 30:70] = 0.0  # an ink block 80 tall, 40 wide -> 32 x 16 in the 32x32 bitmap, centred
+    out = prepare_photo(img, "digits")
+    expect = np.zeros((8, 8))
     expect[:, 2:6] = 1.0  # columns 8..23 of the bitmap: blocks 2..5 full (16/16), the others empty
-    assert torch.equal(out, expect)
+    np.testing.assert_array_equal(out, expect)
 
 
 def test_foreign_images_are_warned_about(capsys):

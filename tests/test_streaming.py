@@ -103,9 +103,10 @@ def test_streamed_batches_equal_the_in_memory_ones(tmp_path):
             assert torch.equal(yg, yw)
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create 3 worker processes")  # 3 workers on 2 cores
 def test_resume_and_worker_count_keep_the_augmented_order(tmp_path):
     """Epoch 2 after restoring the generators (as --resume does) equals epoch 2 of one go, and the
-    crops, flips and colour noise do not depend on how many workers decode."""
+    crops, flips and colour noise do not depend on how many workers decode (0, 1, 2 or 3)."""
     write_folder(tmp_path / "f", 8)
     cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 24, "augment_recipe": "krizhevsky"}))
     train = load_data(cfg).train
@@ -124,6 +125,9 @@ def test_resume_and_worker_count_keep_the_augmented_order(tmp_path):
     _, after_one = epochs(0, n=1)
     (resumed,), _ = epochs(2, state=after_one, n=1)
     torch.testing.assert_close(resumed, second, rtol=0, atol=0)
+    for workers in (1, 3):
+        (again,), _ = epochs(workers, n=1)
+        torch.testing.assert_close(again, first, rtol=0, atol=0)
 
 
 def test_resumed_streaming_run_has_the_same_weights(tmp_path):
@@ -165,19 +169,33 @@ def test_pca_lighting_matches_numpy():
 
 
 def test_crops_flips_and_ten_crop_by_hand():
-    from dlnotes.data.transforms import ImageTransform, random_resized_crop_params, short_side, ten_crop
+    import torchvision.transforms.v2.functional as TF
 
-    img = torch.arange(3 * 6 * 8, dtype=torch.float32).view(3, 6, 8)
-    crops = ten_crop(img, 4)
-    corners = [img[:, :4, :4], img[:, :4, 4:], img[:, 2:, :4], img[:, 2:, 4:], img[:, 1:5, 2:6]]
+    from dlnotes.data.transforms import ImageTransform, random_resized_crop_params
+    from dlnotes.data.views import centre_crop, resize_short, short_side, ten_crops
+
+    img = np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)  # (H, W, C), as decoded
+    crops = ten_crops(img, 4)
+    corners = [img[:4, :4], img[:4, 4:], img[2:, :4], img[2:, 4:], img[1:5, 2:6]]
     for k, c in enumerate(corners):
-        assert torch.equal(crops[k], c) and torch.equal(crops[5 + k], c.flip(-1))
+        assert np.array_equal(crops[k], c) and np.array_equal(crops[5 + k], c[:, ::-1])
+    t = torch.from_numpy(img).permute(2, 0, 1)  # torchvision's crops (the GPU path's) are the same
+    for k, c in enumerate(TF.five_crop(t, [4, 4])):
+        assert torch.equal(c, torch.from_numpy(np.ascontiguousarray(crops[k])).permute(2, 0, 1))
+    for h, w, s in [(7, 10, 4), (9, 9, 4), (10, 7, 5), (6, 8, 3)]:  # offsets rounded half to even, as torchvision
+        a = np.zeros((h, w, 1), np.uint8)
+        a[..., 0] = np.arange(h * w).reshape(h, w) % 251
+        want = TF.center_crop(torch.from_numpy(a).permute(2, 0, 1), [s, s])
+        assert torch.equal(torch.from_numpy(np.ascontiguousarray(centre_crop(a, s))).permute(2, 0, 1), want)
+    for h, w in [(375, 500), (500, 375), (300, 301), (256, 256)]:  # torchvision's output size for [size]
+        want = TF.resize(torch.zeros(1, h, w, dtype=torch.uint8), [256], antialias=True).shape[-2:]
+        assert resize_short(np.zeros((h, w, 1), np.uint8), 256).shape[:2] == tuple(want)
     assert short_side(224) == 256
     # the test view: short side to 256 * s / 224, its central square, then the central s x s
-    u8 = torch.randint(0, 256, (3, 32, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    u8 = np.random.default_rng(0).integers(0, 256, (32, 40, 3), dtype=np.uint8)
     view = ImageTransform(28, "krizhevsky")(u8)
     assert view.shape == (3, 28, 28)
-    torch.testing.assert_close(view, u8[:, 2:30, 6:34].float() / 255)  # 32 = short_side(28): no resize
+    torch.testing.assert_close(view, torch.from_numpy(u8[2:30, 6:34]).permute(2, 0, 1).float() / 255)  # no resize
     # the same random numbers as torchvision's RandomResizedCrop, from our generator
     from torchvision.transforms import RandomResizedCrop
 
@@ -185,6 +203,20 @@ def test_crops_flips_and_ten_crop_by_hand():
         torch.manual_seed(seed)
         want = RandomResizedCrop.get_params(torch.zeros(3, 50, 90), [0.08, 1.0], [3 / 4, 4 / 3])
         assert random_resized_crop_params(50, 90, torch.Generator().manual_seed(seed)) == want
+
+
+def test_resize_is_torchvisions_antialiased_bilinear_to_a_grey_level():
+    """Pillow's bilinear filter (views.resize) against torch's antialiased bilinear on the same pixels."""
+    import torchvision.transforms.v2.functional as TF
+
+    from dlnotes.data.views import resize
+
+    rng = np.random.default_rng(1)
+    for (h, w), (nh, nw) in [((60, 80), (24, 24)), ((24, 30), (64, 50)), ((37, 53), (37, 20))]:
+        a = (rng.random((h, w, 3)) * 40 + np.linspace(0, 200, w)[None, :, None]).astype(np.uint8)
+        got = resize(a, nh, nw).astype(int)
+        want = TF.resize(torch.from_numpy(a).permute(2, 0, 1), [nh, nw], antialias=True).permute(1, 2, 0).numpy()
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1
 
 
 def test_ten_crop_output_is_the_log_of_the_mean_softmax():
@@ -312,10 +344,10 @@ def test_ten_crop_inputs_are_normalised_per_channel():
     torch.testing.assert_close(normalize(x, pre), want)
 
 
-def test_kept_batches_survive_the_reused_shared_memory(tmp_path):
-    """Workers write batches into a few reused shared-memory slots: a slot is handed out again only when
-    the consumer holds nothing of its last batch, so ``list(loader)`` (many more batches than slots),
-    a kept view, and a training loop that lets go of each batch all see the right images."""
+def test_kept_batches_are_never_overwritten(tmp_path):
+    """Workers hand over uint8 batches and the main process makes each float batch in fresh memory: every
+    batch of ``list(loader)``, and a view kept from a loop that lets go of the batches over two epochs,
+    keeps the images it had, equal to the single-process loader's."""
     write_folder(tmp_path / "f", 20, size=(30, 40))
     cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 16, "augment_recipe": "krizhevsky"}))
     train = load_data(cfg).train
@@ -326,25 +358,19 @@ def test_kept_batches_survive_the_reused_shared_memory(tmp_path):
 
     want = [x.clone() for x, _ in loader(0)]
     kept = list(loader(2))  # every batch held at once
-    assert len(kept) == len(want) > 2 * 2 + 3  # more batches than slots
+    assert len(kept) == len(want) > 2 * 2 + 3  # more batches than the workers have in flight
     for got, w in zip(kept, want):
         torch.testing.assert_close(got[0], w, rtol=0, atol=0)
-    streamed = loader(2)
-    views = []
-    for epoch in range(2):  # a loop that lets go of each batch (keeping one small view) reuses slots
+    streamed, views = loader(2), []
+    for epoch in range(2):
         for i, (x, _) in enumerate(streamed):
             if epoch == 0:  # the same order and crops as the single-process loader's
                 torch.testing.assert_close(x, want[i], rtol=0, atol=0)
             if i % 5 == 0:
-                views.append((epoch, i, x[0, 0].clone(), x[0, 0]))
-    assert len(streamed.collate.slots.buffers) == 2 * 2 + 3
-    for _, _, copy, view in views:
+                views.append((x[0, 0].clone(), x[0, 0], x.untyped_storage()))
+    for copy, view, _ in views:
         torch.testing.assert_close(view, copy, rtol=0, atol=0)
-    # what keeps a batch alive may be its storage object alone (torch gives one per storage)
-    storages = [(x.clone(), x.untyped_storage(), x.shape) for x, _ in loader(2)]
-    for copy, storage, shape in storages:
-        kept = torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
-        torch.testing.assert_close(kept, copy, rtol=0, atol=0)
+    assert len({s.data_ptr() for _, _, s in views}) == len(views)  # each kept batch its own memory
 
 
 def test_streamed_batches_are_float32_whatever_the_default_dtype(tmp_path):
@@ -380,8 +406,8 @@ def test_an_unreadable_test_image_keeps_the_trained_run(tmp_path):
 
 
 def test_a_pass_left_early_then_a_full_pass_still_gives_the_right_images(tmp_path):
-    """Breaking out of a pass (early stopping, an exception) leaves batches in flight in their slots; the
-    next pass must neither read them nor hand their slots out while a worker may still write them."""
+    """Breaking out of a pass (early stopping, an exception) leaves batches in flight in the persistent
+    workers; the next pass must not read them, nor mix them with its own."""
     write_folder(tmp_path / "f", 20, size=(30, 40))
     cfg = validate(config({"root": str(tmp_path / "f"), "image_size": 16, "augment_recipe": "krizhevsky"}))
     train = load_data(cfg).train
@@ -401,3 +427,39 @@ def test_a_pass_left_early_then_a_full_pass_still_gives_the_right_images(tmp_pat
         assert len(a) == len(b)
         for x, y in zip(a, b):
             torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_the_gpu_decode_path_runs_the_same_checks_and_views(tmp_path):
+    """``decode: cuda``'s code run on the CPU (torchvision's decode_jpeg takes a device): plain JPEGs travel
+    as bytes, everything else (a CMYK JPEG, a PNG) is decoded by the checked decoder in the worker, a bomb
+    is refused there; the views equal the CPU path's to a grey level or two (torch's resize vs Pillow's)."""
+    from PIL import Image
+
+    from dlnotes.data.gpu_decode import checked_bytes, decode_batch
+    from dlnotes.data.stream import collate_sources
+
+    write_folder(tmp_path / "f", 3, size=(40, 56))
+    Image.fromarray(np.full((50, 60, 3), 90, np.uint8)).convert("CMYK").save(tmp_path / "f" / "cat" / "cmyk.jpg")
+    Image.fromarray(np.full((50, 60, 3), 200, np.uint8)).save(tmp_path / "f" / "dog" / "flat.png")
+    data = {"root": str(tmp_path / "f"), "image_size": 24, "augment_recipe": "krizhevsky", "val_fraction": 0.0}
+    cpu = load_data(validate(config({**data, "decode": "cpu"})))
+    gpu = load_data(validate(config({**data, "decode": "cuda"})))
+    files = gpu.test.x
+    items = [files[i] for i in range(len(files))]
+    kinds = {Path(files.path(i)).name: items[i][0].dim() for i in range(len(files))}
+    assert kinds.get("cmyk.jpg", 3) == 3 and kinds.get("flat.png", 3) == 3 and 1 in kinds.values()
+    got, labels = decode_batch(collate_sources(items), files, torch.device("cpu"))
+    want = torch.cat([x for x, _ in batches(cpu.test, 64, torch.device("cpu"))])
+    std = torch.tensor(cpu.preprocess["x_std"]).view(1, -1, 1, 1)
+    assert got.shape == want.shape and ((got - want).abs() * std).max() < 3 / 255
+    assert torch.equal(labels, cpu.test.y)
+    png_header = tmp_path / "bomb.png"
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    png_header.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(UserError, match="more than 64,000,000 pixels"):
+        checked_bytes(str(png_header), 3)

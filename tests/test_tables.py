@@ -181,10 +181,10 @@ def test_meta_and_export_metadata_describe_the_preprocessing(passenger_mlp):
     assert tab["stats"]["Age"]["indicator"] and "Age (missing)" in tab["outputs"]
     assert meta["dataset"]["input_shape"] == [len(tab["outputs"])]
     assert "x_mean" not in meta["preprocess"]  # the table's own scaling, not a second one
-    from dlnotes.engine.export import run_metadata
+    from dlnotes.export import metadata
 
-    info = run_metadata("mlp", Run.load(passenger_mlp.path).spec)
-    assert info["preprocess"]["tabular"]["outputs"] == tab["outputs"] and "Embarked" in info["feature_names"]
+    info = metadata(meta, "mlp", 0.5, "onnx")
+    assert info["preprocess"]["tabular"]["outputs"] == tab["outputs"] and "Embarked" in info["dataset"]["feature_names"]
 
 
 def test_fitted_on_training_rows_only(passengers):

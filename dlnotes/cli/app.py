@@ -15,7 +15,6 @@ import errno
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -140,19 +139,6 @@ def check_device(device: Optional[str]) -> None:
         from dlnotes.config import check_device
 
         check_device(device)
-
-
-def check_output(path: Path, flag: str) -> None:
-    """An output file the user named: refused at once (exit 2) when it is a folder or cannot be created."""
-    if path.is_dir():
-        raise UserError(f"{flag} '{path}' is a directory; give a file name")
-    if path.exists() and not path.is_file():
-        raise UserError(f"{flag} '{path}' exists and is not a regular file")
-    parent = path.parent
-    if not parent.is_dir():
-        raise UserError(f"{flag} '{path}': folder '{parent}' does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UserError(f"{flag} '{path}': no permission to write there")
 
 
 def _usage_errors():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from dlnotes.atomic import dumps
 from pathlib import Path
 from typing import List, Optional
 
@@ -114,7 +114,7 @@ def summary(
 
     table = config_summary(load_config(config, list(overrides or [])))
     if as_json:
-        typer.echo(json.dumps(table))
+        typer.echo(dumps(table))
         return
     typer.echo(f"{'layer':<24} {'type':<20} {'output shape':<20} {'params':>12}")
     for row in table["layers"]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from dlnotes.cli.app import OVERRIDES, app, check_device, check_output, guarded
+from dlnotes.cli.app import OVERRIDES, app, check_device, guarded
 from dlnotes.engine.launch import launched_rank, under_launcher
 from dlnotes.errors import Interrupted, UserError
+from dlnotes.outputs import check_output
 
 
 @app.command()
@@ -106,7 +106,9 @@ def eval_(
     loaded = Run.load(run, device=device)
     metrics = loaded.evaluate(split)
     if as_json:
-        typer.echo(json.dumps(metrics))
+        from dlnotes.atomic import dumps
+
+        typer.echo(dumps(metrics))  # strict JSON: a NaN metric is null
         return
     for k, v in metrics.items():
         if isinstance(v, (int, float)):
@@ -130,6 +132,8 @@ def predict(
     top_k: int = typer.Option(0, "--top-k", min=0, help="Also write the k most likely classes."),
     steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: roll out this many steps; text: characters "
                               "[default: the horizon; 200 characters]."),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="Forecasting: also draw the series read and its "
+                                          "forecast into this new PNG file."),
     temperature: float = typer.Option(0.8, "--temperature", min=0.0,
                                       help="Text: sampling temperature; 0 picks the likeliest character."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Text: the sampling seed [default: the run's seed]."),
@@ -137,42 +141,52 @@ def predict(
 ):
     """Apply a trained model to new inputs; writes CSV input,prediction[,probability].
 
-    A language model's continuation is printed as plain text (a CSV with --output).
+    A language model's continuation is printed as plain text (a CSV with --output). Every output is
+    checked before anything is written, and a command writes all of its outputs or none.
 
     Example: dlnotes predict --run runs/lenet_digits-20260101-120000 --input digit.png
-    Example: dlnotes predict --run runs/gru_text-20260101-120000 --input "Shall I" --steps 300 --seed 1
+    Example: dlnotes predict --run runs/lstm_sine-20260101-120000 --input last.csv --steps 20 --figure f.png
     """
     check_device(device)
     if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
         raise UserError(f"--temperature {temperature:g}: must be 0 (always the likeliest character) or in "
                         f"[{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]; tinier values underflow to NaN probabilities")
+    inputs = _input_files(input)
     if output is not None:
-        check_output(output, "--output")
+        check_output(output, "--output", inputs, [run])
+    if figure is not None:
+        check_output(figure, "--figure", inputs + ([output] if output is not None else []), [run], new=True)
     from dlnotes.engine.predict import to_csv
+    from dlnotes.outputs import write_all
     from dlnotes.run import Run
 
     loaded = Run.load(run, device=device)
+    if figure is not None and not loaded.task.draws_predictions:
+        raise UserError(f"--figure: a {loaded.task.name} run has no figure of its predictions (forecasting runs do)")
     rows = loaded.predict(input, top_k=top_k, steps=steps, temperature=temperature, seed=seed)
-    if output is None and loaded.task.plain_text:
-        sys.stdout.write("".join(r["prediction"] for r in rows) + "\n")
-        return
-    text = to_csv(rows)
+    plain = output is None and loaded.task.plain_text
+    text = "".join(r["prediction"] for r in rows) + "\n" if plain else to_csv(rows)
+    writes = [] if figure is None else [(figure, lambda p: loaded.predict_figure(input, p, steps))]
+    write_all(writes + ([(output, text)] if output is not None else []))  # all or nothing
     if output is None:
         sys.stdout.write(text)
     else:
-        from dlnotes.atomic import atomic_write
-
-        try:
-            atomic_write(output, text)
-        except OSError as e:
-            raise UserError(f"--output '{output}': cannot write it ({e.strerror or type(e).__name__}); "
-                            "nothing was written") from None
         typer.echo(f"wrote {len(rows)} rows to {output}", err=True)
-    if steps:  # forecasting: history and forecast beside the CSV (beside the input when writing to stdout)
-        beside = output if output is not None else Path(input)
-        figure = loaded.predict_figure(input, beside.with_name(beside.stem + "_forecast.png"), steps)
-        if figure is not None:
-            typer.echo(f"wrote the figure of history and forecast to {figure}", err=True)
+    if figure is not None:
+        typer.echo(f"wrote the figure of history and forecast to {figure}", err=True)
+
+
+def _input_files(given: str) -> list[Path]:
+    """The files ``--input`` names (a file, or every file below a folder): what no output may replace."""
+    path = Path(given)
+    try:
+        if path.is_file():
+            return [path]
+        if path.is_dir():
+            return [p for p in path.rglob("*") if p.is_file()]
+    except OSError:  # an unreadable folder: predict says so when it reads it
+        pass
+    return []
 
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3

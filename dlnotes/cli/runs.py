@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from dlnotes.cli.app import app, check_output, guarded
+from dlnotes.cli.app import app, guarded
+from dlnotes.outputs import check_output
 from dlnotes.errors import UserError
 
 
@@ -26,7 +26,7 @@ def plot(
     Example: dlnotes plot --activations --output activations.png
     """
     if activations:
-        check_output(output, "--output")
+        check_output(output, "--output", runs=[run] if run is not None else [])
         from dlnotes.plots import activation_functions
 
         typer.echo(str(activation_functions(output)))
@@ -46,19 +46,21 @@ def export(
     run: Path = typer.Option(..., "--run", "-r", help="Run directory."),
     fmt: str = typer.Option(..., "--format", "-f", help="onnx | torch_export | torchscript"),
     output: Path = typer.Option(..., "--output", "-o", help="File to write (e.g. model.onnx, model.pt2, model.pt)."),
+    steps: int = typer.Option(0, "--steps", min=0, help="Forecasting: values the graph rolls out [default: the "
+                              "horizon]."),
 ):
-    """Export a run's model to ONNX, a torch.export program or TorchScript, with a dynamic batch size.
+    """Export a run's whole model: raw inputs in, answers in your units out, any batch size.
 
-    The file carries the run's preprocessing (normalisation, classes) as 'dlnotes' metadata.
+    Inside: the normalisation, a table's imputation and encoding, a series' transform and its inverse, the
+    softmax. dlnotes.inputs.prepare(meta, inputs) makes its inputs from files; the file carries the run's
+    description as 'dlnotes' metadata.
 
     Example: dlnotes export --run runs/lenet_digits-20260101-120000 --format onnx --output lenet.onnx
     """
-    check_output(output, "--output")
-    from dlnotes.engine.export import export as export_model
+    check_output(output, "--output", runs=[run])
     from dlnotes.run import Run
 
-    loaded = Run.load(run)
-    typer.echo(str(export_model(loaded.model, loaded.meta["model"]["name"], loaded.spec, fmt, output)))
+    typer.echo(str(Run.load(run).export(fmt, output, steps)))
 
 
 @app.command()
@@ -79,7 +81,9 @@ def runs(
     from dlnotes.runs_table import collect_runs, format_table
 
     rows, keys = collect_runs(list(paths or [Path("runs")]), sort)
-    typer.echo(json.dumps(rows_json(rows, keys)) if as_json else format_table(rows, keys))
+    from dlnotes.atomic import dumps
+
+    typer.echo(dumps(rows_json(rows, keys)) if as_json else format_table(rows, keys))
 
 
 @app.command()

@@ -83,15 +83,6 @@ class Dataset:
 assert {f.name for f in fields(Dataset)} >= set(Dataset.FACTS)
 
 
-def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Resizes a float (N, C, H, W) batch to (N, C, size, size), bilinear (antialiased when shrinking)."""
-    if x.shape[-1] == size and x.shape[-2] == size:
-        return x
-    shrink = x.shape[-1] > size or x.shape[-2] > size
-    out = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
-    return out.clamp_(0, 1)
-
-
 def image_gib(n: int, channels: int, size: int) -> float:
     """GiB that n images of channels x size x size take as a float32 tensor."""
     return n * channels * size * size * 4 / 2**30

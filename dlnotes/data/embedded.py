@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dlnotes.constraints import Interval
-from dlnotes.data.base import Dataset, resize_images
+from dlnotes.data.base import Dataset
 from dlnotes.registry import DATASETS
 
 
@@ -49,9 +49,14 @@ def _digits_images() -> tuple[torch.Tensor, torch.Tensor]:
 
 @DATASETS.register
 def digits(image_size: Annotated[int, Interval(1, 1024)] = 28) -> Dataset:
-    """scikit-learn's 1,797 handwritten 8x8 digits, scaled to [0, 1] and resized to image_size."""
+    """scikit-learn's 1,797 handwritten 8x8 digits, scaled to [0, 1] and resized to image_size.
+
+    The counts 0..16 become uint8 pixels (round(255 k / 16)) resized as ``predict`` resizes a photo
+    prepared in the digits style (``dlnotes.data.views``), so training and predict see the same values."""
+    from dlnotes.data.images import resized
+
     x, y = _digits_images()
-    x = resize_images(x, image_size)
+    x = resized(np.rint(x.numpy() * 255).astype(np.uint8), image_size)
     return Dataset(x, y, "classification", "image", classes=[str(i) for i in range(10)],
                    image_size=image_size, channels=1, style="digits")  # predict prepares photos like these
 

@@ -21,22 +21,23 @@ import io
 import re
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 
-from dlnotes.data.base import Dataset
 from dlnotes.data.checks import check_float32
-from dlnotes.errors import UserError, column_hint
+from dlnotes.errors import UserError, column_hint, path_note
 from dlnotes.registry import DATASETS
+
+if TYPE_CHECKING:  # torch only where a dataset is built: reading a CSV (dlnotes.inputs) needs numpy and pandas
+    from dlnotes.data.base import Dataset
 
 
 def read_text(path: str | Path, where: str) -> str:
     """A user's UTF-8 text file (a BOM is dropped); exit 2 naming ``where`` if it is missing or unreadable."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{where}: '{path}' not found")
+        raise UserError(f"{where}: '{path}' not found{path_note(path)}")
     if not path.is_file():
         raise UserError(f"{where}: '{path}' is not a file")
     try:
@@ -106,7 +107,7 @@ DELIMITERS = ",;\t|"
 def _header(path: Path, where: str, encoding: str) -> tuple[str, list[str]]:
     """(delimiter, header names) from the file's first 64 KiB: the delimiter sniffed among , ; tab |."""
     if not path.exists():
-        raise UserError(f"{where}: '{path}' not found")
+        raise UserError(f"{where}: '{path}' not found{path_note(path)}")
     if not path.is_file():
         raise UserError(f"{where}: '{path}' is not a file")
     try:
@@ -201,6 +202,9 @@ def csv(path: str | None = None, train_path: str | None = None, test_path: str |
         one_hot_max: a category with more levels is embedded by models that learn embeddings (mlp).
         encoding: the file's text encoding (utf-8, with or without BOM; latin-1, cp1252...).
     """
+    import torch
+
+    from dlnotes.data.base import Dataset
     from dlnotes.data.tabular import Table, TabularTransform, as_numbers, as_text, infer_types, note
 
     if target is None:

@@ -3,6 +3,9 @@
 Files are read directly (IDX and CIFAR-10's binary format are a few lines of numpy), never
 unpickled. ``download: true`` fetches the originals with torchvision's downloader, for users with
 a network; otherwise a missing file is an error that names the path and the flag.
+
+Every image is resized to ``image_size`` by ``dlnotes.data.views`` as uint8, the code ``predict``
+prepares a user's images with, and then read as float in [0, 1] by ``unit_pixels``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import numpy as np
 import torch
 
 from dlnotes.constraints import Interval
-from dlnotes.data.base import Dataset, check_image_memory, image_gib, resize_images
-from dlnotes.data.image_files import IMAGE_SUFFIXES, read_image
+from dlnotes.data import views
+from dlnotes.data.base import Dataset, check_image_memory, image_gib
+from dlnotes.data.image_files import IMAGE_SUFFIXES, is_image_file
 from dlnotes.errors import UserError, path_note
 from dlnotes.registry import DATASETS
 
@@ -30,7 +34,37 @@ IDX_SOURCES = {
 }
 
 
+def unit_pixels(u8: np.ndarray) -> torch.Tensor:
+    """uint8 pixels as the float [0, 1] tensor a model reads before normalisation: p / 255, computed
+    one way for training and ``predict`` alike."""
+    return torch.from_numpy(np.asarray(u8).astype(np.float32)).div_(255)
+
+
+def resized(a: np.ndarray, image_size: int) -> torch.Tensor:
+    """uint8 images (N, H, W) or (N, C, H, W) as float (N, C, S, S) in [0, 1], resized by ``views.resize``."""
+    a = a[:, None] if a.ndim == 3 else a
+    if a.shape[-2:] != (image_size, image_size):
+        a = np.stack([views.chw(views.resize(img, image_size, image_size)) for img in a.transpose(0, 2, 3, 1)])
+    return unit_pixels(a)
+
+
 MAX_IDX_BYTES = 1 << 32  # 4 GiB of pixels: far beyond MNIST (47 MB); a bigger header is damage
+
+
+def _idx_header(f, path: Path, ndim: int) -> tuple[list[int], int]:
+    """(shape, bytes of data) from an IDX header: magic (0, 0, 0x08 = unsigned bytes, dims), then sizes."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+        raise UserError(f"'{path}' is not an IDX file of unsigned bytes")
+    if head[3] != ndim:
+        raise UserError(f"'{path}' has {head[3]} dimensions; an IDX {'image' if ndim == 3 else 'label'} "
+                        f"file has {ndim}")
+    sizes = f.read(4 * ndim)
+    dims = [int.from_bytes(sizes[4 * i: 4 * i + 4], "big") for i in range(ndim)]
+    need = int(np.prod(dims, dtype=object)) if len(sizes) == 4 * ndim else -1
+    if need < 0 or need > MAX_IDX_BYTES:
+        raise UserError(f"'{path}' has a damaged header (shape {dims})")
+    return dims, need
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
@@ -45,17 +79,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            head = f.read(4)
-            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
-                raise UserError(f"'{path}' is not an IDX file of unsigned bytes")
-            if head[3] != ndim:
-                raise UserError(f"'{path}' has {head[3]} dimensions; an IDX {'image' if ndim == 3 else 'label'} "
-                                f"file has {ndim}")
-            sizes = f.read(4 * ndim)
-            dims = [int.from_bytes(sizes[4 * i: 4 * i + 4], "big") for i in range(ndim)]
-            need = int(np.prod(dims, dtype=object)) if len(sizes) == 4 * ndim else -1
-            if need < 0 or need > MAX_IDX_BYTES:
-                raise UserError(f"'{path}' has a damaged header (shape {dims})")
+            dims, need = _idx_header(f, path, ndim)
             raw = f.read(need + 1)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise UserError(f"'{path}' cannot be read ({getattr(e, 'strerror', None) or e})") from None
@@ -116,9 +140,8 @@ def _idx_dataset(key: str, root: str, download: bool, image_size: int, limit_tra
     if limit_test:
         xte, yte = xte[:limit_test], yte[:limit_test]
     check_image_memory(len(xtr) + len(xte), 1, image_size)
-    conv = lambda a: resize_images(torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1), image_size)
-    return Dataset(conv(xtr), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
-                   x_test=conv(xte), y_test=torch.from_numpy(yte.astype(np.int64)), classes=classes,
+    return Dataset(resized(xtr, image_size), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
+                   x_test=resized(xte, image_size), y_test=torch.from_numpy(yte.astype(np.int64)), classes=classes,
                    image_size=image_size, channels=1,
                    style="fashion" if key == "fashion_mnist" else "mnist")  # how predict prepares photos
 
@@ -180,10 +203,59 @@ def cifar10(root: str = "data", download: bool = False, image_size: Annotated[in
     if limit_test:
         xte, yte = xte[:limit_test], yte[:limit_test]
     check_image_memory(len(xtr) + len(xte), 3, image_size)
-    conv = lambda a: resize_images(torch.from_numpy(a.astype(np.float32) / 255.0), image_size)
-    return Dataset(conv(xtr), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
-                   x_test=conv(xte), y_test=torch.from_numpy(yte.astype(np.int64)), classes=CIFAR_CLASSES,
+    return Dataset(resized(xtr, image_size), torch.from_numpy(ytr.astype(np.int64)), "classification", "image",
+                   x_test=resized(xte, image_size), y_test=torch.from_numpy(yte.astype(np.int64)), classes=CIFAR_CLASSES,
                    image_size=image_size, channels=3)
+
+
+def _class_images(base: Path, key: str) -> tuple[list[str], dict[str, list[Path]]]:
+    """The visible sub-folders of ``base`` and the image files in each (hidden folders such as
+    .ipynb_checkpoints or .git are not classes, hidden files such as ._x.png not images)."""
+    found = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not found:
+        raise UserError(f"data.{key}: '{base}' has no class sub-folders (e.g. {base}/cat/, {base}/dog/)")
+    return found, {d: sorted(f for f in (base / d).iterdir() if is_image_file(f)) for d in found}
+
+
+def class_folders(folder: str, key: str, classes: list[str] | None) -> tuple[list[tuple[Path, int]], list[str]]:
+    """(file, class index) pairs of a folder with one sub-folder per class, and the classes (``classes``
+    given: the training set's, and sub-folders that are not among them are left out)."""
+    base = Path(folder)
+    if not base.is_dir():
+        raise UserError(f"data.{key}: folder '{base}' not found{path_note(base)}; it should hold one sub-folder "
+                        "per class")
+    found, images = _class_images(base, key)
+    empty = [d for d in found if not images[d]]
+    if empty and classes is None:
+        raise UserError(f"data.{key}: class folder '{base / empty[0]}' holds no image files; remove it or "
+                        f"add images ({', '.join(IMAGE_SUFFIXES)})")
+    if classes is None and len(found) < 2:
+        raise UserError(f"data.{key}: '{base}' has one class folder ('{found[0]}'); a classifier needs at "
+                        "least two (hidden folders such as .ipynb_checkpoints are not classes)")
+    classes = classes or found
+    files = [(f, classes.index(d)) for d in found if d in classes for f in images[d]]
+    if not files:
+        raise UserError(f"data.{key}: no image files under '{base}' ({', '.join(IMAGE_SUFFIXES)})")
+    return files, classes
+
+
+def _why_stream(n: int, channels: int, image_size: int, stream, memory_limit_gb: float, recipe: str) -> str:
+    """Why the folder is streamed ("" when it is held in memory); refuses ``stream: false`` when it cannot be."""
+    need = image_gib(n, channels, image_size)
+    if stream is True:
+        why = "data.stream is true"
+    elif recipe != "none":
+        why = f"data.augment_recipe {recipe} crops each image as it is read"
+    elif need > memory_limit_gb:
+        why = f"as float32 they need {need:.2f} GiB, over data.memory_limit_gb = {memory_limit_gb:g}"
+    else:
+        why = ""
+    if why and stream is False:
+        raise UserError(f"data.stream: false, but {why}; set data.stream: auto (or true)" if recipe != "none" else
+                        f"data.image_size: {n} images at {channels}x{image_size}x{image_size} need {need:.2f} GiB "
+                        f"as float32 (data.memory_limit_gb = {memory_limit_gb:g}); set data.stream: auto to "
+                        "stream them from disk, or a smaller image_size")
+    return why
 
 
 @DATASETS.register
@@ -201,76 +273,32 @@ def image_folder(root: str = "data/images", image_size: Annotated[int, Interval(
     when a batch needs it, with the ``augment_recipe`` crops (``dlnotes.data.transforms``); taken when
     ``stream: true``, when a crop recipe is asked for, or (``auto``) when the float32 tensor would pass
     ``memory_limit_gb``. ``stats_images`` files (0: all) give a streamed set its normalisation
-    statistics; ``decode: cuda`` decodes JPEG batches on the GPU with nvJPEG.
+    statistics; ``decode: cuda`` decodes JPEG batches on the GPU with nvJPEG. Both paths decode and
+    resize with ``dlnotes.data.pixels`` and ``views``, as ``predict`` does.
     """
     if ten_crop and augment_recipe == "none":
         raise UserError("data.ten_crop: ten crops need a crop recipe; set data.augment_recipe: krizhevsky "
                         "or random_resized_crop")
-
-    def listing(folder: str, key: str, classes: list[str] | None):
-        base = Path(folder)
-        if not base.is_dir():
-            raise UserError(f"data.{key}: folder '{base}' not found{path_note(base)}; it should hold one sub-folder "
-                            "per class")
-        # hidden folders (.ipynb_checkpoints, .git) are not classes, hidden files (._x.png) not images
-        found = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if not found:
-            raise UserError(f"data.{key}: '{base}' has no class sub-folders (e.g. {base}/cat/, {base}/dog/)")
-        images = {d: [f for f in sorted((base / d).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
-                      and not f.name.startswith(".")] for d in found}
-        empty = [d for d in found if not images[d]]
-        if empty and classes is None:
-            raise UserError(f"data.{key}: class folder '{base / empty[0]}' holds no image files; remove it or "
-                            f"add images ({', '.join(IMAGE_SUFFIXES)})")
-        if classes is None and len(found) < 2:
-            raise UserError(f"data.{key}: '{base}' has one class folder ('{found[0]}'); a classifier needs at "
-                            "least two (hidden folders such as .ipynb_checkpoints are not classes)")
-        classes = classes or found
-        files = [(f, classes.index(d)) for d in found if d in classes for f in images[d]]
-        if not files:
-            raise UserError(f"data.{key}: no image files under '{base}' ({', '.join(IMAGE_SUFFIXES)})")
-        return files, classes
-
-    files, classes = listing(root, "root", None)
-    test_files = listing(test_root, "test_root", classes)[0] if test_root else []
+    files, classes = class_folders(root, "root", None)
+    test_files = class_folders(test_root, "test_root", classes)[0] if test_root else []
     n = len(files) + len(test_files)
-    need = image_gib(n, channels, image_size)
-    if stream is True:
-        why = "data.stream is true"
-    elif augment_recipe != "none":
-        why = f"data.augment_recipe {augment_recipe} crops each image as it is read"
-    elif need > memory_limit_gb:
-        why = f"as float32 they need {need:.2f} GiB, over data.memory_limit_gb = {memory_limit_gb:g}"
-    else:
-        why = ""
-    if why and stream is False:
-        raise UserError(f"data.stream: false, but {why}; set data.stream: auto (or true)"
-                        if augment_recipe != "none" else
-                        f"data.image_size: {n} images at {channels}x{image_size}x{image_size} need {need:.2f} GiB "
-                        f"as float32 (data.memory_limit_gb = {memory_limit_gb:g}); set data.stream: auto to "
-                        "stream them from disk, or a smaller image_size")
+    why = _why_stream(n, channels, image_size, stream, memory_limit_gb, augment_recipe)
     facts = {"image_size": image_size, "channels": channels, "recipe": augment_recipe, "ten_crop": ten_crop}
     if why:
         from dlnotes.data.stream import ImageFiles
 
-        def as_files(pairs):
-            return ImageFiles([str(f) for f, _ in pairs], torch.tensor([c for _, c in pairs]), channels, image_size,
-                              augment_recipe, ten_crop, workers, decode, stats_images)
+        def load(pairs):
+            x = ImageFiles([str(f) for f, _ in pairs], torch.tensor([c for _, c in pairs]), channels, image_size,
+                           augment_recipe, ten_crop, workers, decode, stats_images)
+            return x, x.labels
 
         facts["loading"] = f"{n:,} images streamed from disk by {workers} worker(s): {why}"
-        x = as_files(files)
-        ds = Dataset(x, x.labels, "classification", "image", classes=classes, **facts)
-        if test_files:
-            ds.x_test = as_files(test_files)
-            ds.y_test = ds.x_test.labels
-        return ds
+    else:
+        def load(pairs):
+            return unit_pixels(views.model_pixels([f for f, _ in pairs], facts)), torch.tensor([c for _, c in pairs])
 
-    facts["loading"] = f"{n:,} images in memory: {need:.2f} GiB as float32, within data.memory_limit_gb = {memory_limit_gb:g}"
-
-    def load(pairs):
-        x = torch.stack([resize_images(read_image(f, channels).unsqueeze(0), image_size)[0] for f, _ in pairs])
-        return x, torch.tensor([c for _, c in pairs])
-
+        facts["loading"] = (f"{n:,} images in memory: {image_gib(n, channels, image_size):.2f} GiB as float32, "
+                            f"within data.memory_limit_gb = {memory_limit_gb:g}")
     x, y = load(files)
     ds = Dataset(x, y, "classification", "image", classes=classes, **facts)
     if test_files:

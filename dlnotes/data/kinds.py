@@ -40,6 +40,9 @@ class InputKind:
     def example(self, shape: list[int], batch: int = 2) -> torch.Tensor:
         return torch.randn((batch, *shape), generator=torch.Generator().manual_seed(0))
 
+    def check_inputs(self, names: list[str], feed: dict[str, Any], pre: dict[str, Any]) -> None:
+        """Warnings about prepared inputs (``dlnotes.inputs``) before the model sees them; none by default."""
+
 
 class Images(InputKind):
     name, image = "image", True
@@ -52,65 +55,50 @@ class Images(InputKind):
         return [0, 2, 3]  # per channel
 
     def input_stats(self, x: torch.Tensor) -> dict[str, Any]:
-        """The training images' brightness (per-image mean) and contrast (per-image std), in [0, 1]
-        pixels before normalisation: their average and spread, for ``read`` to flag a foreign input."""
-        per = x.flatten(1)
-        mean, contrast = per.mean(1).double(), per.std(1, unbiased=False).double()
-        return {"pixel_stats": {"mean": mean.mean().item(), "mean_sd": mean.std(unbiased=False).item(),
-                                "contrast": contrast.mean().item(), "contrast_sd": contrast.std(unbiased=False).item()}}
+        """What predict's "looks unlike the training images" check needs of the training images, in [0, 1]
+        pixels before normalisation (``dlnotes.data.foreign.statistics``)."""
+        from dlnotes.data.foreign import statistics
+
+        return {"pixel_stats": statistics(x.numpy())}
 
     def read(self, path, dataset, pre):
         """Every image at ``path`` (a file, or a folder read recursively: class sub-folders too) as the
-        training images were made: a digit photo prepared in the dataset's style (``digit_photos``),
-        then resized to the run's image_size. Warns (stderr) when an input's brightness or contrast lies
-        far outside the training images'."""
-        from dlnotes.data.base import resize_images
-        from dlnotes.data.digit_photos import prepare_photo
-        from dlnotes.data.image_files import IMAGE_SUFFIXES, image_files, read_image
+        training images were made, by ``dlnotes.data.views.model_pixels`` (a digit photo prepared in the
+        dataset's style, the run's resize or test view). Warns (stderr) when an input looks unlike the
+        training images (``dlnotes.data.foreign``)."""
+        from dlnotes.data.image_files import image_files
+        from dlnotes.data.images import unit_pixels
+        from dlnotes.data.views import model_pixels
 
-        path = Path(path)
-        if path.is_dir():  # with class sub-folders (image_folder's layout), every image below
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            if not files:
-                raise UserError(f"--input '{path}' holds no image files ({', '.join(IMAGE_SUFFIXES)}), "
-                                f"nor do its sub-folders")
-        else:
-            files = image_files(path)
-        if pre.get("recipe", "none") != "none":  # a streamed run's test view: short side, central crop(s)
-            from dlnotes.data.stream import decode_file
-            from dlnotes.data.transforms import ImageTransform
+        files = image_files(Path(path), recursive=True)
+        names = [str(f) for f in files]
+        x = unit_pixels(model_pixels(files, pre))
+        if pre.get("recipe", "none") == "none":
+            _warn_foreign(names, x, pre.get("pixel_stats"), prepared=pre.get("style") is not None)
+        return names, x
 
-            view = ImageTransform(pre["image_size"], pre["recipe"], ten_crop=pre.get("ten_crop", False))
-            return [str(f) for f in files], torch.stack([view(decode_file(str(f), pre["channels"])) for f in files])
-        style, channels = pre.get("style"), pre["channels"]
-        images = []
-        for f in files:
-            img = read_image(f, channels)
-            if style is not None:
-                img = prepare_photo(img, style).expand(channels, -1, -1)
-            images.append(resize_images(img.unsqueeze(0), pre["image_size"])[0])
-        x = torch.stack(images)
-        _warn_foreign([str(f) for f in files], x, pre.get("pixel_stats"))
-        return [str(f) for f in files], x
+    def check_inputs(self, names, feed, pre):
+        """Warns (stderr) when an input looks unlike the training images (``dlnotes.data.foreign``)."""
+        from dlnotes.data.images import unit_pixels
+
+        if pre.get("recipe", "none") == "none":
+            _warn_foreign(names, unit_pixels(feed["pixels"]), pre.get("pixel_stats"),
+                          prepared=pre.get("style") is not None)
 
 
-def _warn_foreign(names: list[str], x: torch.Tensor, stats: dict[str, float] | None, z: float = 4.0) -> None:
-    """One stderr line per input (at most 5, then a count) whose brightness or contrast is more than ``z``
-    spreads (and 0.1) away from the training images': an inverted photo, a scan of something else."""
+def _warn_foreign(names: list[str], x: torch.Tensor, stats: dict[str, float] | None, prepared: bool = False) -> None:
+    """One stderr line per input (at most 5, then a count) that looks unlike the training images
+    (``dlnotes.data.foreign``: the ink's shape for photos ``prepared`` in a digit style, brightness and
+    contrast otherwise): an inverted photo, a scan of something else."""
     if not stats:
         return
     import sys
 
-    per = x.double().flatten(1)
-    lines = []
-    for name, m, c in zip(names, per.mean(1).tolist(), per.std(1, unbiased=False).tolist()):
-        far_m = abs(m - stats["mean"]) > max(z * stats["mean_sd"], 0.1)
-        far_c = abs(c - stats["contrast"]) > max(z * stats["contrast_sd"], 0.1)
-        if far_m or far_c:
-            lines.append(f"warning: '{name}' looks unlike the training images (brightness {m:.2f}, contrast "
-                         f"{c:.2f}; training {stats['mean']:.2f} +- {stats['mean_sd']:.2f}, {stats['contrast']:.2f} "
-                         f"+- {stats['contrast_sd']:.2f}): inverted, or another kind of picture? the answer may be "
-                         f"meaningless")
+    from dlnotes.data.foreign import unlike
+
+    why = unlike(x.numpy(), stats, prepared)
+    lines = [f"warning: '{name}' looks unlike the training images ({reason}): inverted, or another kind of "
+             f"picture? the answer may be meaningless" for name, reason in zip(names, why) if reason]
     for line in lines[:5]:
         print(line, file=sys.stderr)
     if len(lines) > 5:

@@ -53,6 +53,12 @@ class Prepared:
         and the task's (``num_classes``, ``horizon``...)."""
         return {**self.kind.model_inputs(self.dataset), **self.task.model_outputs(self.dataset)}
 
+    def identity(self) -> dict[str, Any]:
+        """What the run was trained and tested on: each split's size and a sha256 of its rows (recorded in
+        meta.json; ``--resume`` and ``eval`` refuse data that changed under a run)."""
+        parts = {k: v for k, v in self._raw.items() if v is not None}
+        return {"sizes": {k: len(v) for k, v in parts.items()}, "rows": {k: fingerprint(v) for k, v in parts.items()}}
+
     def raw(self, name: str) -> Split | None:
         return self._raw[name]
 
@@ -78,6 +84,41 @@ class Prepared:
         if part is None:
             raise UserError(f"--split {name}: this run has no {name} split (data.val_fraction is 0)")
         return part
+
+
+def fingerprint(split: Split) -> dict[str, Any]:
+    """What identifies a split's rows, stable across CPUs: a sha256 of everything exact (integer inputs and
+    targets, a streamed folder's file names) and, for float inputs that went through arithmetic (resizing,
+    generation), their float64 sum and sum of squares and 32 values at seeded positions, compared within
+    a relative 1e-5 by ``same_rows`` (another CPU's SIMD may round the last bit differently)."""
+    import hashlib
+
+    h, out = hashlib.sha256(), {}
+    for t in (split.x, split.y):
+        if not torch.is_tensor(t):  # dlnotes.data.stream.ImageFiles
+            h.update("\0".join(t.path(i) for i in range(len(t))).encode())
+        elif t.is_floating_point() and t is split.x:
+            flat = t.detach().reshape(-1).double()
+            pick = torch.randint(len(flat), (32,), generator=torch.Generator().manual_seed(0)) if len(flat) else []
+            out = {"sum": flat.sum().item(), "sum_sq": (flat * flat).sum().item(), "sample": flat[pick].tolist()}
+        else:
+            arr = t.detach().cpu().contiguous().numpy()
+            h.update(f"{arr.dtype}{arr.shape}".encode())
+            h.update(memoryview(arr).cast("B"))
+    return {"sha256": h.hexdigest(), **out}
+
+
+def same_rows(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two fingerprints describe the same rows (floats within a relative 1e-5)."""
+    def close(u, v):
+        return abs(u - v) <= 1e-5 * max(abs(u), abs(v), 1e-6)
+
+    if a.get("sha256") != b.get("sha256") or set(a) != set(b):
+        return False
+    if "sum" not in a:
+        return True
+    return close(a["sum"], b["sum"]) and close(a["sum_sq"], b["sum_sq"]) and \
+        len(a["sample"]) == len(b["sample"]) and all(close(u, v) for u, v in zip(a["sample"], b["sample"]))
 
 
 def build_dataset(cfg) -> Dataset:
@@ -187,15 +228,17 @@ def normalize(x: torch.Tensor, pre: dict[str, Any]) -> torch.Tensor:
     return (x - mean) / std
 
 
-def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None, embed: str = "none") -> Prepared:
+def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None, embed: str = "none",
+            quiet: bool = False) -> Prepared:
     """Splits and normalises the dataset ``ds`` of ``cfg`` for ``task`` and ``kind`` (the objects the
     collect step resolved: ``task.stratify``, ``task.target_stats``, ``kind.input_stats``...).
     ``recorded`` (a run's meta.json preprocessing) spares a streamed dataset its statistics pass when
-    the run is evaluated or resumed; ``embed``: see ``fit_table``."""
+    the run is evaluated or resumed; ``embed``: see ``fit_table``; ``quiet`` silences the statistics
+    pass's line."""
     if ds.table is not None:
         fit_table(ds, cfg, task.stratify, embed)
     train, val, test, notes = _splits(ds, cfg, task.stratify)
-    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded)}
+    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded, quiet)}
     note = "\n".join(n for n in [_note(cfg, ds, train, val, test), *notes] if n)
     return Prepared(train, val, test, ds, task, kind, pre, note or None)
 
@@ -242,7 +285,8 @@ def _class_coverage(ds: Dataset, cfg, train: Split, val: Split | None, test: Spl
                         val and lost_classes(classes, y, val.y.numpy(), "validation", cfg.data.val_fraction)) if n]
 
 
-def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, Any] | None) -> dict[str, Any]:
+def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, Any] | None,
+                quiet: bool = False) -> dict[str, Any]:
     """The normalisation (and, for Krizhevsky's recipe, colour PCA) statistics of the training split."""
     pre: dict[str, Any] = {}
     streamed = not torch.is_tensor(ds.x)
@@ -258,7 +302,8 @@ def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, 
             pre.update({k: recorded[k] for k in keys if k in recorded})
         else:
             from dlnotes.data.stream import image_statistics
-            pre.update(image_statistics(train.x, cfg.seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky"))
+            pre.update(image_statistics(train.x, cfg.seed, ds.x.stats_images, pca=ds.x.recipe == "krizhevsky",
+                                        quiet=quiet))
         if not cfg.data.standardize:  # the colour noise's eigenvectors without the normalisation
             pre.pop("x_mean"), pre.pop("x_std")
     elif not streamed and cfg.data.standardize and kind.dtype.is_floating_point:

@@ -17,12 +17,15 @@ import csv as csvlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from dlnotes.data.checks import FLOAT32_MAX, check_float32, regular_file
 from dlnotes.errors import UserError, column_hint
+
+if TYPE_CHECKING:  # torch only for read_sequences: dlnotes.inputs reads series without it
+    import torch
 
 MAX_VALUES = 50_000_000  # 200 MB of float32
 MISSING_CELLS = {"", "na", "nan", "n/a", "null", "none", "?", "-"}
@@ -266,8 +269,16 @@ def load_array(path: Path, column: str | None = None) -> np.ndarray:
 
 def read_sequences(path, input_shape: list[int]) -> tuple[list[str], torch.Tensor]:
     """Sequences for a classifier trained on (T, F) inputs: (N, T, F), each exactly T steps long."""
+    import torch
+
     path = Path(path)
-    arr = load_array(path)
+    arr = sequence_batch(load_array(path), input_shape, f"--input '{path}'")
+    return [f"{path.name}:{i}" for i in range(len(arr))], torch.from_numpy(arr)
+
+
+def sequence_batch(arr: np.ndarray, input_shape: list[int], where: str) -> np.ndarray:
+    """An array of sequences as the (N, T, F) batch a classifier trained on (T, F) inputs reads: one
+    sequence as (T,), (T, F) or a column; several as rows of T * F values or (N, T, F)."""
     t, f = input_shape[0], input_shape[-1]
     if arr.ndim == 3 or (arr.ndim == 2 and arr.shape == (t, f) and f > 1):
         arr = arr.reshape(-1, *arr.shape[-2:])
@@ -277,9 +288,9 @@ def read_sequences(path, input_shape: list[int]) -> tuple[list[str], torch.Tenso
         if arr.shape[1] != t * f and arr.shape[0] == t * f and f == 1:
             arr = arr.T  # one series written as a column
         if arr.shape[1] != t * f:
-            raise UserError(f"--input '{path}': a sequence of {arr.shape[1]} values, but the model reads "
+            raise UserError(f"{where}: a sequence of {arr.shape[1]} values, but the model reads "
                             f"{t} steps x {f} features = {t * f} values per sequence")
         arr = arr.reshape(-1, t, f)
     if tuple(arr.shape[1:]) != (t, f):
-        raise UserError(f"--input '{path}': sequences of shape {tuple(arr.shape[1:])}, the model reads ({t}, {f})")
-    return [f"{path.name}:{i}" for i in range(len(arr))], torch.from_numpy(np.ascontiguousarray(arr))
+        raise UserError(f"{where}: sequences of shape {tuple(arr.shape[1:])}, the model reads ({t}, {f})")
+    return np.ascontiguousarray(arr)

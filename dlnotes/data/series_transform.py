@@ -20,13 +20,15 @@ Metrics, prediction rows, figures and roll-outs all go through ``in_user_units``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from dlnotes.data.checks import FLOAT32_MAX
 from dlnotes.errors import UserError
+
+if TYPE_CHECKING:  # the numpy half (fill_gaps, transform) imports without torch, for dlnotes.inputs
+    import torch
 
 TRANSFORMS = ("none", "diff", "log", "pct")
 MISSING = ("interpolate", "error")
@@ -91,6 +93,8 @@ def transform(v: np.ndarray, how: str, where: str, lines=None) -> np.ndarray:
 
 def untransform(s: torch.Tensor, anchor: torch.Tensor | None, how: str) -> torch.Tensor:
     """``v_{t+1..t+K}`` from ``s_{t+1..t+K}`` (N, K) and the last observed level ``v_t`` (N,)."""
+    import torch
+
     if how in ("none", None):
         return s
     if how == "log":

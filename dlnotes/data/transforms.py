@@ -12,60 +12,48 @@
 
 The 256/224 of the paper scale with ``image_size``: the short side becomes round(image_size * 8 / 7).
 
-The pixel operations are torchvision.transforms.v2.functional's (antialiased resize, crops, flips on
-tensors, on CPU or GPU): a well-kept implementation of what these recipes need. Their random
-parameters come from a ``torch.Generator`` we hand in, seeded per sample from (epoch seed, index), so
-an image's augmentation does not depend on which worker decoded it or on how many there are, and
-``--resume`` reproduces it.
+The work is split as timm's prefetching loader splits it. ``ImageTransform.pixels`` runs per image in
+a DataLoader worker: the geometry to uint8 (the test views with ``dlnotes.data.views``, the code
+``predict`` uses; the random training crops with numpy and torch's faster resize, ``fast_resize``), and
+the image's colour-noise alphas. ``ImageTransform.finish``
+runs per batch where the batch lands (the main process, or the GPU): to float, colour noise,
+normalisation. Workers thus ship uint8, a quarter of float32's bytes. The random parameters come from
+a ``torch.Generator`` seeded per sample from (epoch seed, index), so an image's augmentation does not
+depend on which worker decoded it or on how many there are, and ``--resume`` reproduces it.
+
+``decode: cuda`` decodes JPEG batches on the GPU; the same geometry, with the same random numbers,
+then runs there through torchvision.transforms.v2.functional (``device_pixels``).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
-import torchvision.transforms.v2.functional as TF
 
-from dlnotes.data.base import resize_images
+from dlnotes.data import views
+from dlnotes.data.pixels import to_uint8
+from dlnotes.data.views import RECIPES, short_side  # noqa: F401 - the recipes' names and sizes live there
 
-RECIPES = ("none", "krizhevsky", "random_resized_crop")
 PCA_STD = 0.1  # section 4.1: alpha_i ~ N(0, 0.1)
 
 
-def short_side(image_size: int) -> int:
-    """The paper's 256 for a 224 crop, scaled: round(image_size * 256 / 224)."""
-    return round(image_size * 8 / 7)
+def sample_generator(seed: int, index: int) -> torch.Generator:
+    """The generator of one sample's augmentation in one epoch: seeded with (epoch seed, index)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
 
 
-def to_float(img: torch.Tensor) -> torch.Tensor:
-    """uint8 (or 16-bit) pixels as float in [0, 1]."""
-    if img.is_floating_point():
-        return img
-    return img.float() / (65535.0 if img.dtype in (torch.uint16, torch.int32) else 255.0)
-
-
-def resize_short(img: torch.Tensor, size: int) -> torch.Tensor:
-    """Rescales so that the shorter side is ``size`` (antialiased), keeping the aspect ratio."""
-    if min(img.shape[-2:]) == size:
-        return img
-    return TF.resize(img, [size], antialias=True)
-
-
-def random_crop(img: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
-    h, w = img.shape[-2:]
+def random_crop_params(h: int, w: int, size: int, g: torch.Generator) -> tuple[int, int]:
+    """(top, left) of a uniformly random size x size crop of an h x w image."""
     top = int(torch.randint(h - size + 1, (1,), generator=g))
     left = int(torch.randint(w - size + 1, (1,), generator=g))
-    return img[..., top:top + size, left:left + size]
+    return top, left
 
 
-def random_flip(img: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    return img.flip(-1) if bool(torch.rand(1, generator=g) < 0.5) else img
-
-
-def ten_crop(img: torch.Tensor, size: int) -> torch.Tensor:
-    """(10, C, size, size): four corners and the centre, then the same five of the mirrored image."""
-    five = TF.five_crop(img, [size, size])
-    return torch.stack([*five, *(c.flip(-1) for c in five)])
+def flip_drawn(g: torch.Generator) -> bool:
+    """A horizontal flip with probability 1/2."""
+    return bool(torch.rand(1, generator=g) < 0.5)
 
 
 def random_resized_crop_params(h: int, w: int, g: torch.Generator, scale=(0.08, 1.0),
@@ -121,15 +109,34 @@ def pca_of_pixels(count: int, total: torch.Tensor, outer: torch.Tensor) -> dict[
             "pca_eigval": eigval.float().tolist(), "pca_eigvec": eigvec.float().tolist()}
 
 
-class ImageTransform:
-    """One image (C, H, W), uint8 or float, to the model's float input (C, S, S), or (10, C, S, S) for
-    ten-crop testing. ``train`` picks the augmented view; ``pre`` holds the recorded statistics
-    (``x_mean``/``x_std`` to normalise, ``pca_eigval``/``pca_eigvec`` for the colour noise).
+def fast_resize(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, C) pixels resized to (height, width, C) uint8 by torch's uint8 antialiased bilinear kernel,
+    for the random training views: 4x Pillow's speed on photo-sized images, a third more images/s for a
+    worker's whole job on 375x500 JPEGs (docs/benchmarks.md). The views predict shares stay Pillow's
+    (``dlnotes.data.views``); the two kernels differ by a grey level here and there."""
+    import warnings
 
-    Two halves, so that a loader's workers ship bytes, not floats: ``pixels`` (per image, in a worker:
-    decode-side crops and flips, kept uint8 for the crop recipes, and the image's colour-noise alphas)
-    and ``finish`` (per batch, where the batch lands, e.g. on the GPU: to [0, 1], colour noise,
-    normalisation). ``transform(img, g)`` is both at once."""
+    import torchvision.transforms.v2.functional as TF
+
+    with warnings.catch_warnings():  # Pillow's arrays are read-only; torch only reads this one
+        warnings.simplefilter("ignore", UserWarning)
+        img = torch.from_numpy(to_uint8(arr)).permute(2, 0, 1)
+    return TF.resize(img, [height, width], antialias=True).permute(1, 2, 0).numpy()
+
+
+def float_batch(pixels: torch.Tensor) -> torch.Tensor:
+    """A float32 copy of a uint8 batch. On the CPU its memory comes from numpy, which asks Linux for huge
+    pages on large arrays (``madvise``): a fresh 77 MB batch then costs a few dozen page faults instead
+    of ~19,000, about half the time of the conversion (docs/benchmarks.md)."""
+    if pixels.device.type != "cpu":
+        return pixels.to(torch.float32)
+    return torch.from_numpy(np.empty(tuple(pixels.shape), np.float32)).copy_(pixels)
+
+
+class ImageTransform:
+    """Decoded pixels (H, W, C) to the model's float input (C, S, S), or (10, C, S, S) for ten-crop
+    testing, in the two halves above. ``train`` picks the augmented view; ``pre`` holds the recorded
+    statistics (``x_mean``/``x_std`` to normalise, ``pca_eigval``/``pca_eigvec`` for the colour noise)."""
 
     def __init__(self, image_size: int, recipe: str = "none", train: bool = False, ten_crop: bool = False,
                  pre: dict | None = None):
@@ -139,55 +146,87 @@ class ImageTransform:
         self.std = torch.tensor(pre["x_std"]) if "x_mean" in pre else None
         self.eig = (torch.tensor(pre["pca_eigval"]), torch.tensor(pre["pca_eigvec"])) if "pca_eigval" in pre else None
 
-    def __call__(self, img: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
-        pixels, alpha = self.pixels(img, g)
+    def augments(self, g: torch.Generator | None) -> bool:
+        return self.train and g is not None and self.recipe != "none"
+
+    def fit(self, g: torch.Generator | None = None) -> tuple[int, int] | None:
+        """The decoded size the view needs at least (None: the whole image, for random resized crops)."""
+        if self.augments(g) and self.recipe == "random_resized_crop":
+            return None
+        return views.fit(self.size, self.recipe)
+
+    def __call__(self, arr: np.ndarray, g: torch.Generator | None = None) -> torch.Tensor:
+        pixels, alpha = self.pixels(arr, g)
         return self.finish(pixels.unsqueeze(0), alpha.unsqueeze(0))[0]
 
-    def pixels(self, img: torch.Tensor, g: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The geometric part (uint8 for the crop recipes, float in [0, 1] for ``none``) and the
-        image's colour-noise alphas (zeros when there is none)."""
-        s, alpha = self.size, torch.zeros(3)
-        if self.recipe == "none":
-            return resize_images(to_float(img).unsqueeze(0), s)[0], alpha
-        if img.dtype != torch.uint8:  # 16-bit or float input: 8 bits are what the crops ship
-            img = (to_float(img) * 255).round().clamp(0, 255).to(torch.uint8)
-        r = short_side(s)
-        if not self.train or g is None:  # test: the central r x r patch, then its centre (or ten crops)
-            img = TF.center_crop(resize_short(img, r), [r, r])
-            return (ten_crop(img, s) if self.ten_crop else TF.center_crop(img, [s, s])), alpha
+    def pixels(self, arr: np.ndarray, g: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoded (H, W, C) pixels to the view's uint8 (C, S, S) (or (10, C, S, S)) and the image's
+        colour-noise alphas (zeros when there is none): the worker's half."""
+        if not self.augments(g):
+            pixels = views.view(arr, self.size, self.recipe, self.ten_crop)
+            return torch.from_numpy(pixels), torch.zeros(3, dtype=torch.float32)
+        s, (h, w) = self.size, arr.shape[:2]
         if self.recipe == "krizhevsky":
-            img = random_crop(TF.center_crop(resize_short(img, r), [r, r]), s, g)
+            r = short_side(s)
+            rescaled = arr if min(h, w) == r else fast_resize(arr, *views.short_side_shape(h, w, r))
+            square = views.centre_crop(rescaled, r)
+            top, left = random_crop_params(r, r, s, g)
+            crop = to_uint8(square[top:top + s, left:left + s])
+        else:
+            top, left, ch, cw = random_resized_crop_params(h, w, g)
+            crop = fast_resize(arr[top:top + ch, left:left + cw], s, s)
+        if flip_drawn(g):
+            crop = crop[:, ::-1]
+        return torch.from_numpy(views.chw(crop)), self.alpha(crop.shape[-1], g)
+
+    def alpha(self, channels: int, g: torch.Generator) -> torch.Tensor:
+        if self.recipe == "krizhevsky" and self.eig is not None and channels == 3:
+            return torch.randn(3, generator=g, dtype=torch.float32) * PCA_STD
+        return torch.zeros(3, dtype=torch.float32)
+
+    def device_pixels(self, img: torch.Tensor, g: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``pixels`` for a uint8 (C, H, W) image already on the GPU (``decode: cuda``): the same views
+        and random numbers, with torchvision's tensor functions."""
+        import torchvision.transforms.v2.functional as TF
+
+        s, r = self.size, short_side(self.size)
+        if self.recipe == "none":
+            return TF.resize(img, [s, s], antialias=True), torch.zeros(3, dtype=torch.float32)
+        if not self.augments(g):
+            square = TF.center_crop(_resize_short(img, r), [r, r])
+            if not self.ten_crop:
+                return TF.center_crop(square, [s, s]), torch.zeros(3, dtype=torch.float32)
+            five = TF.five_crop(square, [s, s])
+            return torch.stack([*five, *(c.flip(-1) for c in five)]), torch.zeros(3, dtype=torch.float32)
+        if self.recipe == "krizhevsky":
+            top, left = random_crop_params(r, r, s, g)
+            crop = TF.center_crop(_resize_short(img, r), [r, r])[..., top:top + s, left:left + s]
         else:
             top, left, h, w = random_resized_crop_params(*img.shape[-2:], g)
-            img = TF.resized_crop(img, top, left, h, w, [s, s], antialias=True)
-        img = random_flip(img, g)
-        if self.recipe == "krizhevsky" and self.eig is not None and img.shape[0] == 3:
-            alpha = torch.randn(3, generator=g) * PCA_STD
-        return img, alpha
+            crop = TF.resized_crop(img, top, left, h, w, [s, s], antialias=True)
+        if flip_drawn(g):
+            crop = crop.flip(-1)
+        return crop, self.alpha(crop.shape[-3], g)
 
-    def finish(self, pixels: torch.Tensor, alpha: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """A batch (B, C, S, S) or (B, 10, C, S, S) of ``pixels`` to the model's input, on its device
-        (written into ``out`` when given)."""
-        if self.mean is None:
-            x = self.view(pixels, alpha)
-            return out.copy_(x) if out is not None else x
-        # (p / 255 + shift - mean) / std as one scale and one offset per image and channel: two in-place
-        # passes over the batch instead of four that each allocate it again
-        x = out.copy_(pixels) if out is not None else pixels.to(torch.float32, copy=True)
-        std, mean = self.std.to(x), self.mean.to(x)
-        scale = 1 / (std * 255) if pixels.dtype == torch.uint8 else 1 / std
-        offset = (-mean / std).expand(len(x), -1)
-        if self.eig is not None and self.train and x.shape[-3] == 3:
-            offset = offset + pca_lighting(torch.zeros(len(x), 3, 1, 1).to(x), *self.eig, alpha).view(-1, 3) / std
+    def finish(self, pixels: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """A uint8 batch (B, C, S, S) or (B, 10, C, S, S) with its alphas (B, 3) to the model's float input
+        where it is: p / 255 plus the colour noise, minus the mean, over the std, as one scale per channel
+        and one offset per image and channel (two in-place passes over the batch)."""
+        x = float_batch(pixels)
+        b, c = len(x), x.shape[-3]
+        std = self.std.to(x) if self.std is not None else x.new_ones(c)
+        offset = -self.mean.to(x) / std if self.mean is not None else x.new_zeros(c)
+        offset = offset.expand(b, c)
+        if self.eig is not None and self.train and c == 3:
+            offset = offset + pca_lighting(x.new_zeros(b, 3, 1, 1), *self.eig, alpha).view(b, 3) / std
         crops = [1] * (x.dim() - 4)  # (B, 10, C, S, S) for ten crops
-        return x.mul_(scale.view(-1, 1, 1)).add_(offset.reshape(len(x), *crops, -1, 1, 1))
+        return x.mul_((1 / (255 * std)).view(-1, 1, 1)).add_(offset.reshape(b, *crops, c, 1, 1))
 
-    def view(self, pixels: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """[0, 1] pixels with the colour noise: what statistics are computed on (with train False)."""
-        x = to_float(pixels)
-        if self.eig is not None and self.train and x.shape[-3] == 3:
-            x = pca_lighting(x, *self.eig, alpha)
-        return x
+
+def _resize_short(img: torch.Tensor, size: int) -> torch.Tensor:
+    import torchvision.transforms.v2.functional as TF
+
+    return img if min(img.shape[-2:]) == size else TF.resize(img, [size], antialias=True)
 
 
 def describe(recipe: str, image_size: int, ten_crop: bool = False) -> str:

@@ -95,12 +95,14 @@ def _validate(schema: type[BaseModel], obj: dict, path: Path, what: str) -> Any:
 
 def read_meta(obj: dict, path: Path) -> dict[str, Any]:
     """Validates a loaded meta.json; returns it as a plain dict (unknown extra keys kept)."""
-    meta = _validate(RunMeta, obj, path, "meta.json")
-    n, classes = meta.model.args.get("num_classes"), meta.dataset.classes
-    if meta.dataset.task == "classification" and (not classes or (isinstance(n, int) and len(classes) < n)):
-        raise UserError(f"'{path}': meta.json field 'dataset.classes': {len(classes or [])} class names for a "
-                        f"classifier with num_classes={n}; the file was not written by this version of dlnotes "
-                        "or was edited")
+    from dlnotes.engine.meta_checks import MetaError, check_meta
+
+    _validate(RunMeta, obj, path, "meta.json")
+    try:
+        check_meta(obj)  # the facts against the registry and each other (engine/meta_checks.py)
+    except MetaError as e:
+        raise UserError(f"'{path}': meta.json field '{e.field}': {e}; the file was not written by this "
+                        "version of dlnotes or was edited") from None
     return obj
 
 

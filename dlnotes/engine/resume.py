@@ -37,7 +37,9 @@ class Resume:
 
         if rd.newest() is None:
             return None
-        return cls(rd, resolved(load_config(rd.config_path)), rd.meta(), rd.read_state())
+        meta = rd.meta()
+        recorded = meta.get("config") or resolved(load_config(rd.config_path))  # as trained, not as edited since
+        return cls(rd, recorded, meta, rd.read_state())
 
     @property
     def epoch(self) -> int:
@@ -47,6 +49,7 @@ class Resume:
         """The run's config with ``overrides``; refuses one that changes the experiment."""
         from dlnotes.config import load_config, resolved
 
+        check_config_unchanged(self.meta, load_config(self.rd.config_path), self.rd.path)
         cfg = load_config(self.rd.config_path, overrides)
         check_resume_overrides(self.recorded, resolved(cfg), self.rd.path)
         return cfg
@@ -62,6 +65,7 @@ class Resume:
             if was != now:
                 raise UserError(f"--resume {self.rd.path}: {section}.{key} was {was!r} and is now {now!r}; a run "
                                 "continues only with the same model and data; start a new run instead")
+        check_same_data(self.meta, meta.get("data"), f"--resume {self.rd.path}")
         return {**self.meta, **meta, "created": self.meta.get("created", meta.get("created"))}
 
     def finished(self, cfg) -> bool:
@@ -94,6 +98,31 @@ def _identity(section: str, meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if section != "dataset" or f"data.{k}" not in RESUMABLE}
 
 
+def check_same_data(meta: dict[str, Any], now: dict[str, Any] | None, where: str) -> None:
+    """Refuses data that changed under a run: another size or other rows in a split than it recorded."""
+    from dlnotes.data.prepare import same_rows
+
+    was = meta.get("data")
+    if not was or not now:  # a run from before the data was recorded
+        return
+    for split in ("train", "val", "test"):
+        a, b = was["sizes"].get(split), now["sizes"].get(split)
+        if a != b:
+            raise UserError(f"{where}: the {split} split had {a} samples when the run was trained and has {b} now; "
+                            "the data changed under the run (start a new run for new data)")
+        if a is not None and not same_rows(was["rows"][split], now["rows"][split]):
+            raise UserError(f"{where}: the rows of the {split} split differ from those the run was trained on "
+                            "(reordered, edited or replaced data); start a new run for new data")
+
+
+def check_config_unchanged(meta: dict[str, Any], cfg, path: Path) -> None:
+    """Refuses a run whose config.yaml was edited, since training, in a key that changes the experiment."""
+    from dlnotes.config import resolved
+
+    if meta.get("config"):
+        check_resume_overrides(meta["config"], resolved(cfg), path, what=f"'{path / 'config.yaml'}' was edited:")
+
+
 def _with_defaults(section: str, meta: dict[str, Any]) -> dict[str, Any]:
     """A model's or dataset's recorded arguments with the constructor's defaults filled in."""
     from dlnotes.registry import DATASETS, MODELS, REQUIRED
@@ -104,12 +133,16 @@ def _with_defaults(section: str, meta: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps({**defaults, **meta[section]["args"]}))
 
 
-def check_resume_overrides(before: dict[str, Any], after: dict[str, Any], path: Path) -> None:
-    """Refuses a resume whose overrides change the experiment (anything but RESUMABLE)."""
+def check_resume_overrides(before: dict[str, Any], after: dict[str, Any], path: Path, what: str = "") -> None:
+    """Refuses a resume whose overrides (or edits) change the experiment (anything but RESUMABLE)."""
     flat_before, flat_after = _flat(before), _flat(after)
     for key in sorted(set(flat_before) | set(flat_after)):
         if flat_before.get(key, "<unset>") != flat_after.get(key, "<unset>") \
                 and not any(key == r or key.startswith(r + ".") for r in RESUMABLE):
+            if what:
+                raise UserError(f"{what} '{key}' was {flat_before.get(key, '<unset>')!r} when the run was trained "
+                                f"and is {flat_after.get(key, '<unset>')!r} now; the run's data split and model "
+                                "depend on it (undo the edit, or train a new run with it)")
             raise UserError(f"--resume {path}: '{key}' changes the experiment and cannot change on resume "
                             f"(allowed: {', '.join(RESUMABLE)}, progress); start a new run instead: "
                             f"dlnotes train --config {path / 'config.yaml'} --out NEW_DIR {key}=...")

@@ -101,10 +101,19 @@ class RunDir(Checkpoints):
         self.record(self.TENSORBOARD)
         return self._file(self.TENSORBOARD)
 
-    def files(self) -> list[Path]:
-        """Every file of the run that dlnotes reads or writes (what an output must never replace)."""
-        found = [p for p in self.path.rglob("*") if p.is_file() and not p.is_symlink()] if self.path.is_dir() else []
-        return [p.resolve() for p in found]
+    EXPLAIN = "explain"
+    RESERVED = (CONFIG, META, HISTORY, METRICS, PLOTS, TENSORBOARD, LOCK, LEDGER, EXPLAIN,
+                Checkpoints.WEIGHTS, Checkpoints.CHECKPOINT)
+
+    def owns(self, target: Path) -> bool:
+        """Whether ``target`` (a resolved path) is one of this run's own files or names, which no output
+        may replace: what dlnotes writes in a run (listed or not yet written), its checkpoints."""
+        root = Path(os.path.realpath(self.path))
+        try:
+            first = target.relative_to(root).parts[0]
+        except (ValueError, IndexError):
+            return False
+        return first in self.RESERVED or first in (self.recorded() or []) or self.is_staging(first)
 
     # -- the ledger -------------------------------------------------------------------------------
     def recorded(self) -> list[str] | None:
@@ -140,7 +149,7 @@ class RunDir(Checkpoints):
         if run.newest() is None and run.recorded() is None:
             has = "" if (run.path / cls.CONFIG).is_file() else f"no {cls.CONFIG}, "
             raise UserError(f"'{run.path}' is not a dlnotes run: it has {has}no checkpoint and no {cls.LEDGER} ledger")
-        for name in (cls.CONFIG, cls.META):
+        for name in (cls.CONFIG, cls.META) if run.newest() is not None else ():  # else: never checkpointed
             if not (run.path / name).is_file():
                 raise UserError(f"'{run.path}' is not a complete dlnotes run: {name} is missing")
         return run

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from dlnotes.atomic import sha256
-from dlnotes.errors import UserError
+from dlnotes.errors import UserError, path_note
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -45,7 +45,7 @@ def state_bytes(obj: Any) -> bytes:
 
 def verify(path: Path, expected_sha: str | None) -> None:
     if not path.is_file():
-        raise UserError(f"'{path}' not found; the run directory is incomplete")
+        raise UserError(f"'{path}' not found{path_note(path)}; the run directory is incomplete")
     if expected_sha is not None and sha256(path) != expected_sha:
         raise UserError(f"'{path}' does not match the sha256 recorded in its checkpoint manifest; "
                         "the file was changed or replaced after training")

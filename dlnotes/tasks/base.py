@@ -24,6 +24,11 @@ class Spec:
     def classes(self) -> list[str]:
         return self.dataset.get("classes") or []
 
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The sections of meta.json that ``dlnotes.inputs`` and ``dlnotes.export`` read."""
+        return {"dataset": self.dataset, "preprocess": self.pre}
+
 
 @dataclass
 class Report:
@@ -67,6 +72,7 @@ class Task:
     shown: tuple[str, ...] = ("mse", "mae", "loss")  # the one-line summary after training
     stratify = False  # split so that each class keeps its share
     plain_text = False  # predict prints the prediction itself, not a CSV table, unless --output asks for one
+    draws_predictions = False  # predict --figure draws what it answered (forecasting: history and forecast)
     losses: tuple[str, ...] = ("mse",)  # the losses (train.loss) that can train this task
     model_keys: tuple[str, ...] = ("out_features",)  # a model does this task when its constructor takes one of these
     column_types: tuple[str, ...] = ("number",)  # the data.columns types that agree with this task's target
@@ -145,7 +151,8 @@ class Task:
 
     # -- applying -------------------------------------------------------------------------------
     def predict(self, model, inputs, spec: Spec, device, top_k: int = 0, steps: int = 0,
-                temperature: float = 0.8) -> list[dict[str, Any]]:
+                temperature: float = 0.8, probabilities: bool = False) -> list[dict[str, Any]]:
+        """Rows ``input, prediction, ...`` for raw ``inputs``; ``probabilities``: classifiers add every class's."""
         raise NotImplementedError
 
     def prediction_figure(self, model, inputs, spec: Spec, device, steps: int, path: Path) -> Path | None:
@@ -153,13 +160,31 @@ class Task:
         return None
 
     @staticmethod
-    def _outputs(model, inputs, spec: Spec, device) -> tuple[list[str], torch.Tensor]:
-        """Reads raw inputs the way the model's input kind does, normalises them, runs the model."""
-        from dlnotes.data.prepare import normalize
-        from dlnotes.engine.evaluate import predict_outputs
+    def _outputs(model, inputs, spec: Spec, device, steps: int = 0) -> tuple[list[str], Any]:
+        """(names, answers) of the run's whole model on the raw ``inputs`` (``_read``, then ``_answer``)."""
+        names, feed = Task._read(inputs, spec)
+        return names, Task._answer(model, feed, spec, device, steps)
 
-        names, x = spec.kind.read(Path(inputs), spec.dataset, spec.pre)
-        return names, predict_outputs(model, normalize(x, spec.pre), 256, device).cpu()
+    @staticmethod
+    def _read(inputs, spec: Spec) -> tuple[list[str], dict[str, Any]]:
+        """(names, feed): what ``dlnotes.inputs`` makes of the raw ``inputs``, the arrays an exported file takes."""
+        from dlnotes import inputs as raw
+
+        names, feed = raw.read(spec.meta, inputs)
+        spec.kind.check_inputs(names, feed, spec.pre)  # e.g. images that look unlike the training images
+        return names, feed
+
+    @staticmethod
+    def _answer(model, feed: dict[str, Any], spec: Spec, device, steps: int = 0) -> Any:
+        """The answers of the run's whole model (``dlnotes.export.whole_model``: the recorded preprocessing, the
+        network, the answer layer; what an exported file holds) to ``feed`` (text columns as their codes)."""
+        from dlnotes import inputs as raw
+        from dlnotes.engine.predict import whole_outputs
+        from dlnotes.engine.weights import unwrap
+        from dlnotes.export import whole_model
+
+        whole = whole_model(unwrap(model), spec.meta, spec.threshold, steps)
+        return whole_outputs(whole, raw.codes(spec.meta, feed, warn=True), device)
 
     # -- figures --------------------------------------------------------------------------------
     def figures(self, report: Report, out: Path) -> list[Path]:

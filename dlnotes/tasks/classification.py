@@ -44,12 +44,12 @@ class Classification(Task):
         m = classification_metrics(cm)
         return {"name": "majority class", **{k: m[k] for k in ("accuracy", "precision", "recall", "f1")}}
 
-    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
+    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8, probabilities=False):
         from dlnotes.engine.predict import class_rows
 
-        names, out = self._outputs(model, inputs, spec, device)
-        rows = class_rows(names, out, spec.classes, top_k, spec.threshold)
-        truth = folder_labels(Path(inputs), names, spec.classes)
+        names, (probs, labels) = self._outputs(model, inputs, spec, device)
+        rows = class_rows(names, probs, labels, spec.classes, top_k, probabilities)
+        truth = folder_labels(Path(inputs), names, spec.classes) if isinstance(inputs, (str, Path)) else None
         if truth is not None:  # a folder with one sub-folder per class: say how many were right
             import sys
 

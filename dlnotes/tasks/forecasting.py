@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from dlnotes.tasks.base import Task
@@ -24,6 +22,7 @@ class Forecasting(Regression):
     metric, higher_is_better = "mse", False
     shown = ("mse", "mae", "loss")
     r2 = False
+    draws_predictions = True
     model_keys, column_types = ("horizon", "out_features"), ()
 
     def describe(self, ds):
@@ -82,25 +81,16 @@ class Forecasting(Regression):
                                                         f" on {int(ok.sum())} of {len(ok)} windows")
         return {"name": name, **regression_metrics(guess[ok], truth[ok], with_r2=False)}
 
-    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
+    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8, probabilities=False):
         names, _, values = self.forecast_series(model, inputs, spec, device, steps)
         return [{"input": n, "step": k + 1, "prediction": f"{float(v):.6g}"}
                 for n, row in zip(names, values) for k, v in enumerate(row)]
 
     def forecast_series(self, model, inputs, spec, device, steps=0):
-        """(names, histories read (S, L), forecasts (S, steps)) in the user's units."""
-        from dlnotes.data.sequence_files import read_series
-        from dlnotes.data.series_transform import lost
-        from dlnotes.data.series_transform import transform as apply_transform
-        from dlnotes.engine.forecast import forecast
-
-        pre = spec.pre
-        seq_len, how = spec.dataset["input_shape"][0], pre.get("transform", "none")
-        names, hist = read_series(Path(inputs), seq_len + lost(how), pre.get("column"), pre.get("missing", "error"))
-        s = torch.from_numpy(np.stack([apply_transform(h, how, f"--input '{n}'") for n, h in zip(names, hist)]))
-        values = forecast(model, s.unsqueeze(-1), torch.from_numpy(hist[:, -1]), steps or pre.get("horizon", 1),
-                          pre, device)
-        return names, torch.from_numpy(hist), values
+        """(names, the values read (S, L), forecasts (S, steps)) in the user's units: the whole forecaster
+        (``dlnotes.export.series``: transform, model, roll-out, inverse) on each series' last values."""
+        names, feed = self._read(inputs, spec)
+        return names, torch.from_numpy(feed["values"]), self._answer(model, feed, spec, device, steps)
 
     def prediction_figure(self, model, inputs, spec, device, steps, path):
         from dlnotes import plots

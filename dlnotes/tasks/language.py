@@ -21,9 +21,11 @@ class Language(Task):
         return {"accuracy": (out.argmax(-1) == y).double().mean().item(),
                 "perplexity": float(torch.exp(torch.tensor(loss)))}
 
-    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
-        """One row: the prompt and ``steps`` (default 200) characters sampled after it with ``spec.seed``."""
+    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8, probabilities=False):
+        """One row per prompt (a string, or a list of them): the prompt and ``steps`` (default 200) characters
+        sampled after it with ``spec.seed``."""
         from dlnotes.engine.forecast import generate
 
-        text = generate(model, str(inputs), spec.pre["vocab"], steps or 200, device, temperature, spec.seed)
-        return [{"input": str(inputs), "prediction": text}]
+        prompts = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        return [{"input": str(p), "prediction": generate(model, str(p), spec.pre["vocab"], steps or 200, device,
+                                                         temperature, spec.seed)} for p in prompts]

@@ -49,12 +49,11 @@ class Regression(Task):
         return {"name": "training mean", **regression_metrics(mean.expand_as(y.reshape(len(y), -1)).reshape(y.shape),
                                                               y, with_r2=self.r2)}
 
-    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8):
-        from dlnotes.data.prepare import denormalize_y
+    def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8, probabilities=False):
         from dlnotes.engine.predict import value_rows
 
-        names, out = self._outputs(model, inputs, spec, device)
-        return value_rows(names, denormalize_y(out, spec.pre))
+        names, values = self._outputs(model, inputs, spec, device)  # in the targets' units
+        return value_rows(names, values)
 
     def _test_in_units(self, report: Report) -> tuple[torch.Tensor, torch.Tensor]:
         from dlnotes.data.prepare import denormalize_y
