@@ -60,6 +60,23 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return ""
 
 
+def column_hint(name: str, columns: Iterable[str]) -> str:
+    """``; did you mean 'Survived'?`` for a column named with another case, stray spaces or a typo; else
+    ``; its columns are: ...``. For a config key that names a column (``data.target``, ``--target``,
+    ``data.columns``, ``data.column``), as ``did_you_mean`` is for config keys."""
+    cols = [str(c) for c in columns]
+    word = str(name).strip().casefold()
+    same = [c for c in cols if c.strip().casefold() == word]
+    if same:
+        return f"; did you mean '{same[0]}'? (column names are case-sensitive)"
+    folded = {c.casefold(): c for c in cols}
+    close = difflib.get_close_matches(word, list(folded), n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean '{folded[close[0]]}'?"
+    shown = ", ".join(cols[:20]) + (f", ... ({len(cols)} in all)" if len(cols) > 20 else "")
+    return f"; its columns are: {shown}"
+
+
 def path_note(path) -> str:
     """`` (relative to the working directory /home/x)`` for a relative path: where it was looked for."""
     import os

@@ -248,3 +248,34 @@ def compare_curves(curves: list[tuple[str, list[dict]]], metric: str | None, pat
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=9,
                ncol=max(1, min(len(curves), int(10 // max(_text_inches(c[0], 9) + 0.6 for c in curves)))))
     return _save(fig, path)
+
+
+def window_forecasts(inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, names: list[str],
+                     path: Path) -> Path:
+    """A few independent windows (sine waves, one recording each), one panel each: the window's input
+    (steps -T+1..0), then its true next values and the model's forecast (steps 1..H), in the user's units.
+    Windows that are not cut from one series are drawn apart, never joined into one line."""
+    inputs, truth, pred = (t.double().cpu() for t in (inputs, truth, pred))
+    n = len(inputs)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows + 0.5), squeeze=False, sharey=False,
+                             layout="constrained")
+    t_in = torch.arange(-inputs.shape[1] + 1, 1)
+    t_out = torch.arange(1, truth.shape[1] + 1)
+    marker = "." if truth.shape[1] <= 20 else None
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        ax.plot(t_in, inputs[k], "C7", lw=1, label="input")
+        ax.plot(torch.cat([t_in[-1:], t_out]), torch.cat([inputs[k, -1:], truth[k]]), "k-", lw=1.2,
+                marker=marker, label="truth")
+        ax.plot(torch.cat([t_in[-1:], t_out]), torch.cat([inputs[k, -1:], pred[k]]), "C3--", lw=1.2,
+                marker=marker, label="forecast")
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_title(names[k], fontsize=9)
+        ax.tick_params(labelsize=8)
+    fig.suptitle(f"{n} test windows: input, true next values and forecast (step 0: the last input)", fontsize=10)
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=3)
+    return _save(fig, path)

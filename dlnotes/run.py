@@ -27,6 +27,7 @@ from dlnotes.config import TRAIN_PROVIDED, Config, dump, load_config, resolved
 from dlnotes.engine.resume import Resume
 from dlnotes.engine.rundir import RunDir, safe_name
 from dlnotes.errors import UserError
+from dlnotes.fit_checks import check_fit
 from dlnotes.trained import Run
 
 
@@ -117,6 +118,7 @@ def collect(s: Session) -> None:
 
     status(f"loading data: {s.cfg.data.name} ...", s.quiet)
     s.data = load_data(s.cfg, s.resume.meta["preprocess"] if s.resume else None, quiet=s.quiet)
+    check_fit(s.cfg, s.data)  # the config against the data, before the run holds anything of it
     if s.data.dataset.loading:  # which path (in memory or streamed) and why; also in meta.json
         status(f"{s.cfg.data.name}: {s.data.dataset.loading}", s.quiet)
     if s.data.note and not s.quiet:  # e.g. how many windows of a series the leakage gaps cost

@@ -11,6 +11,8 @@ one figure, each labelled by the same differing keys.
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,8 @@ def read_run(path: Path) -> dict[str, Any]:
         row["damaged"] = _reason(e)
         return row
     base = metrics.get("baseline") or {}
-    row.update(model=meta["model"].get("name"), data=meta["dataset"].get("name"), config=flatten(config),
+    row.update(task=task.name, model=meta["model"].get("name"), data=meta["dataset"].get("name"),
+               config=flatten(config),
                epochs=epochs, seconds=metrics.get("train_seconds"), metric=task.metric,
                higher_is_better=task.higher_is_better, value=metrics.get(task.metric),
                baseline={"name": base["name"], "value": base[task.metric]} if task.metric in base else None)
@@ -147,32 +150,106 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def format_table(rows: list[dict[str, Any]], keys: list[str]) -> str:
-    """The runs as an aligned text table; the main metric's column is named after it when all runs share it."""
+def format_table(rows: list[dict[str, Any]], keys: list[str] | None = None, width: int | None = None) -> str:
+    """The runs as aligned text tables no wider than ``width`` (default: the terminal's, when stdout is one),
+    one per group of runs with the same task, model and dataset, each showing the config keys that differ
+    *within* it.
+
+    One group is one table with model and data columns (as before groups existed); several get a heading
+    each. A table too wide shortens its key names to their last part, then long values, then leaves out
+    the key columns that do not fit and names them below (``--json`` has them all). ``keys`` (the keys
+    differing over all runs) is accepted for callers of the one-table layout and no longer needed."""
     if not rows:
         return "no runs found"
-    ok = [r for r in rows if not r["damaged"]]
-    metrics = sorted({r["metric"] for r in ok})
-    metric_col = metrics[0] if len(metrics) == 1 else "metric"
-    header = ["run", "model", "data", *keys, "epochs", "time", metric_col, "baseline"]
-    table = [header]
+    width = width or terminal_width() or 10**9  # 0: not a terminal, no limit
+    groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["damaged"]:
-            table.append([r["run"], f"damaged: {r['damaged']}"])
-            continue
+        if not r["damaged"]:
+            groups.setdefault((r["task"], r["model"], r["data"]), []).append(r)
+    damaged = [r for r in rows if r["damaged"]]
+    if len(groups) <= 1:
+        lines = _group_table(next(iter(groups.values()), []), width, identity=True)
+    else:
+        lines = []
+        for (task, model, data), members in groups.items():
+            lines += ["", f"{task}: {model} on {data} ({len(members)} run{'s' if len(members) > 1 else ''})"]
+            lines += _group_table(members, width, identity=False)
+        lines = lines[1:] + ([""] if damaged else [])
+    run_width = max(len(r["run"]) for r in rows)
+    lines += [f"{r['run'].ljust(run_width)}  damaged: {r['damaged']}" for r in damaged]  # why, in full
+    return "\n".join(lines)
+
+
+def terminal_width() -> int:
+    """The terminal's width when stdout is one (COLUMNS, else the terminal's own); a pipe or a file gets
+    the tables unlimited (0 = no limit), to be searched or read by a program."""
+    if not sys.stdout.isatty():
+        return 0
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+def _group_table(members: list[dict[str, Any]], width: int, identity: bool) -> list[str]:
+    """One group's table: run[, model, data], the keys that differ within the group, epochs, time, metric."""
+    keys = [k for k in differing_keys(members) if k != "name"]
+    metrics = sorted({r["metric"] for r in members})
+    metric_col = metrics[0] if len(metrics) == 1 else "metric"
+    left = ["run"] + (["model", "data"] if identity else [])
+    right = ["epochs", "time", metric_col, "baseline"]
+    for names, longest in ((keys, 0), (_short_keys(keys), 0), (_short_keys(keys), 16)):
+        lines = _render(members, left, keys, names, right, metric_col, longest)
+        if max(map(len, lines)) <= width:
+            return lines
+    shown = list(keys)
+    while shown:  # leave out the key columns that do not fit, right to left
+        shown.pop()
+        lines = _render(members, left, shown, _short_keys(keys)[:len(shown)], right, metric_col, 16)
+        if max(map(len, lines)) <= width:
+            break
+    return lines + [_also(keys[len(shown):], width)]
+
+
+def _render(members, left, keys, names, right, metric_col, longest) -> list[str]:
+    """Aligned lines: numbers right-aligned, text left-aligned; values over ``longest`` cut in the middle."""
+    header = left + list(names) + right
+    table = [header]
+    for r in members:
         value = _cell(r["value"]) if metric_col != "metric" else f"{r['metric']}={_cell(r['value'])}"
         base = f"{_cell(r['baseline']['value'])} ({r['baseline']['name']})" if r["baseline"] else "-"
-        table.append([r["run"], _cell(r["model"]), _cell(r["data"]), *(_cell(r["config"].get(k)) for k in keys),
-                      _cell(r["epochs"]), readable_seconds(r["seconds"]), value, base])
-    widths = [max(len(line[i]) for line in table if i < len(line) and len(line) == len(header))
-              for i in range(len(header))]
-    out = []
-    for line in table:
-        if len(line) != len(header):  # a damaged run: its name, then why
-            out.append(f"{line[0].ljust(widths[0])}  {line[1]}")
-        else:
-            out.append("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(line, widths)).rstrip())
-    return "\n".join(out)
+        ident = [r["run"]] + ([_cell(r["model"]), _cell(r["data"])] if len(left) > 1 else [])
+        table.append(ident + [_middle(_cell(r["config"].get(k)), longest) for k in keys]
+                     + [_cell(r["epochs"]), readable_seconds(r["seconds"]), value, base])
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return ["  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(line, widths)).rstrip()
+            for line in table]
+
+
+def _also(hidden: list[str], width: int) -> str:
+    """``  (also differ: a, b and 3 more keys; all in dlnotes runs --json)``, naming as many as fit."""
+    for n in range(len(hidden), 0, -1):
+        more = f" and {len(hidden) - n} more key{'s' if len(hidden) - n > 1 else ''}" if n < len(hidden) else ""
+        line = f"  (also differ: {', '.join(hidden[:n])}{more}; all in dlnotes runs --json)"
+        if len(line) <= width:
+            return line
+    return _fit(f"  ({len(hidden)} more keys differ; all in dlnotes runs --json)", width)
+
+
+def _short_keys(keys: list[str]) -> list[str]:
+    """Each dotted key by its last part (``train.optimizer.lr`` -> ``lr``), or its last two parts when
+    the last one is not unique among ``keys`` or says little alone (``optimizer.name``)."""
+    last = [k.split(".")[-1] for k in keys]
+    return [t if last.count(t) == 1 and t != "name" else ".".join(k.split(".")[-2:]) for k, t in zip(keys, last)]
+
+
+def _middle(text: str, longest: int) -> str:
+    """``text`` cut in the middle to ``longest`` characters (0: not cut): ``examples/...guins.csv``."""
+    if not longest or len(text) <= longest:
+        return text
+    head = (longest - 3) // 2
+    return text[:head] + "..." + text[len(text) - (longest - 3 - head):]
+
+
+def _fit(line: str, width: int) -> str:
+    return line if len(line) <= width else line[:width - 3] + "..."
 
 
 def _numeric(cell: str) -> bool:

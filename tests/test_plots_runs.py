@@ -17,7 +17,9 @@ def test_classification_and_regression_runs_write_figures_and_are_listed(cli, tm
     r = cli("runs", runs, "--json")
     rows = json.loads(r.stdout)
     assert {row["run"] for row in rows} == {"lenet", "grid"}
-    assert cli("runs", runs, "--sort", "accuracy").stdout.splitlines()[1].startswith("lenet")
+    table = cli("runs", runs, "--sort", "accuracy").stdout.splitlines()  # one table per task/model/dataset
+    assert table[0] == "classification: lenet on digits (1 run)" and table[2].startswith("lenet")
+    assert "regression: linear_regression on synthetic_linear (1 run)" in table
     (runs / "lenet/plots/confusion_matrix.png").unlink()
     r = cli("plot", "--run", runs / "lenet")
     assert r.returncode == 0 and (runs / "lenet/plots/confusion_matrix.png").is_file()

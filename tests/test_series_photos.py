@@ -93,9 +93,10 @@ def test_gap_windows_are_counted(tmp_path):
     n = 259 - 51 + 1
     dropped = n - len(data.train) - len(data.val) - len(data.test)
     assert dropped == 2 * 50  # split_gap windows before the validation part and before the test part
-    assert data.note == (f"timeseries_csv: 259 values (3 missing, interpolated) -> {n} windows; {len(data.train)} "
-                         f"train, {len(data.val)} validation, {len(data.test)} test; {dropped} windows dropped as "
-                         f"gaps between train/validation/test so that no value is seen twice")
+    assert data.note.startswith(f"timeseries_csv: 259 values (3 missing, interpolated) -> {n} windows; "
+                                f"{len(data.train)} train, {len(data.val)} validation, {len(data.test)} test; "
+                                f"{dropped} windows dropped as gaps between train/validation/test so that no value "
+                                f"is seen twice; the gaps take {dropped / n:.0%} of the windows: data.seq_len ")
 
 
 @pytest.mark.slow
@@ -129,8 +130,9 @@ def test_worse_than_naive_is_one_warning_line():
     assert "\n" not in line
     metrics = {"mse": 0.2, "mae": 0.3, "loss": 0.1, "baseline": base,
                "seasonal_baseline": {"name": "seasonal naive (period 52)", "mse": 0.5, "mae": 0.6}}
-    assert task.summary(metrics) == ("mse=0.2000 (last value 0.2600, seasonal naive (period 52) 0.5000)  "
-                                     "mae=0.3000  loss=0.1000")
+    assert task.summary(metrics, "co2") == ("mse=0.2000 (baselines 'last value': mse=0.2600, 'seasonal naive "
+                                            "(period 52)': mse=0.5000)  rmse=0.4472 (units of 'co2')  mae=0.3000  "
+                                            "loss=0.1000")
 
 
 def test_run_records_the_series_preprocessing_and_baselines(series_run):

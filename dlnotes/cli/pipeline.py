@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -10,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from dlnotes.cli.app import OVERRIDES, app, check_device, guarded
+from dlnotes.engine.launch import launched_rank, under_launcher
 from dlnotes.errors import Interrupted, UserError
 from dlnotes.outputs import check_output
 
@@ -39,8 +39,8 @@ def train(
     cfg = _train_config(config, resume, data, target, model, overrides)  # config errors come before torch
     from dlnotes.engine.progress import status
 
-    torchrun = "RANK" in os.environ
-    status("starting: importing torch ...", quiet or os.environ.get("RANK", "0") != "0")  # torchrun: rank 0 speaks
+    torchrun = under_launcher()  # WORLD_SIZE > 1: a stray RANK alone is no launch
+    status("starting: importing torch ...", quiet or launched_rank() != 0)  # torchrun: rank 0 speaks
     if resume is None and out is None:
         if torchrun:
             raise UserError("under torchrun give --out DIR: every process must write the same run folder")
@@ -54,7 +54,6 @@ def train(
         from dlnotes.engine.launch import launch
 
         raise typer.Exit(launch(nproc, sys.argv[1:] + launch_args))
-    from dlnotes.engine.distributed import launched_rank
 
     try:
         run = _run(cfg, out, device, resume, overrides, quiet, quick=data is not None and not torchrun,
@@ -64,7 +63,7 @@ def train(
         raise
     if launched_rank() == 0:  # under torchrun only rank 0 reports
         typer.echo(f"run: {run.path}")
-        typer.echo("test: " + run.task.summary(run.metrics))
+        typer.echo("test: " + run.task.summary(run.metrics, run.meta["dataset"].get("target_name")))
 
 
 def _run(cfg, out, device, resume, overrides, quiet, quick: bool, named: bool):
@@ -115,7 +114,8 @@ def eval_(
     check_device(device)
     from dlnotes.run import Run
 
-    metrics = Run.load(run, device=device).evaluate(split)
+    loaded = Run.load(run, device=device)
+    metrics = loaded.evaluate(split)
     if as_json:
         from dlnotes.atomic import dumps
 
@@ -128,9 +128,9 @@ def eval_(
         base = metrics["baseline"]
         typer.echo(f"baseline ({base['name']}): " + "  ".join(f"{k}={v:.6f}" for k, v in base.items() if k != "name"))
     if "confusion_matrix" in metrics:
-        typer.echo("confusion matrix (rows: true class, columns: predicted):")
-        for row in metrics["confusion_matrix"]:
-            typer.echo("  " + " ".join(f"{v:5d}" for v in row))
+        from dlnotes.tasks.classification import confusion_text
+
+        typer.echo(confusion_text(metrics["confusion_matrix"], loaded.meta["dataset"].get("classes") or []))
 
 
 @app.command()

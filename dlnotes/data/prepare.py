@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from dlnotes.data.base import Dataset
-from dlnotes.data.sampling import split_indices
+from dlnotes.data.sampling import (lost_classes, seq_len_advice, split_indices, stratified_cause,
+                                   untrained_classes)
 from dlnotes.data.table_source import TableSource
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
@@ -137,8 +138,10 @@ def training_rows(ds: Dataset | TableSource, cfg, stratify: bool) -> np.ndarray:
     if ds.y_test is None:
         keep, held = split_indices(len(ds.y), cfg.data.test_fraction, cfg.seed, labels)
         if len(held) == 0 or len(keep) == 0:
+            cause = stratified_cause(labels, cfg.data.test_fraction) if labels is not None and len(held) == 0 else ""
             raise UserError(f"data: {len(ds.y)} rows leave {'no test row' if len(held) == 0 else 'nothing to train on'} "
-                            f"at test_fraction {cfg.data.test_fraction:g}; give more rows or train_path + test_path")
+                            f"at test_fraction {cfg.data.test_fraction:g}{cause}; give more rows or train_path + "
+                            f"test_path")
     if cfg.data.val_fraction > 0:
         inner, _ = split_indices(len(keep), cfg.data.val_fraction, cfg.seed + 1,
                                  labels[keep] if labels is not None else None)
@@ -231,19 +234,52 @@ def prepare(ds: Dataset, cfg, task, kind, recorded: dict[str, Any] | None = None
     pass's line."""
     if isinstance(ds, TableSource):  # a table's rows, read and typed: fitted now, on the training rows
         ds = fit_table(ds, cfg, task.stratify, embed)
-    seed, stratify, gap = cfg.seed, task.stratify, ds.split_gap  # a gap: series tested on their end
+    train, val, test, notes = _splits(ds, cfg, task.stratify)
+    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded, quiet)}
+    note = "\n".join(n for n in [_note(cfg, ds, train, val, test), *notes] if n)
+    return Prepared(train, val, test, ds, task, kind, pre, note or None)
+
+
+def _splits(ds: Dataset, cfg, stratify: bool) -> tuple[Split, Split | None, Split, list[str]]:
+    """(train, val, test, notes): the seeded splits. An empty test split, or a class left without training
+    samples, is refused (naming stratification when it is the cause); an empty validation split means
+    training without validation, said in a note, as are classes a stratified split left out of the test."""
+    seed, gap, notes = cfg.seed, ds.split_gap, []  # a gap: series tested on their end
+    labels = ds.y.numpy() if stratify and gap is None else None
     if ds.x_test is None:
         train, test = _split(ds.x, ds.y, cfg.data.test_fraction, seed, stratify, gap, ds.raw)
         if len(test) == 0:  # found now, not as an empty test set after training
+            cause = stratified_cause(labels, cfg.data.test_fraction) if labels is not None else ""
             raise UserError(f"data.test_fraction: {len(ds.x)} samples give no test samples at "
-                            f"{cfg.data.test_fraction:g}; give more data or a larger test_fraction")
+                            f"{cfg.data.test_fraction:g}{cause}; give more data or a larger test_fraction")
     else:
         train, test = Split(ds.x, ds.y), Split(ds.x_test, ds.y_test)
     val = None
     if cfg.data.val_fraction > 0:
         train, val = _split(train.x, train.y, cfg.data.val_fraction, seed + 1, stratify, gap, train.raw)
-    pre = {"kind": ds.kind, **ds.facts(), **_statistics(ds, cfg, task, kind, train, recorded, quiet)}
-    return Prepared(train, val, test, ds, task, kind, pre, _note(cfg.data.name, ds, train, val, test))
+        if len(val) == 0:
+            cause = stratified_cause(train.y.numpy(), cfg.data.val_fraction) if labels is not None else ""
+            notes.append(f"note: data.val_fraction {cfg.data.val_fraction:g} of {len(train)} training samples "
+                         f"leaves no validation sample{cause}; training without validation")
+            val = None
+    if labels is not None:
+        notes += _class_coverage(ds, cfg, train, val, test)
+    return train, val, test, notes
+
+
+def _class_coverage(ds: Dataset, cfg, train: Split, val: Split | None, test: Split) -> list[str]:
+    """Refuses a class with no training sample; notes the classes the test or validation split lacks."""
+    classes, y = ds.classes or [], train.y.numpy()
+    gone = untrained_classes(classes, y, ds.y.numpy())
+    if gone:
+        one = len(gone) == 1
+        names = ", ".join(f"'{c}'" for c in gone[:5]) + (", ..." if len(gone) > 5 else "")
+        raise UserError(f"data.test_fraction: class{'' if one else 'es'} {names} keep{'s' if one else ''} no "
+                        f"training sample at test_fraction {cfg.data.test_fraction:g} and val_fraction "
+                        f"{cfg.data.val_fraction:g}; give more samples of {'it' if one else 'them'} "
+                        f"or smaller fractions")
+    return [n for n in (lost_classes(classes, y, test.y.numpy(), "test", cfg.data.test_fraction),
+                        val and lost_classes(classes, y, val.y.numpy(), "validation", cfg.data.val_fraction)) if n]
 
 
 def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, Any] | None,
@@ -273,16 +309,19 @@ def _statistics(ds: Dataset, cfg, task, kind, train: Split, recorded: dict[str, 
     return pre
 
 
-def _note(name: str, ds: Dataset, train: Split, val: Split | None, test: Split) -> str | None:
+def _note(cfg, ds: Dataset, train: Split, val: Split | None, test: Split) -> str | None:
     """``timeseries_csv: 259 values -> 210 windows; 91 train, ... ; 48 windows dropped as gaps ...``."""
     if not ds.ordered and ds.note is None:
         return None
     sizes = f"{len(train)} train, " + (f"{len(val)} validation, " if val is not None else "") + f"{len(test)} test"
-    text = f"{name}: {ds.note or f'{len(ds.x)} windows'}; {sizes}"
+    text = f"{cfg.data.name}: {ds.note or f'{len(ds.x)} windows'}; {sizes}"
     dropped = len(ds.x) - len(train) - (len(val) if val is not None else 0) - len(test)
     if ds.ordered and ds.x_test is None:
         text += (f"; {dropped} windows dropped as gaps between train/validation/test so that no value is seen "
                  f"twice" if dropped else "; no gap needed between the parts")
+        if dropped and ds.horizon:  # a series to forecast: would a shorter window keep more?
+            text += seq_len_advice(len(ds.x), ds.seq_len, ds.horizon, int(cfg.extras("data").get("stride", 1)),
+                                   cfg.data.test_fraction, cfg.data.val_fraction) or ""
     return text
 
 

@@ -14,7 +14,7 @@ import torch
 
 from dlnotes.constraints import Interval
 from dlnotes.data.base import Dataset
-from dlnotes.data.files import read_table, read_text
+from dlnotes.data.files import read_text
 from dlnotes.errors import UserError
 from dlnotes.registry import DATASETS
 
@@ -43,11 +43,12 @@ def timeseries_csv(path: str | None = None, column: str | None = None,
     or v_t / v_{t-1} - 1 (pct); metrics, figures and forecasts are always in the column's own units.
     A trend that leaves the training range needs diff (or pct), or relative: true (predict each value
     minus the window's last one). period: a season's length in steps (52 for weekly data), for the
-    seasonal naive baseline beside the last-value one. predict reads the last seq_len values (one more
+    seasonal naive baseline beside the last-value one (it looks back into the series, so the period may
+    be longer than seq_len). An empty line or cell is a gap at its time. predict reads the last seq_len values (one more
     with diff/pct) of a .csv (one column with or without header, one row, or the training column) or
     .npy (1-D) file; gaps before those values are ignored.
     """
-    from dlnotes.data.sequence_files import series_cells
+    from dlnotes.data.sequence_files import table_column
     from dlnotes.data.series_transform import fill_gaps, lost
     from dlnotes.data.series_transform import transform as apply_transform
 
@@ -55,27 +56,17 @@ def timeseries_csv(path: str | None = None, column: str | None = None,
         raise UserError("data.path: name your CSV file (e.g. path: sales.csv) for timeseries_csv")
     if seq_len < 1 or horizon < 1 or stride < 1 or period < 0:
         raise ValueError("seq_len, horizon and stride must be >= 1, period >= 0")
-    if period > seq_len:
-        raise UserError(f"data.period: {period} is longer than data.seq_len {seq_len}; the seasonal naive forecast "
-                        f"repeats the value one period back, so give seq_len >= period")
-    header, rows = read_table(path, "data.path")
-    if column is None:
-        if len(header) != 1:
-            raise UserError(f"data.column: '{path}' has {len(header)} columns ({', '.join(header)}); "
-                            f"name the one to forecast")
-        column = header[0]
-    if column not in header:
-        raise UserError(f"data.column: '{column}' is not a column of '{path}'; it has: {', '.join(header)}")
-    i = header.index(column)
-    v = series_cells(path, [r[i] if i < len(r) else "" for r in rows], 2, f"data.path (column '{column}')")
-    v, gaps = fill_gaps(v, missing, f"data.path '{path}', column '{column}'")
-    s = torch.from_numpy(apply_transform(v, transform, f"data.path '{path}'"))
-    level = torch.from_numpy(v)[lost(transform):]  # v at the time of each s
+    column, v, lines = table_column(path, column, "data.path")
+    v, gaps = fill_gaps(v, missing, f"data.path '{path}', column '{column}'", lines)
+    s = torch.from_numpy(apply_transform(v, transform, f"data.path '{path}', column '{column}'", lines))
     length = seq_len + horizon
     win = windows(s, length, stride) if len(s) >= length else s.new_zeros(0, length)
     _check_windows(len(win), f"data.path '{path}'", f"{len(v)} values with seq_len {seq_len} + horizon "
                    f"{horizon}", length + 3 * stride + lost(transform))
-    raw = windows(level, length, stride)[:, :seq_len]
+    raw = history(v, seq_len + lost(transform), max(seq_len, period), stride, len(win))
+    if period and not torch.isfinite(raw[-1]).all():
+        raise UserError(f"data.period: {period} steps of history come before no window of the {len(v)} values of "
+                        f"'{path}'; give a shorter period or a longer series")
     x, y = win[:, :seq_len], win[:, seq_len:]
     if relative:
         y = y - x[:, -1:]
@@ -85,6 +76,18 @@ def timeseries_csv(path: str | None = None, column: str | None = None,
                    seq_len=seq_len, horizon=horizon, column=column, split_gap=(length - 1) // stride,
                    transform=transform, relative=relative, period=period or None, missing=missing,
                    raw=raw.contiguous(), note=note)
+
+
+def history(v, first_end: int, back: int, stride: int, n: int) -> torch.Tensor:
+    """The ``back`` values of ``v`` (the series in the user's units) up to each window's last input: (n, back).
+
+    Window j's last input is ``v[j * stride + first_end - 1]``; values before the series' start are NaN.
+    ``back`` is seq_len, or the season when it is longer: the seasonal naive forecast looks one season
+    back from the window's end, into the series' history, not into the window."""
+    v = torch.from_numpy(v)
+    offset = first_end - back
+    base = v[offset:] if offset >= 0 else torch.cat([v.new_full((-offset,), float("nan")), v])
+    return windows(base, back, stride)[:n]
 
 
 @DATASETS.register

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dlnotes.data.checks import FLOAT32_MAX
 from dlnotes.errors import UserError
 
 if TYPE_CHECKING:  # the numpy half (fill_gaps, transform) imports without torch, for dlnotes.inputs
@@ -38,8 +39,15 @@ def lost(how: str) -> int:
     return 1 if how in ("diff", "pct") else 0
 
 
-def fill_gaps(v: np.ndarray, how: str, where: str) -> tuple[np.ndarray, int]:
-    """Missing values (NaN) interpolated linearly in time (the ends repeat the nearest value), or refused.
+def _at(i: int, lines) -> str:
+    """Where value ``i`` of a series came from: its file line when known, else its position."""
+    value = f"value {i + 1} of the series"
+    return f"line {int(lines[i])} ({value})" if lines is not None else value
+
+
+def fill_gaps(v: np.ndarray, how: str, where: str, lines=None) -> tuple[np.ndarray, int]:
+    """Missing values (NaN) interpolated linearly in time (the ends repeat the nearest value), or refused
+    naming the first one's line (``lines``: each value's line in the file, when read from one).
 
     Returns the filled series and the number of values that were missing."""
     bad = ~np.isfinite(v)
@@ -48,7 +56,7 @@ def fill_gaps(v: np.ndarray, how: str, where: str) -> tuple[np.ndarray, int]:
         return v, 0
     if how == "error":
         first = int(np.flatnonzero(bad)[0])
-        raise UserError(f"{where}: value {first + 1} of the series is missing ({n} missing in all); "
+        raise UserError(f"{where}: {_at(first, lines)} is missing ({n} missing in all); "
                         f"set data.missing: interpolate to fill gaps linearly in time")
     if n == len(v):
         raise UserError(f"{where}: every value of the series is missing")
@@ -58,24 +66,29 @@ def fill_gaps(v: np.ndarray, how: str, where: str) -> tuple[np.ndarray, int]:
     return out, n
 
 
-def transform(v: np.ndarray, how: str, where: str) -> np.ndarray:
-    """``s`` from ``v`` (float64), as in the table of the module docstring."""
+def transform(v: np.ndarray, how: str, where: str, lines=None) -> np.ndarray:
+    """``s`` from ``v`` (float64), as in the table of the module docstring; a result beyond float32's range
+    (pct after a value like 1e-310, diff across +-3e38) is refused naming the line (``lines``) it comes from."""
     v = np.asarray(v, dtype=np.float64)
-    if how == "none":
-        return v
     if how == "log":
         if (v <= 0).any():
             raise UserError(f"{where}: transform 'log' needs values > 0, but the series holds {v.min():g}; "
                             f"use diff or none")
         return np.log(v)
-    if how == "diff":
-        return np.diff(v)
-    if how == "pct":
-        if (v[:-1] == 0).any():
-            raise UserError(f"{where}: transform 'pct' divides by the previous value, and the series holds 0; "
-                            f"use diff or none")
-        return v[1:] / v[:-1] - 1.0
-    raise UserError(f"data.transform: '{how}' is not one of {', '.join(TRANSFORMS)}")
+    if how == "pct" and (v[:-1] == 0).any():
+        raise UserError(f"{where}: transform 'pct' divides by the previous value, and the series holds 0; "
+                        f"use diff or none")
+    if how not in TRANSFORMS:
+        raise UserError(f"data.transform: '{how}' is not one of {', '.join(TRANSFORMS)}")
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        s = {"none": lambda: v, "diff": lambda: np.diff(v), "pct": lambda: v[1:] / v[:-1] - 1.0}[how]()
+    beyond = np.flatnonzero(~(np.abs(s) <= FLOAT32_MAX))
+    if len(beyond) and how != "none":
+        i = int(beyond[0]) + lost(how)
+        raise UserError(f"{where}: transform '{how}' gives {s[i - lost(how)]:g} at {_at(i, lines)}: {v[i]:g} after "
+                        f"{v[i - 1]:g}, beyond float32's range (|x| <= {FLOAT32_MAX:.3g}); use "
+                        f"{'diff or none' if how == 'pct' else 'none'}")
+    return s
 
 
 def untransform(s: torch.Tensor, anchor: torch.Tensor | None, how: str) -> torch.Tensor:
@@ -139,12 +152,20 @@ def raw_windows(split, pre: dict[str, Any]) -> torch.Tensor:
     """Each window's input in the user's units (N, T)."""
     raw = getattr(split, "raw", None)
     if raw is not None:
-        return raw.double()
+        return raw[:, -split.x.shape[1]:].double()  # the raw history may reach further back (a season)
     return split.x[..., 0].double() * _stat(pre, "x_std", 1.0) + _stat(pre, "x_mean", 0.0)
 
 
-def seasonal_naive(raw: torch.Tensor, horizon: int, period: int) -> torch.Tensor:
-    """``v_{t+k} = v_{t+k-m*ceil(k/m)}`` from each window's raw values (N, T), m = period <= T."""
-    t = raw.shape[1]
-    idx = [t - 1 + k - period * ((k - 1) // period + 1) for k in range(1, horizon + 1)]
-    return raw[:, idx]
+def history(split, pre: dict[str, Any]) -> torch.Tensor:
+    """Each window's past in the user's units (N, B), B >= T: the window, or a season when that is longer
+    (NaN before the series' start)."""
+    raw = getattr(split, "raw", None)
+    return raw.double() if raw is not None else raw_windows(split, pre)
+
+
+def seasonal_naive(past: torch.Tensor, horizon: int, period: int) -> torch.Tensor:
+    """``v_{t+k} = v_{t+k-m*ceil(k/m)}`` from each window's past values (N, B), m = period <= B, t the window's
+    last time step (the last column); NaN where that value lies before the series' start."""
+    b = past.shape[1]
+    idx = [b - 1 + k - period * ((k - 1) // period + 1) for k in range(1, horizon + 1)]
+    return past[:, idx]

@@ -37,7 +37,7 @@ from dlnotes.data.cells import (
 from dlnotes.data.column_types import MOSTLY, infer_types
 from dlnotes.data.csv_read import read_csv_file
 from dlnotes.data.tabular import Table, TabularTransform
-from dlnotes.errors import UserError, did_you_mean
+from dlnotes.errors import UserError, column_hint
 from dlnotes.registry import DATASETS
 
 
@@ -137,17 +137,16 @@ def _files(path, train_path, test_path, target, features, encoding) -> list[Part
 def _feature_columns(parts: list[Part], target: str, features, columns) -> list[str]:
     header, p0 = list(parts[0].frame.columns), parts[0].path
     if target not in header:
-        raise UserError(f"data.target: column {q(target)} is not in '{p0}'{did_you_mean(target, header)}; its "
-                        f"columns are: {', '.join(map(q, header))}")
+        raise UserError(f"data.target: column {q(target)} is not in '{p0}'{column_hint(target, header)}")
     cols = [str(c) for c in features] if features else [h for h in header if h != target]
     for c in columns or {}:
         if c not in header:
-            raise UserError(f"data.columns: {q(c)} is not a column of '{p0}'{did_you_mean(c, header)}")
+            raise UserError(f"data.columns: {q(c)} is not a column of '{p0}'{column_hint(c, header)}")
     for p in parts:
         lacking = [c for c in cols + [target] if c not in p.frame.columns]
         if lacking:
             raise UserError(f"data.{'features' if target not in lacking else 'target'}: '{p.path}' lacks column(s) "
-                            f"{', '.join(map(q, lacking))}; its columns are: {', '.join(map(q, p.frame.columns))}")
+                            f"{', '.join(map(q, lacking))}{column_hint(lacking[0], p.frame.columns)}")
     if not cols:
         raise UserError(f"data.features: '{p0}' has no feature columns besides the target {q(target)}")
     return cols

@@ -33,14 +33,19 @@ class Dist:
 
 
 def launched_rank() -> int:
-    """This process's rank as torchrun announced it (0 outside torchrun), before any process group exists."""
-    return int(os.environ.get("RANK", "0"))
+    """This process's rank as torchrun announced it (0 outside torchrun, whatever a stray RANK says),
+    before any process group exists."""
+    from dlnotes.engine.launch import launched_rank as rank
+
+    return rank()
 
 
 def init() -> Dist | None:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    from dlnotes.engine.launch import under_launcher
+
+    if not under_launcher():
         return None
+    launched_rank()  # refuses a WORLD_SIZE without torchrun's rendezvous (MASTER_ADDR) in one line
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if not tdist.is_initialized():
         tdist.init_process_group(backend=backend)

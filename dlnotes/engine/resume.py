@@ -61,7 +61,7 @@ class Resume:
                              ("dataset", "input_shape"), ("dataset", "classes")):
             was, now = self.meta[section].get(key), json.loads(json.dumps(meta[section].get(key)))
             if key == "args":
-                was, now = _with_defaults(section, self.meta), _with_defaults(section, meta)
+                was, now = _identity(section, self.meta), _identity(section, meta)
             if was != now:
                 raise UserError(f"--resume {self.rd.path}: {section}.{key} was {was!r} and is now {now!r}; a run "
                                 "continues only with the same model and data; start a new run instead")
@@ -89,6 +89,13 @@ class Resume:
                             "train.early_stopping.patience (or set it to 0) to continue")
         raise UserError(f"{where}: the run already has {self.epoch} epochs; "
                         f"raise train.epochs (e.g. train.epochs={self.epoch + 5}) to continue")
+
+
+def _identity(section: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """A model's or dataset's arguments that make the experiment: with the constructor's defaults, without
+    the data keys a resume may change (``data.workers`` says how the data is read, not what it is)."""
+    args = _with_defaults(section, meta)
+    return {k: v for k, v in args.items() if section != "dataset" or f"data.{k}" not in RESUMABLE}
 
 
 def check_same_data(meta: dict[str, Any], now: dict[str, Any] | None, where: str) -> None:

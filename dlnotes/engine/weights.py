@@ -75,15 +75,30 @@ def load_weights(model: torch.nn.Module, path: str | Path, expected_sha: str | N
 
 def load_state(path: str | Path, expected_sha: str | None = None) -> dict[str, Any]:
     """Loads training state without running code: ``weights_only=True`` refuses any pickled object."""
+    import warnings
+
     path = Path(path)
     verify(path, expected_sha)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the one line below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure here means "not our checkpoint"
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        if "weights_only" in reason or "Weights only load failed" in str(e):
-            reason = "it holds Python objects, which dlnotes never unpickles"
-        raise UserError(f"'{path}' is not a valid dlnotes checkpoint ({reason})") from None
+        raise UserError(f"'{path}' is not a valid dlnotes checkpoint ({unreadable(e)})") from None
     if not isinstance(state, dict) or "epoch" not in state:
         raise UserError(f"'{path}' is not a valid dlnotes checkpoint (no epoch recorded)")
     return state
+
+
+def unreadable(e: Exception) -> str:
+    """Why ``torch.load`` refused a file, in dlnotes' words: never torch's advice to retry with
+    ``weights_only=False`` (which would run the file's code), nor its multi-line internals."""
+    import pickle
+
+    text = " ".join(str(e).split())
+    if "global" in text.lower() or "safe_globals" in text:  # a class or function the file would import
+        return "it holds Python objects, which dlnotes never unpickles"
+    if isinstance(e, (EOFError, KeyError, pickle.UnpicklingError)) or "weights_only" in text.lower() \
+            or "zip archive" in text or "central directory" in text:
+        return "not a complete torch.save file of tensors and numbers: empty, cut short or of another format"
+    return text.split(". ")[0][:160] or type(e).__name__

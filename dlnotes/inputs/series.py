@@ -52,20 +52,21 @@ def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]
 
 def last_values(row: np.ndarray, n: int, missing: str, where: str) -> np.ndarray:
     """The last ``n`` values of a series given as numbers (NaN: missing), as ``read_series`` takes them from a
-    file: trailing missing values are not part of it; gaps among the last ``n`` are interpolated over the
-    whole series (``data.missing: interpolate``) or refused."""
+    file: a missing value is a gap at its time, the last ones too (never dropped, which would start the
+    forecast from an earlier value); gaps among the last ``n`` are interpolated over the whole series
+    (``data.missing: interpolate``) or refused naming the first."""
     from dlnotes.data.series_transform import fill_gaps
 
-    ok = np.flatnonzero(np.isfinite(row))
-    row = row[:ok[-1] + 1] if len(ok) else row[:0]
     if len(row) < n:
         raise UserError(f"{where}: a series of {len(row)} values is too short; the model reads the last {n} values")
     tail = row[-n:]
-    if np.isfinite(tail).all():
+    gaps = np.flatnonzero(~np.isfinite(tail))
+    if len(gaps) == 0:
         return tail
     if missing != "interpolate":
-        raise UserError(f"{where}: {int((~np.isfinite(tail)).sum())} of the last {n} values (the ones the model "
-                        f"reads) are missing; fill them, or train with data.missing: interpolate")
+        raise UserError(f"{where}: {len(gaps)} of the last {n} values (the ones the model reads) "
+                        f"{'is' if len(gaps) == 1 else 'are'} missing, the first at value {len(row) - n + gaps[0] + 1}; "
+                        f"fill them, or train with data.missing: interpolate")
     return fill_gaps(row, "interpolate", where)[0][-n:]
 
 

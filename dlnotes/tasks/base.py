@@ -44,6 +44,27 @@ class Report:
     surface: dict[str, torch.Tensor] | None = None  # the grid solver's loss surface (loss, w, b)
 
 
+RATIOS = ("accuracy", "precision", "recall", "f1", "r2")  # shown with 4 decimals; everything else to 4 digits
+
+
+def number(key: str, value: float) -> str:
+    """A metric as people read it: ratios (accuracy, r2) to 4 decimals, never ``-0.0000``; errors and
+    losses to 4 significant digits (``5.701e+08``, not ``570057827.1323``), whole below a million."""
+    if key in RATIOS:
+        return f"{value:.4f}" if round(value, 4) != 0 else "0.0000"
+    if 1e4 <= abs(value) < 1e6:
+        return f"{value:,.0f}"  # 23,876 rather than 2.388e+04
+    return f"{value:#.4g}"
+
+
+def target_words(ds) -> str:
+    return f"the target '{ds.target_name}'" if ds.target_name else "the data's target"
+
+
+LOSS_WORDS = {"mse": "the squared error of numbers", "cross_entropy": "the cross-entropy of class probabilities",
+              "bce": "binary cross-entropy (for two classes)"}
+
+
 class Task:
     name = ""
     loss = "mse"  # the loss `train.loss: auto` picks
@@ -52,11 +73,25 @@ class Task:
     stratify = False  # split so that each class keeps its share
     plain_text = False  # predict prints the prediction itself, not a CSV table, unless --output asks for one
     draws_predictions = False  # predict --figure draws what it answered (forecasting: history and forecast)
+    losses: tuple[str, ...] = ("mse",)  # the losses (train.loss) that can train this task
+    model_keys: tuple[str, ...] = ("out_features",)  # a model does this task when its constructor takes one of these
+    column_types: tuple[str, ...] = ("number",)  # the data.columns types that agree with this task's target
 
     # -- data and model -------------------------------------------------------------------------
     def model_outputs(self, ds) -> dict[str, int]:
         """Model constructor arguments that follow from the targets (``num_classes``, ``horizon``...)."""
         return {"num_classes": 0}
+
+    def describe(self, ds) -> str:
+        """The data in words, for a message that names both sides: ``the target 'price' holds numbers``."""
+        return f"{target_words(ds)} holds numbers (a regression)"
+
+    def loss_problem(self, loss: str, ds) -> str | None:
+        """Why ``train.loss: <loss>`` cannot train this task on ``ds`` (it completes "train.loss: 'bce' ..."),
+        or None when it can."""
+        if loss in self.losses:
+            return None
+        return f"is {LOSS_WORDS.get(loss, 'not a loss for ' + self.name)}"
 
     def target_stats(self, y: torch.Tensor, x_mean: torch.Tensor, x_std: torch.Tensor) -> dict[str, Any]:
         """Normalisation of the targets, fitted on the training split (none by default)."""
@@ -96,14 +131,23 @@ class Task:
         one season back); stored as ``metrics["seasonal_baseline"]``."""
         return None
 
-    def summary(self, metrics: dict[str, Any]) -> str:
-        """``accuracy=0.9750 (majority class 0.1017)  f1=...``: the main metric beside its baseline."""
-        base = metrics.get("baseline") or {}
+    def summary(self, metrics: dict[str, Any], target: str | None = None) -> str:
+        """``accuracy=0.9750 (majority class 0.1017)  f1=...``: the main metric beside its baseline(s);
+        with an ``mse``, its root beside it in the units of ``target`` (the target column's name)."""
+        parts = []
+        for k in self.shown:
+            if k not in metrics:
+                continue
+            parts.append(f"{k}={number(k, metrics[k])}" + (self.versus(metrics) if k == self.metric else ""))
+            if k == "mse" and metrics[k] >= 0:
+                unit = f"units of '{target}'" if target else "the target's units"
+                parts.append(f"rmse={number('rmse', metrics[k] ** 0.5)} ({unit})")
+        return "  ".join(parts)
 
-        def shown(k):
-            text = f"{k}={metrics[k]:.4f}"
-            return f"{text} ({base['name']} {base[k]:.4f})" if k == self.metric and k in base else text
-        return "  ".join(shown(k) for k in self.shown if k in metrics)
+    def versus(self, metrics: dict[str, Any]) -> str:
+        """`` (majority class 0.1017)``: the main metric's baseline, after the main metric."""
+        base, k = metrics.get("baseline") or {}, self.metric
+        return f" ({base['name']} {number(k, base[k])})" if k in base else ""
 
     # -- applying -------------------------------------------------------------------------------
     def predict(self, model, inputs, spec: Spec, device, top_k: int = 0, steps: int = 0,

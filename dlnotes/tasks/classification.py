@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from dlnotes.tasks.base import Task
+from dlnotes.tasks.base import LOSS_WORDS, Task, target_words
 
 
 class Classification(Task):
@@ -14,9 +14,21 @@ class Classification(Task):
     metric, higher_is_better = "accuracy", True
     shown = ("accuracy", "f1", "loss")
     stratify = True
+    losses, model_keys, column_types = ("cross_entropy", "bce"), ("num_classes",), ("category", "boolean")
+
+    def describe(self, ds):
+        classes = [str(c) for c in ds.classes or []]
+        shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
+        return f"{target_words(ds)} has {len(classes)} classes ({shown})"
 
     def model_outputs(self, ds):
         return {"num_classes": len(ds.classes or [])}
+
+    def loss_problem(self, loss, ds):
+        """Binary cross-entropy fits two classes only."""
+        if loss == "bce" and len(ds.classes or []) != 2:
+            return f"is {LOSS_WORDS['bce']}"
+        return super().loss_problem(loss, ds)
 
     def metrics(self, out, y, pre, num_classes, threshold, loss):
         from dlnotes.engine.metrics import classification_metrics, confusion_matrix, labels
@@ -72,3 +84,16 @@ def folder_labels(root: Path, names: list[str], classes: list[str]) -> list[str]
             return None
         labels.append(parts[0])
     return labels
+
+
+def confusion_text(cm: list[list[int]], classes: list[str], longest: int = 12) -> str:
+    """The confusion matrix as text, every row (true class) and column (predicted class) labelled with
+    its class name (cut to ``longest`` characters); classes unnamed in the run are numbered."""
+    names = [str(c) for c in classes] if len(classes) == len(cm) else [str(i) for i in range(len(cm))]
+    names = [n if len(n) <= longest else n[:longest - 3] + "..." for n in names]
+    label = max(len(n) for n in names)
+    col = max([len(n) for n in names] + [len(str(v)) for row in cm for v in row])
+    lines = ["confusion matrix (rows: true class, columns: predicted):",
+             "  " + " " * label + "  " + " ".join(n.rjust(col) for n in names)]
+    lines += ["  " + n.ljust(label) + "  " + " ".join(str(v).rjust(col) for v in row) for n, row in zip(names, cm)]
+    return "\n".join(line.rstrip() for line in lines)

@@ -23,6 +23,10 @@ class Forecasting(Regression):
     shown = ("mse", "mae", "loss")
     r2 = False
     draws_predictions = True
+    model_keys, column_types = ("horizon", "out_features"), ()
+
+    def describe(self, ds):
+        return "the data is a series to forecast"
     advice = "; a trend that leaves the training range needs data.transform: diff (or data.relative: true)"
 
     def model_outputs(self, ds):
@@ -57,25 +61,25 @@ class Forecasting(Regression):
         return {"name": "last value", **regression_metrics(naive, truth, with_r2=False)}
 
     def seasonal_baseline(self, test, pre) -> dict[str, Any] | None:
-        """The value one period back (seasonal naive), when ``data.period`` was given."""
-        from dlnotes.data.series_transform import raw_windows, seasonal_naive
+        """The value one period back (seasonal naive), when ``data.period`` was given: read from each window's
+        past in the series (which reaches a season back), over the windows that have a season of past."""
+        from dlnotes.data.series_transform import history, seasonal_naive
         from dlnotes.engine.metrics import regression_metrics
 
         period = pre.get("period")
         if not period:
             return None
         truth = self.in_units(test.y, test, pre)[1]
-        guess = seasonal_naive(raw_windows(test, pre), truth.shape[1], period)
-        return {"name": f"seasonal naive (period {period})", **regression_metrics(guess, truth, with_r2=False)}
-
-    def summary(self, metrics):
-        """``mse=0.30 (last value 3.8, seasonal naive (period 12) 36.5)  mae=...``."""
-        season, base = metrics.get("seasonal_baseline"), metrics.get("baseline")
-        if not (season and base and self.metric in metrics):
-            return super().summary(metrics)
-        head = (f"{self.metric}={metrics[self.metric]:.4f} ({base['name']} {base[self.metric]:.4f}, "
-                f"{season['name']} {season[self.metric]:.4f})")
-        return "  ".join([head] + [f"{k}={metrics[k]:.4f}" for k in self.shown if k in metrics and k != self.metric])
+        past = history(test, pre)
+        if past.shape[1] < period:  # a run from before the past reached a season back
+            return None
+        guess = seasonal_naive(past, truth.shape[1], period).to(truth.device)
+        ok = torch.isfinite(guess).all(1)
+        if not bool(ok.any()):
+            return None
+        name = f"seasonal naive (period {period})" + ("" if bool(ok.all()) else
+                                                        f" on {int(ok.sum())} of {len(ok)} windows")
+        return {"name": name, **regression_metrics(guess[ok], truth[ok], with_r2=False)}
 
     def predict(self, model, inputs, spec, device, top_k=0, steps=0, temperature=0.8, probabilities=False):
         names, _, values = self.forecast_series(model, inputs, spec, device, steps)
@@ -102,6 +106,27 @@ class Forecasting(Regression):
         pre, test = report.spec.pre, report.test
         pred, truth = self.in_units(report.outputs, test, pre)
         paths.append(plots.predicted_vs_true(pred, truth, out / "predicted_vs_true.png"))
-        paths.append(plots.forecasts(raw_windows(test, pre)[0], truth, pred, anchors(test, pre),
-                                     int(report.spec.dataset.get("args", {}).get("stride", 1)), out / "forecasts.png"))
+        stride = int(report.spec.dataset.get("args", {}).get("stride", 1))
+        inputs = raw_windows(test, pre)
+        if one_series(inputs, stride, pre):  # the test span of one series, forecast along it
+            paths.append(plots.forecasts(inputs[0], truth, pred, anchors(test, pre), stride, out / "forecasts.png"))
+        else:  # independent windows: a few, each apart
+            pick = torch.linspace(0, len(inputs) - 1, min(SHOWN_WINDOWS, len(inputs))).round().long().unique()
+            paths.append(plots.window_forecasts(inputs[pick], truth[pick], pred[pick],
+                                                [f"test window {int(i) + 1} of {len(inputs)}" for i in pick],
+                                                out / "forecasts.png"))
         return paths
+
+
+SHOWN_WINDOWS = 6  # independent windows drawn in forecasts.png
+
+
+def one_series(inputs: torch.Tensor, stride: int, pre: dict[str, Any]) -> bool:
+    """Whether the windows are cut from one series in order: each window's values continue the previous
+    one's, ``stride`` steps on (a user's series, ``timeseries_csv``), as opposed to independent windows
+    (``sine``: one wave each), which joined into one line would draw a series that never existed."""
+    t = inputs.shape[1]
+    if len(inputs) < 2 or stride >= t:
+        return "column" in pre  # nothing overlaps to tell by: a series read from a file's column is one
+    a, b = inputs[1:, :t - stride], inputs[:-1, stride:]
+    return bool(torch.allclose(a, b, rtol=1e-5, atol=1e-6 * float(inputs.abs().max().clamp_min(1.0))))

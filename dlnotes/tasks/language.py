@@ -11,6 +11,10 @@ class Language(Task):
     name, loss = "language", "cross_entropy"
     metric, higher_is_better = "accuracy", True
     shown = ("accuracy", "perplexity", "loss")
+    losses, model_keys, column_types = ("cross_entropy",), ("vocab_size",), ()
+
+    def describe(self, ds):
+        return "the data is text (each next character is predicted)"
     plain_text = True  # a continuation is read, not parsed: printed as it is, line breaks and all
 
     def metrics(self, out, y, pre, num_classes, threshold, loss):

@@ -6,14 +6,22 @@ from pathlib import Path
 
 import torch
 
-from dlnotes.tasks.base import Report, Task
+from dlnotes.tasks.base import Report, Task, number
 
 
 class Regression(Task):
     name = "regression"
     metric, higher_is_better = "r2", True
-    shown = ("r2", "mse", "mae", "loss")
+    shown = ("r2", "mse", "mae", "loss")  # the summary adds rmse after mse
     r2 = True  # the coefficient of determination is reported
+
+    def versus(self, metrics):
+        """`` (baseline 'training mean': r2=0.0000)``: named as a baseline, so that it is not read as the mean."""
+        found = [b for b in (metrics.get("baseline"), metrics.get("seasonal_baseline")) if b and self.metric in b]
+        if not found:
+            return ""
+        return (f" (baseline{'s' if len(found) > 1 else ''} "
+                + ", ".join(f"'{b['name']}': {self.metric}={number(self.metric, b[self.metric])}" for b in found) + ")")
 
     def model_outputs(self, ds):
         return {"num_classes": 0, "out_features": int(ds.y.shape[1]) if ds.y.dim() > 1 else 1}
