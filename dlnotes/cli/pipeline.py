@@ -120,6 +120,9 @@ def eval_(
         typer.echo("confusion matrix (rows: true class, columns: predicted):")
         for row in metrics["confusion_matrix"]:
             typer.echo("  " + " ".join(f"{v:5d}" for v in row))
+    if metrics.get("most_confused"):
+        typer.echo("most confused (true -> predicted: count): " + ", ".join(
+            f"{p['true']} -> {p['predicted']}: {p['count']}" for p in metrics["most_confused"]))
 
 
 @app.command()

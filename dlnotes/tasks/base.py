@@ -86,6 +86,10 @@ class Task:
         Stored as ``metrics["baseline"]``."""
         return None
 
+    def interpret(self, metrics: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+        """More metrics read from the others (classification: the most-confused pairs); none by default."""
+        return {}
+
     def seasonal_baseline(self, test, pre: dict[str, Any]) -> dict[str, Any] | None:
         """A second trivial predictor where the task has one (forecasting with ``data.period``: the value
         one season back); stored as ``metrics["seasonal_baseline"]``."""
