@@ -100,6 +100,7 @@ class TrainConfig(_Section):
     channels_last: bool = False
     compile: bool = False
     tensorboard: bool = False
+    track_gradients: bool = False  # per-epoch gradient norm per layer, dead/saturated units (engine/tracking.py)
 
 
 class DataConfig(_OpenSection):

@@ -37,8 +37,9 @@ def class_score(out: torch.Tensor, target: int | list[int]) -> torch.Tensor:
     return out.gather(1, t.reshape(-1, 1)).squeeze(1)
 
 
-def gradcam(model: nn.Module, x: torch.Tensor, layer: str, target: int | list[int]) -> np.ndarray:
-    """Grad-CAM of class ``target`` at ``layer``'s resolution: (N, h, w), >= 0."""
+def gradcam(model: nn.Module, x: torch.Tensor, layer: str, target: int | list[int], relu: bool = True) -> np.ndarray:
+    """Grad-CAM of class ``target`` at ``layer``'s resolution: (N, h, w), >= 0 (``relu=False``: the
+    weighted sum before the ReLU, where the maps speak against the class too)."""
     model.eval()
     with out_of_place(model), outputs(model, [layer]) as got:
         out = model(x)
@@ -47,7 +48,8 @@ def gradcam(model: nn.Module, x: torch.Tensor, layer: str, target: int | list[in
             raise ValueError(f"layer '{layer}' outputs shape {tuple(maps.shape)}; Grad-CAM needs maps (N, C, ...)")
         (grad,) = torch.autograd.grad(class_score(out, target).sum(), maps)
     alpha = grad.mean(dim=tuple(range(2, grad.dim())), keepdim=True)
-    return F.relu((alpha * maps).sum(1)).detach().float().cpu().numpy()
+    cam = (alpha * maps).sum(1)
+    return (F.relu(cam) if relu else cam).detach().float().cpu().numpy()
 
 
 def upsampled(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -100,7 +100,7 @@ def gates_over_time(rnn: nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 def _check(what: str, got: torch.Tensor, expected: torch.Tensor, other: str) -> None:
-    diff = float((got - expected).abs().max()) if got.numel() else 0.0
+    diff = float((got - expected).detach().abs().max()) if got.numel() else 0.0
     if not diff <= TOLERANCE:
         raise RunFailure(f"{what} differs from {other} output by {diff:.3g} (more than {TOLERANCE:g}): "
                          "the pictures would not show what the model computed")

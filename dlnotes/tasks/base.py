@@ -126,5 +126,6 @@ class Task:
     def figures(self, report: Report, out: Path) -> list[Path]:
         from dlnotes import plots
 
-        path = plots.learning_curves(report.history, self.metric, out / "learning_curves.png")
-        return [path] if path is not None else []
+        paths = [plots.learning_curves(report.history, self.metric, out / "learning_curves.png"),
+                 plots.gradients(report.history, out / "gradients.png")]  # with train.track_gradients
+        return [p for p in paths if p is not None]
