@@ -320,7 +320,7 @@ def _example(ax, x: torch.Tensor, kind: str) -> None:
 def _loss_listing(captions: list[str], examples, title: str, path: Path) -> Path:
     """Table rows (or anything without a picture) as one line of text each."""
     lines = [c.replace("\n", ",  ") for c in captions]
-    width = max(_measured_inches(line, 9) for line in lines + [title]) + 0.8
+    width = max([_measured_inches(line, 9) for line in lines] + [_measured_inches(title, 12)]) + 0.8
     height = 0.7 + 0.22 * len(lines)
     fig = plt.figure(figsize=(width, height))
     for k, line in enumerate(lines):

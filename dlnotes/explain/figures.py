@@ -60,7 +60,7 @@ def input_image(x: np.ndarray, title: str, path: Path) -> Path:
     shown = ax.imshow(img, cmap="gray", interpolation="nearest")
     if x.shape[0] != 3:
         fig.colorbar(shown, ax=ax, shrink=0.8)
-    ax.set_title(title, fontsize=11)
+    fig.suptitle(title, fontsize=11)  # over the figure: the colour bar moves the picture off centre
     return plots._save(fig, path)
 
 
@@ -172,7 +172,7 @@ def bars(names: list[str], values: np.ndarray, title: str, xlabel: str, path: Pa
     order = np.argsort(-np.abs(values), kind="stable")[:limit][::-1]
     labels = [_short(names[i], 40) for i in order]
     left = max(plots._measured_inches(t, 9) for t in labels) + 0.3
-    fig, ax = plt.subplots(figsize=(max(5.5, left + 4.0, plots._measured_inches(title, 11) + 0.5),
+    fig, ax = plt.subplots(figsize=(left + max(4.5, plots._measured_inches(title, 11) + 0.4),
                                     1.2 + 0.28 * len(order)), layout="constrained")
     ax.barh(range(len(order)), values[order], xerr=None if errors is None else errors[order],
             color=["C0" if v >= 0 else "C3" for v in values[order]])

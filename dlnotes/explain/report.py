@@ -150,8 +150,9 @@ def _gradcam(ex: Explanation, model, x: torch.Tensor, spec, layer: str, target: 
     sanity = np.array([attribution.rank_correlation(attribution.gradcam(fresh, x, layer, predicted)[0], rows[0]["cam"]),
                        attribution.rank_correlation(attribution.saliency(fresh, x, predicted)[0], rows[0]["saliency"])])
     ex.arrays["sanity"] = sanity
-    ex.lines.append(f"Grad-CAM at {layer}; sanity check (Adebayo et al. 2018), rank correlation with a re-initialised "
-                    f"model's maps (low is good): Grad-CAM {sanity[0]:.2f}, saliency {sanity[1]:.2f}")
+    ex.lines.append(f"Grad-CAM at {layer}; sanity check (Adebayo et al. 2018): rank correlation with the maps of the "
+                    f"model re-initialised, for this input (near 0: the maps depend on what was learned): Grad-CAM "
+                    f"{sanity[0]:.2f}, saliency {sanity[1]:.2f}")
 
 
 def _sequence(ex: Explanation, model, x: torch.Tensor, spec, target: int | None) -> None:
