@@ -334,20 +334,26 @@ def gradients(history: list[dict], path: Path) -> Path | None:
     after the first, middle and last epoch, on a log scale (a deep sigmoid network's norms fall toward
     the input: vanishing gradients); and each activation layer's dead ReLUs and saturated sigmoid/tanh
     units after the last epoch."""
-    if not history:
-        return None
-    layers = [k.removeprefix("grad_norm.") for k in history[0] if k.startswith("grad_norm.")]
-    units = [k for k in history[-1] if k.startswith(("dead_relu.", "saturated."))]
+    layers = [k.removeprefix("grad_norm.") for k in (history[0] if history else {}) if k.startswith("grad_norm.")]
     if not layers:
         return None
-    panels = 2 if units else 1
-    names = layers + [u.split(".", 1)[1] for u in units]
-    label = max(_measured_inches(n, 9) for n in names)
-    per = max(0.35, 0.22 if label > 0.35 else label + 0.1)  # names wider than a slot stand upright
+    units = [k for k in history[-1] if k.startswith(("dead_relu.", "saturated."))]
+    label = max(_measured_inches(n, 9) for n in layers + [u.split(".", 1)[1] for u in units])
+    upright = label > 0.35  # names wider than their slot stand upright
+    per = 0.22 if upright else max(0.35, label + 0.1)
     width = max(4.5, per * len(layers) + 1.5) + (max(3.5, per * len(units) + 1.5) if units else 0)
-    fig, axes = plt.subplots(1, panels, figsize=(width, 3.6 + (label if label > 0.35 else 0.2)), squeeze=False,
-                             layout="constrained", width_ratios=[max(len(layers), 3)] + ([max(len(units), 3)] * (panels - 1)))
-    ax = axes[0, 0]
+    fig, axes = plt.subplots(1, 2 if units else 1, figsize=(width, 3.6 + (label if upright else 0.2)), squeeze=False,
+                             layout="constrained", width_ratios=[max(len(layers), 3)] + ([max(len(units), 3)] if units else []))
+    _norms_by_layer(axes[0, 0], history, layers, upright)
+    if units:
+        _unit_fractions(axes[0, 1], history[-1], units, upright)
+    handles = [h for a in axes.flat for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", fontsize=8,
+               ncol=min(5, len(handles)))
+    return _save(fig, path)
+
+
+def _norms_by_layer(ax, history: list[dict], layers: list[str], upright: bool) -> None:
     shown = sorted({0, (len(history) - 1) // 2, len(history) - 1})
     for n, e in enumerate(shown):
         row = history[e]
@@ -355,18 +361,13 @@ def gradients(history: list[dict], path: Path) -> Path | None:
                 color=plt.cm.viridis(n / max(1, len(shown) - 1) * 0.8), label=f"epoch {int(row['epoch'])}")
     ax.set_yscale("log")
     ax.set(xlabel="weight layer (input to output)", ylabel="gradient norm (mean per step)", title="gradient norm per layer")
-    ax.set_xticks(range(len(layers)), layers, rotation=90 if label > 0.35 else 0, fontsize=9)
-    if units:
-        ax2 = axes[0, 1]
-        for what, color in (("dead_relu.", "C3"), ("saturated.", "C1")):
-            at = [n for n, u in enumerate(units) if u.startswith(what)]
-            if at:
-                ax2.bar(at, [history[-1][units[n]] for n in at], color=color,
-                        label="dead ReLUs" if what == "dead_relu." else "saturated sigmoid/tanh")
-        ax2.set(ylim=(0, 1), ylabel="fraction of units", title=f"activations, epoch {int(history[-1]['epoch'])}")
-        ax2.set_xticks(range(len(units)), [u.split(".", 1)[1] for u in units], rotation=90 if label > 0.35 else 0,
-                       fontsize=9)
-    handles = [h for a in axes.flat for h in a.get_legend_handles_labels()[0]]
-    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", fontsize=8,
-               ncol=min(5, len(handles)))
-    return _save(fig, path)
+    ax.set_xticks(range(len(layers)), layers, rotation=90 if upright else 0, fontsize=9)
+
+
+def _unit_fractions(ax, row: dict, units: list[str], upright: bool) -> None:
+    for what, color, label in (("dead_relu.", "C3", "dead ReLUs"), ("saturated.", "C1", "saturated sigmoid/tanh")):
+        at = [n for n, u in enumerate(units) if u.startswith(what)]
+        if at:
+            ax.bar(at, [row[units[n]] for n in at], color=color, label=label)
+    ax.set(ylim=(0, 1), ylabel="fraction of units", title=f"activations, epoch {int(row['epoch'])}")
+    ax.set_xticks(range(len(units)), [u.split(".", 1)[1] for u in units], rotation=90 if upright else 0, fontsize=9)

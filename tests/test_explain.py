@@ -140,6 +140,17 @@ def test_maps_of_a_reinitialised_model_do_not_rank_correlate_with_the_trained_on
     assert same == pytest.approx(1.0)
 
 
+def test_rank_correlation_is_scipys_spearman():
+    from scipy.stats import spearmanr
+
+    g = np.random.default_rng(0)
+    for a, b in [(g.random(50), g.random(50)), (g.integers(0, 4, 60), g.integers(0, 3, 60)),  # with ties
+                 (g.random((4, 4)), g.random((4, 4)) ** 3)]:
+        assert attribution.rank_correlation(a, b) == pytest.approx(spearmanr(a.ravel(), b.ravel()).statistic, abs=1e-12)
+    assert attribution.rank_correlation(np.arange(5.0), np.arange(5.0) ** 3) == pytest.approx(1.0)
+    assert np.isnan(attribution.rank_correlation(np.ones(5), np.arange(5.0)))
+
+
 @pytest.mark.parametrize("mode", ["lstm", "gru"])
 @pytest.mark.parametrize("impl", ["fused", "scratch"])
 @pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)])

@@ -4,6 +4,7 @@ One module per idea, each a set of functions that take a model, a prepared input
 matters) a layer name, and return numpy arrays (Captum's rule: one verb, arrays shaped like what they
 explain); ``figures`` draws them, and nothing here draws while it computes.
 
+    layers        layers by name, their outputs during a pass (forward hooks), in-place activations off
     activations   feature maps of every conv and pool layer, the first layer's filters, LRN's local contrast
     attribution   Grad-CAM (Selvaraju et al. 2017) and gradient saliency, and the model-randomisation
                   sanity check (Adebayo et al. 2018)

@@ -44,23 +44,38 @@ def mapped_layers(model: nn.Module) -> list[str]:
     return [n for n, m in leaves(model).items() if isinstance(m, CONV + POOL) and not isinstance(m, nn.Conv1d)]
 
 
+@dataclass
+class Inside:
+    """One forward pass seen from inside: the model's output, every conv/pool layer's maps, every LRN's effect."""
+
+    output: torch.Tensor
+    maps: list["FeatureMaps"]
+    lrn: list["LRNEffect"]
+
+
 @torch.no_grad()
-def feature_maps(model: nn.Module, x: torch.Tensor, layers: list[str] | None = None) -> list[FeatureMaps]:
-    """Each conv and pool layer's output for the first input of ``x`` (N, C, H, W), in model order."""
+def inside(model: nn.Module, x: torch.Tensor) -> Inside:
+    """The output for ``x`` (N, C, H, W), and the maps and LRN effects of its first input, in one pass."""
+    found = leaves(model)
+    mapped, norms = mapped_layers(model), [n for n, m in found.items() if isinstance(m, LRN)]
+    model.eval()
+    with out_of_place(model), outputs(model, mapped + norms, inputs=True) as got:
+        out = model(x)
+    return Inside(out, [_maps(name, found[name], *got[name]) for name in mapped],
+                  [_effect(name, found[name].size, *got[name]) for name in norms])
+
+
+def _maps(name: str, layer: nn.Module, given, result) -> "FeatureMaps":
     from dlnotes.summary import formula_shape
 
-    names = mapped_layers(model) if layers is None else layers
-    found = leaves(model)
-    model.eval()
-    with out_of_place(model), outputs(model, names, inputs=True) as got:
-        model(x)
-    out = []
-    for name in names:
-        given, result = got[name]
-        shape = formula_shape(found[name], tuple(first(given).shape[1:]))
-        out.append(FeatureMaps(name, type(found[name]).__name__, first(result)[0].float().cpu().numpy(),
-                               tuple(shape) if shape is not None else None))
-    return out
+    shape = formula_shape(layer, tuple(first(given).shape[1:]))
+    return FeatureMaps(name, type(layer).__name__, first(result)[0].float().cpu().numpy(),
+                       tuple(shape) if shape is not None else None)
+
+
+def feature_maps(model: nn.Module, x: torch.Tensor) -> list[FeatureMaps]:
+    """Each conv and pool layer's output for the first input of ``x`` (N, C, H, W), in model order."""
+    return inside(model, x).maps
 
 
 def first_filters(model: nn.Module) -> np.ndarray | None:
@@ -98,20 +113,11 @@ class LRNEffect:
     contrast_after: float
 
 
-@torch.no_grad()
+def _effect(name: str, size: int, given, result) -> "LRNEffect":
+    before, after = first(given)[0].float().cpu(), first(result)[0].float().cpu()
+    return LRNEffect(name, before.numpy(), after.numpy(), local_contrast(before, size), local_contrast(after, size))
+
+
 def lrn_effect(model: nn.Module, x: torch.Tensor) -> list[LRNEffect]:
     """For each LRN layer: its input and output maps (first input of ``x``) and their local contrast."""
-    found = leaves(model)
-    names = [n for n, m in found.items() if isinstance(m, LRN)]
-    if not names:
-        return []
-    model.eval()
-    with out_of_place(model), outputs(model, names, inputs=True) as got:
-        model(x)
-    out = []
-    for name in names:
-        before, after = first(got[name][0])[0].float().cpu(), first(got[name][1])[0].float().cpu()
-        size = found[name].size
-        out.append(LRNEffect(name, before.numpy(), after.numpy(), local_contrast(before, size),
-                             local_contrast(after, size)))
-    return out
+    return inside(model, x).lrn

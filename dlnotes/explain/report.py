@@ -53,12 +53,13 @@ def explain(run, source: str, layer: str | None = None, target: str | None = Non
     x = x[:1] if spec.kind.name != "tabular" else x  # one input; every row of a table
     ex = Explanation()
     target_class = class_index(target, spec.classes) if target is not None else None
-    _predict(ex, model, x, spec)
     if spec.kind.image:
         _image(ex, model, x, spec, layer, target_class)
     elif spec.kind.name == "tabular":
+        _predict(ex, model, x, spec)
         _table(ex, model, x, spec, run, target_class)
     else:
+        _predict(ex, model, x, spec)
         _sequence(ex, model, x, spec, target_class)
     stem = Path(source).stem if spec.kind.name != "text" else "prompt"
     folder = RunDir(run.path).explain_dir(stem or "input")
@@ -96,12 +97,14 @@ def class_index(target: str, classes: list[str]) -> int:
     raise UserError(f"--target '{target}': not a class of this run; its classes are: {shown}")
 
 
-def _predict(ex: Explanation, model, x: torch.Tensor, spec) -> None:
+def _predict(ex: Explanation, model, x: torch.Tensor, spec, out: torch.Tensor | None = None) -> None:
+    """The predicted class and the probabilities (classifiers), from ``out`` when given."""
     from dlnotes.engine.metrics import labels, probabilities
 
-    with torch.no_grad():
-        model.eval()
-        out = model(x).float()
+    if out is None:
+        with torch.no_grad():
+            out = model.eval()(x)
+    out = out.float()
     if not spec.classes or out.dim() != 2:
         return
     probs, pred = probabilities(out), labels(out, spec.threshold)
@@ -116,14 +119,16 @@ def _image(ex: Explanation, model, x: torch.Tensor, spec, layer: str | None, tar
     c, h, w = x.shape[1:]
     ex.figures["input.png"] = partial(figures.input_image, x[0].numpy(),
                                       f"input as the model sees it: {c} x {h} x {w} (normalised)")
-    for fm in activations.feature_maps(model, x):
+    seen = activations.inside(model, x)  # the output, the maps and LRN's effect in one pass
+    _predict(ex, model, x, spec, seen.output)
+    for fm in seen.maps:
         ex.arrays[f"activation:{fm.name}"] = fm.maps
         ex.figures[f"maps_{fm.name}.png"] = partial(figures.feature_maps, fm)
     kernels = activations.first_filters(model)
     if kernels is not None:
         ex.arrays["filters"] = kernels
         ex.figures["filters.png"] = partial(figures.filters, kernels, activations.mapped_layers(model)[0])
-    for effect in activations.lrn_effect(model, x):
+    for effect in seen.lrn:
         ex.arrays.update({f"lrn_before:{effect.name}": effect.before, f"lrn_after:{effect.name}": effect.after,
                           f"lrn_contrast:{effect.name}": np.array([effect.contrast_before, effect.contrast_after])})
         ex.figures[f"lrn_{effect.name}.png"] = partial(figures.lrn, effect)
@@ -138,17 +143,16 @@ def _gradcam(ex: Explanation, model, x: torch.Tensor, spec, layer: str, target: 
     predicted = int(ex.arrays["predicted"][0])
     rows = []
     for suffix, c in [("", predicted)] + ([("_target", target)] if target is not None else []):
-        cam = attribution.gradcam(model, x, layer, c)
+        cam, sal = attribution.gradcam_and_saliency(model, x, layer, c)
         up = attribution.upsampled(cam, tuple(x.shape[-2:]))
-        sal = attribution.saliency(model, x, c)
         ex.arrays.update({f"gradcam{suffix}": cam[0], f"gradcam_upsampled{suffix}": up[0], f"saliency{suffix}": sal[0]})
         label = ("predicted: " if not suffix else "--target: ") + spec.classes[c]
         rows.append({"label": label, "cam": cam[0], "upsampled": up[0], "saliency": sal[0]})
     ex.arrays["gradcam_layer"] = np.array(layer)
     ex.figures["gradcam.png"] = partial(figures.gradcam, x[0].numpy(), rows, layer)
-    fresh = attribution.randomised(model)
-    sanity = np.array([attribution.rank_correlation(attribution.gradcam(fresh, x, layer, predicted)[0], rows[0]["cam"]),
-                       attribution.rank_correlation(attribution.saliency(fresh, x, predicted)[0], rows[0]["saliency"])])
+    cam, sal = attribution.gradcam_and_saliency(attribution.randomised(model), x, layer, predicted)
+    sanity = np.array([attribution.rank_correlation(cam[0], rows[0]["cam"]),
+                       attribution.rank_correlation(sal[0], rows[0]["saliency"])])
     ex.arrays["sanity"] = sanity
     ex.lines.append(f"Grad-CAM at {layer}; sanity check (Adebayo et al. 2018): rank correlation with the maps of the "
                     f"model re-initialised, for this input (near 0: the maps depend on what was learned): Grad-CAM "
