@@ -1,4 +1,5 @@
-"""``dlnotes explain`` on trained runs (in this process): what it writes, where, and what it refuses."""
+"""``dlnotes explain`` on trained runs (in this process): what it writes, where, and what it refuses;
+and the model-randomisation sanity check on a trained LeNet."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import torch
 
 import dlnotes
 from dlnotes.config import validate
+from dlnotes.explain import attribution
+from dlnotes.explain.layers import last_conv_maps
 
 
 @pytest.fixture
@@ -42,7 +45,8 @@ def runs(tmp_path_factory):
     from PIL import Image
 
     root = tmp_path_factory.mktemp("explain_runs")
-    lenet = _train(root, {"name": "digits", "image_size": 16}, {"name": "lenet", "activation": "relu"}, 1, "lenet")
+    lenet = _train(root, {"name": "digits", "image_size": 16}, {"name": "lenet", "activation": "relu", "pool": "max"},
+                   2, "lenet")
     lstm = _train(root, {"name": "digits_rows"}, {"name": "lstm", "hidden_size": 12, "num_layers": 2}, 1, "lstm")
     logreg = _train(root, {"name": "iris", "val_fraction": 0.0}, {"name": "logistic_regression"}, 5, "logreg")
     mlp = _train(root, {"name": "iris", "val_fraction": 0.0}, {"name": "mlp", "hidden_sizes": [8]}, 5, "mlp")
@@ -56,6 +60,26 @@ def runs(tmp_path_factory):
     rows += [",".join(map(str, r)) for r in iris.data[[0, 60, 120]]]
     (root / "flowers.csv").write_text("\n".join(rows) + "\n")
     return {"lenet": lenet, "lstm": lstm, "logreg": logreg, "mlp": mlp, "root": root}
+
+
+def test_maps_of_a_reinitialised_model_do_not_rank_correlate_with_the_trained_ones(runs):
+    """Adebayo et al. 2018's model-randomisation test on 16 test digits: saliency's rank correlation
+    stays below 0.5 on every one; Grad-CAM's 4x4 maps (16 values) scatter more from digit to digit, so
+    its mean is taken (a map that ignored the weights would correlate on every digit)."""
+    model, x = runs["lenet"].model, runs["lenet"].data.test.x[:16]
+    assert runs["lenet"].metrics["accuracy"] > 0.7
+    name, pred = last_conv_maps(model), model(x).argmax(1).tolist()
+    for seed in (0, 1):
+        fresh = attribution.randomised(model, seed=seed)
+        assert not torch.equal(fresh.features[0].weight, model.features[0].weight)
+        cam, cam0 = (attribution.gradcam(m, x, name, pred) for m in (model, fresh))  # one row per digit
+        sal, sal0 = (attribution.saliency(m, x, pred) for m in (model, fresh))
+        cams = [attribution.rank_correlation(a, b) for a, b in zip(cam, cam0)]
+        sals = [attribution.rank_correlation(a, b) for a, b in zip(sal, sal0)]
+        assert max(sals) < 0.5, sals
+        assert np.isnan(cams).sum() <= 4 and np.nanmean(cams) < 0.5, cams  # NaN: a map all 0
+    same = attribution.rank_correlation(attribution.saliency(model, x[:1], pred[0]), attribution.saliency(model, x[:1], pred[0]))
+    assert same == pytest.approx(1.0)
 
 
 def _copy(run, tmp_path):
@@ -99,6 +123,8 @@ def test_bad_layer_target_and_inputs_are_refused_before_anything_is_written(runs
     seven = runs["root"] / "seven.png"
     code, _, err = explain(path, seven, "--layer", "features.9")
     assert code == 2 and "--layer 'features.9': no such layer" in err and "features.4" in err
+    code, _, err = explain(path, seven, "--layer", "classifier.1")  # a fully connected layer has no maps
+    assert code == 2 and "--layer: layer 'classifier.1' outputs shape (1, 120)" in err
     code, _, err = explain(path, seven, "--target", "eleven")
     assert code == 2 and "--target 'eleven': not a class of this run" in err
     code, _, err = explain(path, runs["root"])

@@ -51,6 +51,7 @@ def explain(run, source: str, layer: str | None = None, target: str | None = Non
     spec, model = run.spec, unwrap(run.model)
     names, x = read_input(spec, source)
     x = x[:1] if spec.kind.name != "tabular" else x  # one input; every row of a table
+    x = x.to(next(model.parameters()).device)
     ex = Explanation()
     target_class = class_index(target, spec.classes) if target is not None else None
     if spec.kind.image:
@@ -107,7 +108,7 @@ def _predict(ex: Explanation, model, x: torch.Tensor, spec, out: torch.Tensor | 
     out = out.float()
     if not spec.classes or out.dim() != 2:
         return
-    probs, pred = probabilities(out), labels(out, spec.threshold)
+    probs, pred = probabilities(out.cpu()), labels(out.cpu(), spec.threshold)
     ex.arrays.update(probabilities=probs.numpy(), predicted=pred.numpy())
     ex.lines.append(f"predicted: {spec.classes[int(pred[0])]} (probability {float(probs[0, pred[0]]):.4f})")
 
@@ -115,9 +116,9 @@ def _predict(ex: Explanation, model, x: torch.Tensor, spec, out: torch.Tensor | 
 def _image(ex: Explanation, model, x: torch.Tensor, spec, layer: str | None, target: int | None) -> None:
     if layer is not None:
         find_layer(model, layer)  # an unknown name is refused before anything is computed
-    ex.arrays["input"] = x[0].numpy()
+    ex.arrays["input"] = image = x[0].cpu().numpy()
     c, h, w = x.shape[1:]
-    ex.figures["input.png"] = partial(figures.input_image, x[0].numpy(),
+    ex.figures["input.png"] = partial(figures.input_image, image,
                                       f"input as the model sees it: {c} x {h} x {w} (normalised)")
     seen = activations.inside(model, x)  # the output, the maps and LRN's effect in one pass
     _predict(ex, model, x, spec, seen.output)
@@ -143,13 +144,16 @@ def _gradcam(ex: Explanation, model, x: torch.Tensor, spec, layer: str, target: 
     predicted = int(ex.arrays["predicted"][0])
     rows = []
     for suffix, c in [("", predicted)] + ([("_target", target)] if target is not None else []):
-        cam, sal = attribution.gradcam_and_saliency(model, x, layer, c)
+        try:
+            cam, sal = attribution.gradcam_and_saliency(model, x, layer, c)
+        except ValueError as e:  # a layer without maps (a fully connected one)
+            raise UserError(f"--layer: {e}; choose a conv, pool or activation layer of the feature extractor") from None
         up = attribution.upsampled(cam, tuple(x.shape[-2:]))
         ex.arrays.update({f"gradcam{suffix}": cam[0], f"gradcam_upsampled{suffix}": up[0], f"saliency{suffix}": sal[0]})
         label = ("predicted: " if not suffix else "--target: ") + spec.classes[c]
         rows.append({"label": label, "cam": cam[0], "upsampled": up[0], "saliency": sal[0]})
     ex.arrays["gradcam_layer"] = np.array(layer)
-    ex.figures["gradcam.png"] = partial(figures.gradcam, x[0].numpy(), rows, layer)
+    ex.figures["gradcam.png"] = partial(figures.gradcam, x[0].cpu().numpy(), rows, layer)
     cam, sal = attribution.gradcam_and_saliency(attribution.randomised(model), x, layer, predicted)
     sanity = np.array([attribution.rank_correlation(cam[0], rows[0]["cam"]),
                        attribution.rank_correlation(sal[0], rows[0]["saliency"])])
@@ -162,7 +166,7 @@ def _gradcam(ex: Explanation, model, x: torch.Tensor, spec, layer: str, target: 
 def _sequence(ex: Explanation, model, x: torch.Tensor, spec, target: int | None) -> None:
     from dlnotes.models.recurrent import RecurrentNet
 
-    ex.arrays["input"] = x[0].numpy()
+    ex.arrays["input"] = x[0].cpu().numpy()
     if isinstance(model, RecurrentNet):
         states = recurrent.gates_over_time(model.rnn, recurrent.recurrent_input(model, x))
         ex.arrays.update(states)
@@ -171,7 +175,7 @@ def _sequence(ex: Explanation, model, x: torch.Tensor, spec, target: int | None)
                         f"(checked against the model's own output)")
     if spec.kind.name == "text":
         return
-    series = x[0].numpy().reshape(x.shape[1], -1)
+    series = x[0].cpu().numpy().reshape(x.shape[1], -1)
     sal = None
     if spec.classes:
         c = target if target is not None else int(ex.arrays["predicted"][0])
@@ -182,7 +186,7 @@ def _sequence(ex: Explanation, model, x: torch.Tensor, spec, target: int | None)
 
 def _table(ex: Explanation, model, x: torch.Tensor, spec, run, target: int | None) -> None:
     names = feature_names(spec, x.shape[1])
-    ex.arrays.update(input=x.numpy(), feature_names=np.array(names))
+    ex.arrays.update(input=x.cpu().numpy(), feature_names=np.array(names))
     if tabular.is_linear(model):
         c = target if target is not None else int(ex.arrays.get("predicted", [0])[0])
         contrib, bias = tabular.contributions(model, x, c)
