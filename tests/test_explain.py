@@ -85,6 +85,10 @@ def test_first_filters_and_lrn_effect():
     lrn = layer(model, "features.2")
     np.testing.assert_allclose(effects[0].after, lrn(torch.from_numpy(effects[0].before)[None])[0].numpy(), atol=1e-6)
     assert effects[0].contrast_before == pytest.approx(activations.local_contrast(effects[0].before))
+    a = torch.from_numpy(effects[0].before)  # the paper's divisor, (k + alpha sum_window a^2)^beta, k = 2
+    window = torch.nn.functional.pad(a.pow(2), (0, 0, 0, 0, 2, 2)).unfold(0, 5, 1).sum(-1)
+    divisor = (2 + 1e-4 * window).pow(0.75)[a > 1e-6]
+    assert effects[0].divisor == pytest.approx((float(divisor.min()), float(divisor.max())), rel=1e-5)
 
 
 def _contrast_by_loop(a: np.ndarray, size: int) -> float:

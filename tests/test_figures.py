@@ -244,7 +244,7 @@ def test_lrn_figure(drawn):
     from dlnotes.explain.activations import LRNEffect
 
     a = torch.rand(96, 55, 55).numpy()
-    fig = drawn(figures.lrn, LRNEffect("features.2", a, a / 1.7, 0.61234, 0.61301))
+    fig = drawn(figures.lrn, LRNEffect("features.2", a, a / 1.7, 0.61234, 0.61301, (1.6818, 1.7)))
     assert defects(fig) == []
     assert "0.6123" in fig.axes[0].get_title() and "0.6130" in fig.axes[1].get_title()
 

@@ -111,11 +111,15 @@ class LRNEffect:
     after: np.ndarray
     contrast_before: float
     contrast_after: float
+    divisor: tuple[float, float]  # the smallest and largest (k + alpha sum a^2)^beta, read off as before / after
 
 
 def _effect(name: str, size: int, given, result) -> "LRNEffect":
     before, after = first(given)[0].float().cpu(), first(result)[0].float().cpu()
-    return LRNEffect(name, before.numpy(), after.numpy(), local_contrast(before, size), local_contrast(after, size))
+    live = before.abs() > 1e-6
+    ratio = (before[live] / after[live]).double() if live.any() else torch.ones(1, dtype=torch.float64)
+    return LRNEffect(name, before.numpy(), after.numpy(), local_contrast(before, size), local_contrast(after, size),
+                     (float(ratio.min()), float(ratio.max())))
 
 
 def lrn_effect(model: nn.Module, x: torch.Tensor) -> list[LRNEffect]:

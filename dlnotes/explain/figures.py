@@ -100,7 +100,9 @@ def lrn(effect: LRNEffect, path: Path) -> Path:
         ax.set_title(f"{when} LRN, channel {channel}\nlocal contrast {contrast:.4f}", fontsize=10)
         ax.axis("off")
         fig.colorbar(shown, ax=ax, shrink=0.7)
-    fig.suptitle(f"{effect.name}: Local Response Normalization (contrast over all channels)", fontsize=11)
+    lo, hi = effect.divisor
+    fig.suptitle(f"{effect.name}: Local Response Normalization divides by {lo:.4g} to {hi:.4g}\n"
+                 "(local contrast over all channels)", fontsize=11)
     return plots._save(fig, path)
 
 

@@ -9,7 +9,8 @@
                (permutation importance on the test split, other models)
 
 Everything drawn is also in ``explain.npz`` (numpy arrays, no pickles): ``input``, ``activation:<layer>``,
-``filters``, ``lrn_before:<layer>``/``lrn_after:<layer>``/``lrn_contrast:<layer>``, ``gradcam``,
+``filters``, ``lrn_before:<layer>``/``lrn_after:<layer>``/``lrn_contrast:<layer>``/``lrn_divisor:<layer>``,
+``gradcam``,
 ``gradcam_upsampled``, ``gradcam_layer``, ``saliency`` (and ``*_target`` for --target), ``sanity``,
 ``gate_*``/``candidate``/``cell``/``hidden``, ``contributions``/``bias`` or ``importance``/``importance_std``,
 ``probabilities``, ``predicted``. Everything is computed before the folder is made, so a bad --layer or
@@ -131,10 +132,11 @@ def _image(ex: Explanation, model, x: torch.Tensor, spec, layer: str | None, tar
         ex.figures["filters.png"] = partial(figures.filters, kernels, activations.mapped_layers(model)[0])
     for effect in seen.lrn:
         ex.arrays.update({f"lrn_before:{effect.name}": effect.before, f"lrn_after:{effect.name}": effect.after,
-                          f"lrn_contrast:{effect.name}": np.array([effect.contrast_before, effect.contrast_after])})
+                          f"lrn_contrast:{effect.name}": np.array([effect.contrast_before, effect.contrast_after]),
+                          f"lrn_divisor:{effect.name}": np.array(effect.divisor)})
         ex.figures[f"lrn_{effect.name}.png"] = partial(figures.lrn, effect)
-        ex.lines.append(f"{effect.name} (LRN): local contrast {effect.contrast_before:.4f} before, "
-                        f"{effect.contrast_after:.4f} after")
+        ex.lines.append(f"{effect.name} (LRN): divides by {effect.divisor[0]:.4g} to {effect.divisor[1]:.4g}; local "
+                        f"contrast {effect.contrast_before:.4f} before, {effect.contrast_after:.4f} after")
     if spec.classes:
         _gradcam(ex, model, x, spec, layer or last_conv_maps(model), target)
 
