@@ -338,12 +338,7 @@ def gradients(history: list[dict], path: Path) -> Path | None:
     if not layers:
         return None
     units = [k for k in history[-1] if k.startswith(("dead_relu.", "saturated."))]
-    label = max(_measured_inches(n, 9) for n in layers + [u.split(".", 1)[1] for u in units])
-    upright = label > 0.35  # names wider than their slot stand upright
-    per = 0.22 if upright else max(0.35, label + 0.1)
-    width = max(4.5, per * len(layers) + 1.5) + (max(3.5, per * len(units) + 1.5) if units else 0)
-    fig, axes = plt.subplots(1, 2 if units else 1, figsize=(width, 3.6 + (label if upright else 0.2)), squeeze=False,
-                             layout="constrained", width_ratios=[max(len(layers), 3)] + ([max(len(units), 3)] if units else []))
+    fig, axes, upright = _gradient_axes(layers, [u.split(".", 1)[1] for u in units])
     _norms_by_layer(axes[0, 0], history, layers, upright)
     if units:
         _unit_fractions(axes[0, 1], history[-1], units, upright)
@@ -351,6 +346,18 @@ def gradients(history: list[dict], path: Path) -> Path | None:
     fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", fontsize=8,
                ncol=min(5, len(handles)))
     return _save(fig, path)
+
+
+def _gradient_axes(layers: list[str], units: list[str]):
+    """One panel per kind (weights, activation layers), each as wide as its names need; names wider than
+    their slot stand upright."""
+    label = max(_measured_inches(n, 9) for n in layers + units)
+    upright = label > 0.35
+    per = 0.22 if upright else max(0.35, label + 0.1)
+    widths = [max(4.5, per * len(layers) + 1.5)] + ([max(3.5, per * len(units) + 1.5)] if units else [])
+    fig, axes = plt.subplots(1, len(widths), figsize=(sum(widths), 3.6 + (label if upright else 0.2)), squeeze=False,
+                             layout="constrained", width_ratios=[max(len(layers), 3)] + ([max(len(units), 3)] if units else []))
+    return fig, axes, upright
 
 
 def _norms_by_layer(ax, history: list[dict], layers: list[str], upright: bool) -> None:

@@ -50,6 +50,7 @@ def runs(tmp_path_factory):
     lstm = _train(root, {"name": "digits_rows"}, {"name": "lstm", "hidden_size": 12, "num_layers": 2}, 1, "lstm")
     logreg = _train(root, {"name": "iris", "val_fraction": 0.0}, {"name": "logistic_regression"}, 5, "logreg")
     mlp = _train(root, {"name": "iris", "val_fraction": 0.0}, {"name": "mlp", "hidden_sizes": [8]}, 5, "mlp")
+    pixels = _train(root, {"name": "digits", "image_size": 8}, {"name": "mlp", "hidden_sizes": [16]}, 1, "pixels")
     from sklearn.datasets import load_digits, load_iris
 
     digits = load_digits()
@@ -59,7 +60,7 @@ def runs(tmp_path_factory):
     rows = ["sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)"]
     rows += [",".join(map(str, r)) for r in iris.data[[0, 60, 120]]]
     (root / "flowers.csv").write_text("\n".join(rows) + "\n")
-    return {"lenet": lenet, "lstm": lstm, "logreg": logreg, "mlp": mlp, "root": root}
+    return {"lenet": lenet, "lstm": lstm, "logreg": logreg, "mlp": mlp, "pixels": pixels, "root": root}
 
 
 def test_maps_of_a_reinitialised_model_do_not_rank_correlate_with_the_trained_ones(runs):
@@ -116,6 +117,17 @@ def test_an_image_gets_maps_filters_gradcam_and_saliency(runs, explain, tmp_path
     with np.load(folder / "explain.npz", allow_pickle=False) as z:
         assert str(z["gradcam_layer"]) == "features.0" and z["gradcam"].shape == (16, 16)
         assert "gradcam_target" not in z
+
+
+def test_an_image_model_without_convolutions_gets_saliency_alone(runs, explain, tmp_path):
+    path = _copy(runs["pixels"], tmp_path)
+    code, _, err = explain(path, runs["root"] / "seven.png", "--target", "7")
+    assert code == 0, err
+    folder = path / "explain" / "seven"
+    assert {p.name for p in folder.iterdir()} == {"input.png", "saliency.png", "explain.npz"}
+    with np.load(folder / "explain.npz", allow_pickle=False) as z:
+        assert z["saliency"].shape == z["saliency_target"].shape == (1, 8, 8) and "gradcam" not in z
+        assert np.isnan(z["sanity"][0]) and 0 <= abs(z["sanity"][1]) <= 1
 
 
 def test_bad_layer_target_and_inputs_are_refused_before_anything_is_written(runs, explain, tmp_path):

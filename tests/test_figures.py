@@ -237,6 +237,9 @@ def test_gradcam_figure_with_long_class_names(drawn, classes):
              "saliency": torch.rand(3, 28, 28, generator=g).numpy()}]
     fig = drawn(figures.gradcam, torch.rand(3, 28, 28, generator=g).numpy(), rows, "features.11")
     assert defects(fig) == []
+    plots.plt.close(fig)
+    fig = drawn(figures.gradcam, torch.rand(1, 8, 8, generator=g).numpy(), rows, None)  # no conv layer: saliency
+    assert defects(fig) == [] and len([ax for ax in fig.axes if ax.get_title()]) == 4
 
 
 def test_lrn_figure(drawn):

@@ -111,18 +111,20 @@ def _display(x: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.stack([_scaled(c) for c in x[:3]]), 0, -1) if x.shape[0] == 3 else _scaled(x[0])
 
 
-def gradcam(x: np.ndarray, rows: list[dict], layer: str, path: Path) -> Path:
+def gradcam(x: np.ndarray, rows: list[dict], layer: str | None, path: Path) -> Path:
     """For each class (a row: ``{"label", "cam", "upsampled", "saliency"}``): the input, Grad-CAM at the
-    layer's resolution, Grad-CAM over the input, and the saliency (its largest value over the channels)."""
+    layer's resolution, Grad-CAM over the input, and the saliency (its largest value over the channels);
+    without a layer (a network without convolutions) the input and the saliency."""
     image = _display(x)
-    fig, axes = plt.subplots(len(rows), 4, figsize=(11.5, 3.0 * len(rows) + 0.2), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(len(rows), 4 if layer else 2, figsize=((11.5 if layer else 6.0), 3.0 * len(rows) + 0.2),
+                             squeeze=False, layout="constrained")
     for r, row in enumerate(rows):
         cam = row["cam"]
-        panels = [(image, "gray", f"input\n{row['label']}"),
-                  (cam, "jet", f"Grad-CAM at {layer}\n{cam.shape[0]} x {cam.shape[1]}"),
-                  (None, None, "Grad-CAM over the input"),
-                  (row["saliency"].max(0), "hot", "saliency |dy/dx|\n(largest over the channels)")]
+        panels = [(image, "gray", f"input\n{row['label']}")]
+        if layer:
+            panels += [(cam, "jet", f"Grad-CAM at {layer}\n{cam.shape[0]} x {cam.shape[1]}"),
+                       (None, None, "Grad-CAM over the input")]
+        panels.append((row["saliency"].max(0), "hot", "saliency |dy/dx|\n(largest over the channels)"))
         for c, (picture, cmap, title) in enumerate(panels):
             ax = axes[r, c]
             ax.axis("off")

@@ -30,7 +30,7 @@ import torch
 
 from dlnotes.errors import UserError
 from dlnotes.explain import activations, attribution, figures, recurrent, tabular
-from dlnotes.explain.layers import last_conv_maps, layer as find_layer
+from dlnotes.explain.layers import conv_layers, last_conv_maps, layer as find_layer
 
 
 @dataclass
@@ -129,7 +129,7 @@ def _image(ex: Explanation, model, x: torch.Tensor, spec, layer: str | None, tar
     kernels = activations.first_filters(model)
     if kernels is not None:
         ex.arrays["filters"] = kernels
-        ex.figures["filters.png"] = partial(figures.filters, kernels, activations.mapped_layers(model)[0])
+        ex.figures["filters.png"] = partial(figures.filters, kernels, conv_layers(model)[0])
     for effect in seen.lrn:
         ex.arrays.update({f"lrn_before:{effect.name}": effect.before, f"lrn_after:{effect.name}": effect.after,
                           f"lrn_contrast:{effect.name}": np.array([effect.contrast_before, effect.contrast_after]),
@@ -137,12 +137,13 @@ def _image(ex: Explanation, model, x: torch.Tensor, spec, layer: str | None, tar
         ex.figures[f"lrn_{effect.name}.png"] = partial(figures.lrn, effect)
         ex.lines.append(f"{effect.name} (LRN): divides by {effect.divisor[0]:.4g} to {effect.divisor[1]:.4g}; local "
                         f"contrast {effect.contrast_before:.4f} before, {effect.contrast_after:.4f} after")
-    if spec.classes:
-        _gradcam(ex, model, x, spec, layer or last_conv_maps(model), target)
+    if spec.classes:  # Grad-CAM needs maps: a network without convolutions gets saliency alone
+        _gradcam(ex, model, x, spec, layer or (last_conv_maps(model) if conv_layers(model) else None), target)
 
 
-def _gradcam(ex: Explanation, model, x: torch.Tensor, spec, layer: str, target: int | None) -> None:
-    """Grad-CAM and saliency for the predicted class (and ``target``), and the sanity check."""
+def _gradcam(ex: Explanation, model, x: torch.Tensor, spec, layer: str | None, target: int | None) -> None:
+    """Grad-CAM (at ``layer``, when given) and saliency for the predicted class (and ``target``), and the
+    sanity check."""
     predicted = int(ex.arrays["predicted"][0])
     rows = []
     for suffix, c in [("", predicted)] + ([("_target", target)] if target is not None else []):
@@ -150,19 +151,23 @@ def _gradcam(ex: Explanation, model, x: torch.Tensor, spec, layer: str, target: 
             cam, sal = attribution.gradcam_and_saliency(model, x, layer, c)
         except ValueError as e:  # a layer without maps (a fully connected one)
             raise UserError(f"--layer: {e}; choose a conv, pool or activation layer of the feature extractor") from None
-        up = attribution.upsampled(cam, tuple(x.shape[-2:]))
-        ex.arrays.update({f"gradcam{suffix}": cam[0], f"gradcam_upsampled{suffix}": up[0], f"saliency{suffix}": sal[0]})
+        up = attribution.upsampled(cam, tuple(x.shape[-2:])) if cam is not None else None
         label = ("predicted: " if not suffix else "--target: ") + spec.classes[c]
-        rows.append({"label": label, "cam": cam[0], "upsampled": up[0], "saliency": sal[0]})
-    ex.arrays["gradcam_layer"] = np.array(layer)
-    ex.figures["gradcam.png"] = partial(figures.gradcam, x[0].cpu().numpy(), rows, layer)
+        rows.append({"label": label, "cam": None if cam is None else cam[0], "saliency": sal[0],
+                     "upsampled": None if cam is None else up[0]})
+        ex.arrays[f"saliency{suffix}"] = sal[0]
+        if cam is not None:
+            ex.arrays.update({f"gradcam{suffix}": cam[0], f"gradcam_upsampled{suffix}": up[0]})
+    if layer is not None:
+        ex.arrays["gradcam_layer"] = np.array(layer)
+    ex.figures["gradcam.png" if layer else "saliency.png"] = partial(figures.gradcam, x[0].cpu().numpy(), rows, layer)
     cam, sal = attribution.gradcam_and_saliency(attribution.randomised(model), x, layer, predicted)
-    sanity = np.array([attribution.rank_correlation(cam[0], rows[0]["cam"]),
+    sanity = np.array([attribution.rank_correlation(cam[0], rows[0]["cam"]) if layer else np.nan,
                        attribution.rank_correlation(sal[0], rows[0]["saliency"])])
     ex.arrays["sanity"] = sanity
-    ex.lines.append(f"Grad-CAM at {layer}; sanity check (Adebayo et al. 2018): rank correlation with the maps of the "
-                    f"model re-initialised, for this input (near 0: the maps depend on what was learned): Grad-CAM "
-                    f"{sanity[0]:.2f}, saliency {sanity[1]:.2f}")
+    ex.lines.append(f"{f'Grad-CAM at {layer}; ' if layer else ''}sanity check (Adebayo et al. 2018): rank "
+                    f"correlation with the maps of the model re-initialised, for this input (near 0: the maps depend "
+                    f"on what was learned): Grad-CAM {sanity[0]:.2f}, saliency {sanity[1]:.2f}")
 
 
 def _sequence(ex: Explanation, model, x: torch.Tensor, spec, target: int | None) -> None:
