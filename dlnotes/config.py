@@ -101,6 +101,7 @@ class TrainConfig(_Section):
     channels_last: bool = False
     compile: bool = False
     tensorboard: bool = False
+    track_gradients: bool = False  # per-epoch gradient norm per layer, dead/saturated units (engine/tracking.py)
     threads: Any = "auto"  # intra-op threads: auto (dlnotes/engine/threads.py) or a whole number N
 
     @field_validator("threads")

@@ -10,6 +10,8 @@ fit.png              one-feature regression: the data and the fitted line
 loss_surface.png     solver grid: the loss over (w, b) as a heatmap, with the best point; solver gd
                      on one feature: the same surface with the path gradient descent took across it
 misclassified.png    image classifiers: the test images the model got wrong, "true 5" over "predicted 3"
+top_losses.png       classifiers: the test examples with the highest loss, true and predicted class, probability
+gradients.png        ``train.track_gradients``: each weight layer's gradient norm, dead and saturated units
 forecasts.png        forecasting: the whole test span, the one-step forecasts and the naive ones
 NAME_forecast.png    ``predict --steps N``: the series read and its forecast (beside the CSV)
 activations.png      ``dlnotes plot --activations``: sigmoid, tanh, ReLU, Leaky ReLU and derivatives
@@ -279,3 +281,111 @@ def window_forecasts(inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tens
     fig.suptitle(f"{n} test windows: input, true next values and forecast (step 0: the last input)", fontsize=10)
     fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=3)
     return _save(fig, path)
+
+
+def top_losses(examples, truth: torch.Tensor, predicted: torch.Tensor, probability: torch.Tensor,
+               loss: torch.Tensor, classes: list[str], kind: str, total: int, path: Path) -> Path | None:
+    """The test examples with the highest loss (given in that order), each captioned with its true class,
+    the predicted class with its probability, and the loss: images as pictures, sequences as curves,
+    table rows as lines of text. Laid out by hand from measured caption widths, as ``misclassified``."""
+    if len(truth) == 0:
+        return None
+    captions = [f"true {classes[int(t)]}\npredicted {classes[int(p)]} ({float(q):.2f})\nloss {float(v):.3g}"
+                for t, p, q, v in zip(truth, predicted, probability, loss)]
+    title = f"test examples with the highest loss ({len(truth)} of {total})"
+    if examples is None or kind not in ("image", "sequence"):
+        return _loss_listing(captions, examples, title, path)
+    cols = min(5, len(captions))
+    rows = (len(captions) + cols - 1) // cols
+    panel = max(1.6, max(_measured_inches(line, 9) for c in captions for line in c.split("\n")) + 0.3)
+    side, caption, top = 1.3, 0.7, 0.45  # picture, the three caption lines above it, the title band (inches)
+    width = max(panel * cols, _measured_inches(title, 12) + 0.4)
+    height = top + rows * (side + caption + 0.15)
+    fig = plt.figure(figsize=(width, height))
+    left0 = (width - panel * cols) / 2
+    for k, text in enumerate(captions):
+        r, c = divmod(k, cols)
+        bottom = height - top - (r + 1) * (side + caption + 0.15) + 0.1
+        ax = fig.add_axes(((left0 + c * panel + (panel - side) / 2) / width, bottom / height, side / width,
+                           side / height))
+        _example(ax, examples[k].float(), kind)
+        ax.set_title(text, fontsize=9, color="C3" if int(truth[k]) != int(predicted[k]) else "black")
+    fig.suptitle(title, y=1 - 0.08 / height, va="top")
+    return _save(fig, path)
+
+
+def _example(ax, x: torch.Tensor, kind: str) -> None:
+    """One test example in a panel: an image (min-max scaled), or a sequence's curves (at most 3 features)."""
+    if kind == "image":
+        ax.axis("off")
+        x = (x - x.min()) / (x.max() - x.min() + 1e-12)
+        ax.imshow(x[0].numpy() if x.shape[0] != 3 else x.permute(1, 2, 0).numpy(), cmap="gray")
+        return
+    ax.set_xticks([])
+    ax.set_yticks([])
+    series = x.reshape(len(x), -1)
+    for f in range(min(3, series.shape[1])):
+        ax.plot(series[:, f].numpy(), lw=1)
+
+
+def _loss_listing(captions: list[str], examples, title: str, path: Path) -> Path:
+    """Table rows (or anything without a picture) as one line of text each."""
+    lines = [c.replace("\n", ",  ") for c in captions]
+    width = max([_measured_inches(line, 9) for line in lines] + [_measured_inches(title, 12)]) + 0.8
+    height = 0.7 + 0.22 * len(lines)
+    fig = plt.figure(figsize=(width, height))
+    for k, line in enumerate(lines):
+        fig.text(0.4 / width, 1 - (0.65 + 0.22 * k) / height, line, fontsize=9, va="top")
+    fig.suptitle(title, y=1 - 0.08 / height, va="top")
+    return _save(fig, path)
+
+
+def gradients(history: list[dict], path: Path) -> Path | None:
+    """``train.track_gradients``: the gradient norm of each weight layer (model order, input to output)
+    after the first, middle and last epoch, on a log scale (a deep sigmoid network's norms fall toward
+    the input: vanishing gradients); and each activation layer's dead ReLUs and saturated sigmoid/tanh
+    units after the last epoch."""
+    layers = [k.removeprefix("grad_norm.") for k in (history[0] if history else {}) if k.startswith("grad_norm.")]
+    if not layers:
+        return None
+    units = [k for k in history[-1] if k.startswith(("dead_relu.", "saturated."))]
+    fig, axes, upright = _gradient_axes(layers, [u.split(".", 1)[1] for u in units])
+    _norms_by_layer(axes[0, 0], history, layers, upright)
+    if units:
+        _unit_fractions(axes[0, 1], history[-1], units, upright)
+    handles = [h for a in axes.flat for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", fontsize=8,
+               ncol=min(5, len(handles)))
+    return _save(fig, path)
+
+
+def _gradient_axes(layers: list[str], units: list[str]):
+    """One panel per kind (weights, activation layers), each as wide as its names need; names wider than
+    their slot stand upright."""
+    label = max(_measured_inches(n, 9) for n in layers + units)
+    upright = label > 0.35
+    per = 0.22 if upright else max(0.35, label + 0.1)
+    widths = [max(4.5, per * len(layers) + 1.5)] + ([max(3.5, per * len(units) + 1.5)] if units else [])
+    fig, axes = plt.subplots(1, len(widths), figsize=(sum(widths), 3.6 + (label if upright else 0.2)), squeeze=False,
+                             layout="constrained", width_ratios=[max(len(layers), 3)] + ([max(len(units), 3)] if units else []))
+    return fig, axes, upright
+
+
+def _norms_by_layer(ax, history: list[dict], layers: list[str], upright: bool) -> None:
+    shown = sorted({0, (len(history) - 1) // 2, len(history) - 1})
+    for n, e in enumerate(shown):
+        row = history[e]
+        ax.plot(range(len(layers)), [row[f"grad_norm.{name}"] for name in layers], marker="o", ms=4,
+                color=plt.cm.viridis(n / max(1, len(shown) - 1) * 0.8), label=f"epoch {int(row['epoch'])}")
+    ax.set_yscale("log")
+    ax.set(xlabel="weight layer (input to output)", ylabel="gradient norm (mean per step)", title="gradient norm per layer")
+    ax.set_xticks(range(len(layers)), layers, rotation=90 if upright else 0, fontsize=9)
+
+
+def _unit_fractions(ax, row: dict, units: list[str], upright: bool) -> None:
+    for what, color, label in (("dead_relu.", "C3", "dead ReLUs"), ("saturated.", "C1", "saturated sigmoid/tanh")):
+        at = [n for n, u in enumerate(units) if u.startswith(what)]
+        if at:
+            ax.bar(at, [row[units[n]] for n in at], color=color, label=label)
+    ax.set(ylim=(0, 1), ylabel="fraction of units", title=f"activations, epoch {int(row['epoch'])}")
+    ax.set_xticks(range(len(units)), [u.split(".", 1)[1] for u in units], rotation=90 if upright else 0, fontsize=9)

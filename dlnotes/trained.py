@@ -103,6 +103,7 @@ class Run:
         baseline = self.task.baseline(data.raw("train").y, part, self.meta["preprocess"], num_classes)
         if baseline is not None:
             metrics["baseline"] = baseline
+        metrics.update(self.task.interpret(metrics, self.meta["dataset"].get("classes") or []))  # most_confused
         seasonal = self.task.seasonal_baseline(part, self.meta["preprocess"])
         if seasonal is not None:  # forecasting with data.period
             metrics["seasonal_baseline"] = seasonal

@@ -196,3 +196,116 @@ def test_regression_figures(drawn, n):
     path = ([0.0, 1.5, 2.5, 3.0], [0.0, 0.5, 0.9, 1.0])
     assert defects(drawn(plots.loss_surface, loss, ws, bs, (3.0, 1.0), descent=path)) == []
     assert defects(drawn(plots.loss_surface, loss, ws, bs, (3.0, 1.0))) == []
+
+
+# -- issue 28: the figures of dlnotes explain, top losses and gradients ------------------------------------
+
+def _names(n: int, long: bool = False) -> list[str]:
+    return [f"a long class name number {k}" if long else f"class {k}" for k in range(n)]
+
+
+@pytest.mark.parametrize("channels,size", [(1, 28), (3, 16), (96, 55), (384, 3), (16, 1)])
+def test_feature_maps_of_1_3_and_96_channels(drawn, channels, size):
+    from dlnotes.explain import figures
+    from dlnotes.explain.activations import FeatureMaps
+
+    maps = torch.rand(channels, size, size, generator=torch.Generator().manual_seed(0)).numpy()
+    fig = drawn(figures.feature_maps, FeatureMaps("features.10", "Conv2d", maps, (channels, size, size)))
+    assert defects(fig) == []
+    assert fig.axes[0].get_title().startswith(f"features.10 (Conv2d): {channels} x {size} x {size}")
+
+
+@pytest.mark.parametrize("out_c,in_c", [(6, 1), (96, 3), (16, 96)])
+def test_filters_and_input_of_1_3_and_96_channels(drawn, out_c, in_c):
+    from dlnotes.explain import figures
+
+    g = torch.Generator().manual_seed(0)
+    fig = drawn(figures.filters, torch.randn(out_c, in_c, 5, 5, generator=g).numpy(), "features.0")
+    assert defects(fig) == []
+    assert fig.axes[0].get_title().startswith(f"features.0: {out_c} filters of {in_c} x 5 x 5")
+    plots.plt.close(fig)  # drawn() keeps only the last figure to close
+    c = min(in_c, 3)
+    fig = drawn(figures.input_image, torch.randn(c, 28, 28, generator=g).numpy(),
+                f"input as the model sees it: {c} x 28 x 28 (normalised)")
+    assert defects(fig) == []
+
+
+@pytest.mark.parametrize("classes,layer", [(1, "features.11"), (40, "features.11"), (40, None)])
+def test_gradcam_figure_with_long_class_names(drawn, classes, layer):
+    from dlnotes.explain import figures
+
+    g = torch.Generator().manual_seed(0)
+    names = _names(classes, long=True)
+    rows = [{"label": f"predicted: {names[-1]}", "cam": torch.rand(6, 6, generator=g).numpy(),
+             "upsampled": torch.rand(28, 28, generator=g).numpy(), "saliency": torch.rand(3, 28, 28, generator=g).numpy()},
+            {"label": f"--target: {names[0]}", "cam": torch.zeros(6, 6).numpy(), "upsampled": torch.zeros(28, 28).numpy(),
+             "saliency": torch.rand(3, 28, 28, generator=g).numpy()}]
+    fig = drawn(figures.gradcam, torch.rand(3, 28, 28, generator=g).numpy(), rows, layer)
+    assert defects(fig) == []
+    assert len([ax for ax in fig.axes if ax.get_title()]) == (8 if layer else 4)  # no conv layer: saliency alone
+
+
+def test_lrn_figure(drawn):
+    from dlnotes.explain import figures
+    from dlnotes.explain.activations import LRNEffect
+
+    a = torch.rand(96, 55, 55).numpy()
+    fig = drawn(figures.lrn, LRNEffect("features.2", a, a / 1.7, 0.61234, 0.61301, (1.6818, 1.7)))
+    assert defects(fig) == []
+    assert "0.6123" in fig.axes[0].get_title() and "0.6130" in fig.axes[1].get_title()
+
+
+@pytest.mark.parametrize("keys,rows,dirs", [(["gate_input", "gate_forget", "gate_output", "cell", "hidden"], 1, 1),
+                                            (["gate_reset", "gate_update", "hidden"], 2, 2), (["hidden"], 1, 1)])
+def test_gates_figure(drawn, keys, rows, dirs):
+    from dlnotes.explain import figures
+
+    states = {k: torch.rand(rows, 40, 64).numpy() for k in keys}
+    fig = drawn(figures.gates, states, dirs)
+    assert defects(fig) == []
+
+
+@pytest.mark.parametrize("n", [1, 60])
+def test_contribution_bars_and_sequence(drawn, n):
+    from dlnotes.explain import figures
+
+    g = torch.Generator().manual_seed(0)
+    names = [f"feature with a rather long name {k}" for k in range(n)]
+    values = torch.randn(n, generator=g).numpy()
+    fig = drawn(figures.bars, names, values, "w_i x_i: each feature's part in the score of class benign (bias 0.3)",
+                "contribution", errors=abs(values) / 5)
+    assert defects(fig) == []
+    assert len(fig.axes[0].get_yticklabels()) == min(n, 20)
+    plots.plt.close(fig)
+    fig = drawn(figures.sequence, torch.randn(40, n % 9 + 1, generator=g).numpy(), torch.rand(40, 2).numpy(),
+                "the input sequence as the model sees it")
+    assert defects(fig) == []
+
+
+@pytest.mark.parametrize("kind,shape,classes,shown,long", [
+    ("image", (1, 8, 8), 1, 1, False), ("image", (1, 8, 8), 40, 25, True), ("image", (3, 16, 16), 10, 25, False),
+    ("sequence", (40, 1), 40, 25, True), ("tabular", (6,), 40, 25, True), ("tabular", (6,), 2, 3, False)])
+def test_top_losses_for_1_to_40_classes(drawn, kind, shape, classes, shown, long):
+    g = torch.Generator().manual_seed(0)
+    names = _names(classes, long)
+    truth = torch.arange(shown) % classes
+    pred = (truth + 1) % classes
+    fig = drawn(plots.top_losses, torch.rand(shown, *shape, generator=g), truth, pred, torch.rand(shown, generator=g),
+                torch.rand(shown, generator=g) * 5, names, kind, 500)
+    assert defects(fig) == []
+    assert fig._suptitle.get_text() == f"test examples with the highest loss ({shown} of 500)"
+    if kind != "tabular":
+        assert fig.axes[0].get_title().startswith(f"true {names[0]}\npredicted {names[1 % classes]} (")
+
+
+@pytest.mark.parametrize("epochs,layers,units", [
+    (1, ["net.1", "net.3", "net.5"], ["dead_relu.net.2"]), (200, ["net.1", "net.3", "net.5"], ["dead_relu.net.2"]),
+    (3, [f"features.{k}" for k in range(0, 24, 3)] + ["classifier.2", "classifier.5"],
+     [f"saturated.features.{k}" for k in range(1, 24, 3)]), (1, ["linear"], [])])
+def test_gradients_figure(drawn, epochs, layers, units):
+    history = [{"epoch": e, "train_loss": 1.0, **{f"grad_norm.{n}": 10.0 ** (k - len(layers)) * e for k, n in enumerate(layers)},
+                **{u: 0.1 * k for k, u in enumerate(units)}} for e in range(1, epochs + 1)]
+    fig = drawn(plots.gradients, history)
+    assert defects(fig) == []
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == layers
+    assert plots.gradients([{"epoch": 1, "train_loss": 1.0}], None) is None

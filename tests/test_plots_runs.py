@@ -12,7 +12,7 @@ def test_classification_and_regression_runs_write_figures_and_are_listed(cli, tm
     assert cli("train", "--config", "configs/linreg_synthetic_grid.yaml", "--out", runs / "grid", "-q").returncode == 0
     pngs = list(runs.glob("*/plots/*.png"))
     names = {p.name for p in pngs}
-    assert {"learning_curves.png", "confusion_matrix.png", "misclassified.png", "loss_surface.png", "fit.png"} <= names
+    assert {"learning_curves.png", "confusion_matrix.png", "top_losses.png", "loss_surface.png", "fit.png"} <= names
     assert all(p.read_bytes()[:8] == PNG and p.stat().st_size > 5000 for p in pngs)
     r = cli("runs", runs, "--json")
     rows = json.loads(r.stdout)

@@ -78,9 +78,10 @@ LIFE = (["write .dlnotes", "rename .dlnotes"] * 2 + ["write config.yaml", "renam
            + ["write history.csv", "rename history.csv"]]
         + ["write .dlnotes", "rename .dlnotes", "write plots/learning_curves.png", "rename plots/learning_curves.png",
            "write plots/confusion_matrix.png", "rename plots/confusion_matrix.png",
+           "write plots/top_losses.png", "rename plots/top_losses.png",
            "write metrics.json", "rename metrics.json"])
 # what the default run tries (one of each kind of event); -m slow tries every one
-SAMPLED = [0, 3, 4, 7, 9, 12, 13, 15, 16, 17, 18, 22, 23, 25, 26, 28, 30, 46, 48, 52, 54]
+SAMPLED = [0, 3, 4, 7, 9, 12, 13, 15, 16, 17, 18, 22, 23, 25, 26, 28, 30, 46, 48, 52, 56]
 
 
 @pytest.fixture(scope="module")

@@ -131,6 +131,9 @@ def eval_(
         from dlnotes.tasks.classification import confusion_text
 
         typer.echo(confusion_text(metrics["confusion_matrix"], loaded.meta["dataset"].get("classes") or []))
+    if metrics.get("most_confused"):
+        typer.echo("most confused (true -> predicted: count): " + ", ".join(
+            f"{p['true']} -> {p['predicted']}: {p['count']}" for p in metrics["most_confused"]))
 
 
 @app.command()

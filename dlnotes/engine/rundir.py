@@ -3,6 +3,7 @@
     RUN/.dlnotes     the ledger: written first, it lists every name dlnotes has written here
     RUN/config.yaml  RUN/meta.json  RUN/history.csv  RUN/metrics.json  RUN/model.safetensors
     RUN/checkpoint/  committed checkpoints (``dlnotes.engine.checkpoints``)  RUN/plots/*.png
+    RUN/explain/<input>/  ``dlnotes explain``: figures and explain.npz for one input
     RUN/.lock        held (fcntl) by the one process that writes the run
 
 Ownership. A new run writes the ledger before anything else, and records each name in it before
@@ -114,6 +115,19 @@ class RunDir(Checkpoints):
         except (ValueError, IndexError):
             return False
         return first in self.RESERVED or first in (self.recorded() or []) or self.is_staging(first)
+
+    def explain_dir(self, name: str) -> Path:
+        """RUN/explain/<name>/ (``name`` made one file-name component), made when missing; the ledger lists
+        ``explain`` first. A RUN/explain that dlnotes did not make is the user's: refused, left untouched."""
+        top = self._file(self.EXPLAIN)
+        if os.path.lexists(top) and self.EXPLAIN not in (self.recorded() or []):
+            raise UserError(f"'{top}' was not made by dlnotes; move it away to explain inputs of this run")
+        self.record(self.EXPLAIN)
+        top.mkdir(exist_ok=True)
+        d = self._file(self.EXPLAIN, safe_name(name))
+        d.mkdir(exist_ok=True)
+        atomic.remove_temporaries(d)  # a figure whose write a kill interrupted
+        return d
 
     # -- the ledger -------------------------------------------------------------------------------
     def recorded(self) -> list[str] | None:

@@ -28,6 +28,7 @@ from dlnotes.engine.optim import build_optimizer, build_scheduler
 from dlnotes.engine.progress import Progress
 from dlnotes.engine.resume import early_stop_due
 from dlnotes.engine.threads import Threads
+from dlnotes.engine.tracking import GradientTracker
 from dlnotes.engine.weights import unwrap
 from dlnotes.errors import ConvergenceWarning, Interrupted, RunFailure, UserError
 from dlnotes.nn.losses import build_loss
@@ -109,6 +110,7 @@ class Trainer:
         if self.plateau and data.val is None:
             raise UserError("train.scheduler: 'plateau' lowers the lr when the validation loss stops improving "
                             "and needs a validation split; set data.val_fraction > 0")
+        self.tracker = GradientTracker(unwrap(self.model)) if t.track_gradients else None  # per-layer statistics
         self.forward = self.model
         if t.compile:
             self.forward = torch.compile(self.model)
@@ -160,6 +162,8 @@ class Trainer:
                 loss = self.loss_fn(out, yb)
             self.optimizer.zero_grad(set_to_none=True)
             self.backward(loss)
+            if self.tracker is not None:
+                self.tracker.after_backward(self.scaler)
             self.step()
             loss = loss.detach()
             loss_sum += loss * len(xb)
@@ -219,6 +223,8 @@ class Trainer:
         row.update(self.validate())
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row.update(unwrap(self.model).trace())  # e.g. w, b of a 1-D fit
+        if self.tracker is not None:
+            row.update(self.tracker.epoch_row())  # grad_norm.<layer>, dead_relu.<layer>, saturated.<layer>
         if self.plateau:  # divided when the validation loss stops improving (Krizhevsky 2012, 5)
             self.scheduler.step(row["val_loss"])
         else:

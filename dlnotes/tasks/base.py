@@ -126,6 +126,10 @@ class Task:
         Stored as ``metrics["baseline"]``."""
         return None
 
+    def interpret(self, metrics: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+        """More metrics read from the others (classification: the most-confused pairs); none by default."""
+        return {}
+
     def seasonal_baseline(self, test, pre: dict[str, Any]) -> dict[str, Any] | None:
         """A second trivial predictor where the task has one (forecasting with ``data.period``: the value
         one season back); stored as ``metrics["seasonal_baseline"]``."""
@@ -190,5 +194,6 @@ class Task:
     def figures(self, report: Report, out: Path) -> list[Path]:
         from dlnotes import plots
 
-        path = plots.learning_curves(report.history, self.metric, out / "learning_curves.png")
-        return [path] if path is not None else []
+        paths = [plots.learning_curves(report.history, self.metric, out / "learning_curves.png"),
+                 plots.gradients(report.history, out / "gradients.png")]  # with train.track_gradients
+        return [p for p in paths if p is not None]

@@ -60,16 +60,23 @@ class Classification(Task):
 
     def figures(self, report, out):
         from dlnotes import plots
-        from dlnotes.engine.metrics import labels
+        from dlnotes.explain.interpret import top_losses
 
         paths = super().figures(report, out)
         classes = report.spec.classes
         if "confusion_matrix" in report.metrics:
             paths.append(plots.confusion(report.metrics["confusion_matrix"], classes, out / "confusion_matrix.png"))
-        if report.spec.kind.image and torch.is_tensor(report.test.x):  # not for a streamed folder
-            pred = labels(report.outputs, report.spec.threshold)
-            paths.append(plots.misclassified(report.test.x, report.test.y, pred, classes, out / "misclassified.png"))
+        top = top_losses(report.outputs, report.test.y, 25, report.spec.threshold)
+        examples = report.test.x[top.index] if torch.is_tensor(report.test.x) else None  # not for a streamed folder
+        paths.append(plots.top_losses(examples, top.truth, top.predicted, top.probability, top.loss, classes,
+                                      report.spec.kind.name, len(report.test.y), out / "top_losses.png"))
         return [p for p in paths if p is not None]
+
+    def interpret(self, metrics, classes):
+        """The most frequent mistakes, (true, predicted, count) from the confusion matrix (fastai's most_confused)."""
+        from dlnotes.explain.interpret import most_confused
+
+        return {"most_confused": most_confused(metrics["confusion_matrix"], classes)} if "confusion_matrix" in metrics else {}
 
 
 def folder_labels(root: Path, names: list[str], classes: list[str]) -> list[str] | None:
