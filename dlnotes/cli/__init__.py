@@ -5,6 +5,7 @@ exit codes; each module beside it adds one group of commands.
 """
 
 from dlnotes.cli import pipeline, info, runs  # noqa: F401, I001  (each registers its commands, in this order)
+from dlnotes.cli import tune  # noqa: F401, E402  (lr-find, sweep)
 from dlnotes.cli.app import app, main
 
 __all__ = ["app", "main"]
