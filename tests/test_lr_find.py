@@ -49,14 +49,20 @@ def test_the_range_test_puts_everything_back(tiny_lenet):
     assert _bytes(trainer.model) == _bytes(fresh.model) and after[0]["train_loss"] == fresh.history[0]["train_loss"]
 
 
-def test_smoothing_is_the_bias_corrected_exponential_average():
+def test_smoothing_is_the_bias_corrected_exponential_average_forwards_then_backwards():
     import pandas as pd
 
-    from dlnotes.tune.lr_find import beta_for, lr_schedule, smooth
+    from dlnotes.tune.lr_find import beta_for, lr_schedule, smooth, zero_phase
 
     losses = list(np.random.default_rng(0).uniform(1, 3, 50))
-    assert beta_for(100) == pytest.approx(0.9)
-    assert smooth(losses, 0.9) == pytest.approx(list(pd.Series(losses).ewm(alpha=0.1, adjust=True).mean()), rel=1e-12)
+    assert beta_for(100) == pytest.approx(0.7)
+    forwards = pd.Series(losses).ewm(alpha=0.3, adjust=True).mean()  # pandas' adjusted ewm is the debiased one
+    assert smooth(losses, 0.7) == pytest.approx(list(forwards), rel=1e-12)
+    backwards = pd.Series(list(forwards)[::-1]).ewm(alpha=0.3, adjust=True).mean()
+    assert zero_phase(losses, 0.7) == pytest.approx(list(backwards)[::-1], rel=1e-12)
+    step = [2.0] * 30 + [1.0] * 30  # a drop at index 30: the zero-phase curve is halfway there, not later
+    z = zero_phase(step, 0.7)
+    assert z[29] > 1.5 > z[30]
     lrs = lr_schedule(1e-7, 10, 100)
     assert lrs[0] == pytest.approx(1e-7) and lrs[-1] == pytest.approx(10)
     assert np.allclose(np.diff(np.log(lrs)), math.log(1e8) / 99)  # exponential: equal steps in log lr
@@ -114,3 +120,18 @@ def test_the_steepest_suggestion_trains_lenet_digits_to_98_5_percent(tmp_path, r
                                     [f"train.optimizer.lr={finding.steepest!r}"]), out=tmp_path / "run", quiet=True)
     assert run.metrics["epochs"] == 20
     assert run.metrics["accuracy"] >= 0.985, (finding.steepest, run.metrics["accuracy"])
+
+
+@pytest.mark.slow
+def test_under_torchrun_rank_0_decides_and_reports(tmp_path, write_config, tiny_lenet, root):
+    import subprocess
+    import sys
+
+    path = write_config(tiny_lenet)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "dlnotes",
+           "lr-find", "--config", str(path), "--out", str(tmp_path / "lr"), "--json", "--steps", "30"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout)  # one report: rank 0's
+    assert set(result["suggestions"]) == {"steepest", "min_div10"}
+    assert sorted(p.name for p in (tmp_path / "lr").iterdir()) == ["lr_find.csv", "lr_find.png"]

@@ -205,3 +205,85 @@ def test_without_optuna_grid_runs_here_and_continues(tmp_path, monkeypatch, writ
     assert [(tmp_path / f"out/trials/{i}/model.safetensors").stat().st_mtime_ns for i in range(2)] == mtimes
     with pytest.raises(UserError, match="needs Optuna"):
         sweep.prepare(config, space, [], None, 2, None, None, tmp_path / "other")
+
+
+class Pruning:
+    """A stand-in trial whose pruner says stop after the first report."""
+
+    number = 0
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return True
+
+
+def test_a_pruned_trial_stops_at_an_epoch_end_as_a_complete_run(tmp_path):
+    from dlnotes.engine.rundir import RunDir
+    from dlnotes.tune.worker import run_trial
+
+    space = space_of({**SPACE, "prune": True})
+    record = {"config": {**base(), "train": {**base()["train"], "epochs": 3}}, "metric": "accuracy"}
+    trial = Pruning()
+    value, pruned, _ = run_trial(trial, space, record, {"train.optimizer.lr": 0.003, "model.activation": "relu"},
+                                 tmp_path / "run")
+    assert pruned and [s for s, _ in trial.reports] == [1] and value == trial.reports[0][1]
+    rd = RunDir(tmp_path / "run")
+    assert rd.epochs_completed() == 1 and rd.read_metrics()["epochs"] == 1  # tested, resumable to 3
+
+
+def test_tpe_sweep_in_one_process(tmp_path, write_config):
+    """TPE through Optuna, one worker here, the default storage (OUT/sweep.journal)."""
+    from dlnotes.tune import sweep
+
+    config, space = write_config(TINY), tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({**SPACE, "method": "tpe", "metric": "loss"}, sort_keys=False))
+    sw = sweep.prepare(config, space, [], 3, 1, None, None, tmp_path / "out")
+    assert sw.record["direction"] == "minimize" and sw.storage == f"journal:{tmp_path / 'out' / 'sweep.journal'}"
+    rows, best, code = sweep.run_sweep(sw)
+    assert code == 0 and [r["state"] for r in rows] == ["COMPLETE"] * 3
+    assert best["value"] == min(r["value"] for r in rows)
+    assert (tmp_path / "out/best.yaml").read_text().startswith(f"# the best trial ({best['trial']})")
+    with pytest.raises(UserError, match="another trials"):  # joining with another budget is refused
+        sweep.run_sweep(sweep.prepare(config, space, [], 4, 1, None, None, tmp_path / "out"))
+    again = sweep.prepare(config, space, [], None, 1, None, None, tmp_path / "out")  # takes the study's 3
+    rows2, best2, code = sweep.run_sweep(again)
+    assert code == 0 and again.record["trials"] == 3 and rows2 == rows and best2 == best
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_cleanly_and_the_same_command_continues(root, tmp_path, write_config):
+    config, space = write_config({**TINY, "train": {**TINY["train"], "epochs": 4}}), tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE, sort_keys=False))
+    journal = tmp_path / "s.journal"
+    first = _sweep(root, config, space, tmp_path / "out", journal, "--trials", 4, "--workers", 2)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            trials = _study(journal).trials
+        except Exception:  # noqa: BLE001, S112 - the study is still being created
+            continue
+        if any(t.state.name == "RUNNING" and os.path.isdir(os.path.join(t.user_attrs.get("run", ""), "checkpoint"))
+               for t in trials):
+            break
+    first.send_signal(signal.SIGINT)
+    stopped = time.time()
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    assert time.time() - stopped < 60 and "continue it with the same command" in err
+    trials = _study(journal).trials
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    interrupted = [t for t in trials if t.user_attrs.get("stopped") == "interrupted"]
+    assert interrupted and all(t.state.name == "FAIL" for t in interrupted)
+    queued = {t.user_attrs.get("retry_of") for t in trials if t.state.name == "WAITING"}
+    assert {t.number for t in interrupted} <= queued
+    again = _sweep(root, config, space, tmp_path / "out", journal, "--trials", 4, "--workers", 2)
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    done = [t for t in _study(journal).trials if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["plan"] for t in done) == [0, 1, 2, 3]

@@ -34,9 +34,9 @@ def lr_find_figure(finding) -> bytes:
     for value, name, color in ((finding.steepest, "steepest", "C3"), (finding.min_div10, "min_div10", "C2")):
         ax.axvline(value, color=color, ls="--", lw=1.5, label=f"{name} = {value:.3g}")
     ax.set_xscale("log")
-    finite = [v for v in finding.smoothed if math.isfinite(v)]
-    if finite:
-        low, first = min(finite), finite[0]
+    if finding.smoothed:  # from a little below the lowest loss before the minimum to a little above the start
+        lowest = finding.smoothed.index(min(finding.smoothed))
+        low, first = min(finding.losses[:lowest + 1] + [finding.smoothed[lowest]]), finding.smoothed[0]
         ax.set_ylim(low - 0.05 * (first - low + 1e-12), first + 0.25 * (first - low + 1e-12))
     ax.set(xlabel="learning rate (log scale)", ylabel="training loss",
            title=f"learning-rate range test ({len(finding.lrs)} batches, {finding.stopped})")

@@ -42,9 +42,10 @@ def optuna_available() -> bool:
 
 
 def optuna_module():
+    """Optuna, with its per-trial log lines off (workers report each trial themselves)."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # dlnotes reports each trial itself
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
@@ -83,9 +84,11 @@ def samplers(method: str, prune: bool):
     return sampler, (optuna.pruners.MedianPruner() if prune else optuna.pruners.NopPruner())
 
 
-def open_study(store, name: str, record: dict[str, Any], planned: list[dict[str, Any]] | None = None):
+def open_study(store, name: str, record: dict[str, Any], planned: list[dict[str, Any]] | None = None,
+               adopt_trials: bool = False):
     """Creates the study ``name`` (queueing ``planned``, then recording the sweep) or joins it, refusing a
-    study that records another sweep; returns (study, created)."""
+    study that records another sweep (``adopt_trials``: taking its number of trials into ``record``);
+    returns (study, created)."""
     optuna = optuna_module()
     sampler, pruner = samplers(record["space"]["method"], record["space"]["prune"])
     try:
@@ -93,6 +96,8 @@ def open_study(store, name: str, record: dict[str, Any], planned: list[dict[str,
                                     sampler=sampler, pruner=pruner)
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=store, sampler=sampler, pruner=pruner)
+        if adopt_trials:
+            record["trials"] = recorded(study)["trials"]
         check_same_sweep(study, name, record)
         return study, False
     for i, params in enumerate(planned or []):

@@ -39,6 +39,7 @@ class Sweep:
     storage: str | None  # None: no Optuna, the built-in sequential sweep
     study: str
     workers: int
+    trials_given: bool = True  # False: a joining command takes the study's number of trials
 
 
 def prepare(config: Path, space_path: Path, overrides: list[str], trials: int | None, workers: int,
@@ -68,9 +69,9 @@ def prepare(config: Path, space_path: Path, overrides: list[str], trials: int | 
 
         out = default_out(cfg.model_copy(update={"name": f"{cfg.name}-sweep"}))
     name = study or cfg.name
-    url = storage or (f"journal:{out / 'sweep.journal'}" if optuna else None)
+    url = storage or (f"journal:{(out / 'sweep.journal').resolve()}" if optuna else None)
     claim(out, name, url, record if url is None else None)
-    return Sweep(space, record, out, url, name, workers)
+    return Sweep(space, record, out, url, name, workers, trials_given=bool(trials or space.trials))
 
 
 def check_objective(cfg, space: Space) -> tuple[str, bool]:
@@ -129,7 +130,7 @@ def run_sweep(sw: Sweep) -> tuple[list[dict[str, Any]], dict[str, Any] | None, i
     planned = None if sw.space.method == "tpe" else [
         {k: sw.space.params[k].encode(v) for k, v in p.items()}
         for p in sw.space.plan(sw.record["trials"], sw.record["config"]["seed"])]
-    study, _ = open_study(store, sw.study, sw.record, planned)
+    study, _ = open_study(store, sw.study, sw.record, planned, adopt_trials=not sw.trials_given)
     code = _work(sw)
     rows = results.trial_rows(study, sw.space)
     return rows, results.write_results(sw.out, rows, sw.space, sw.record, sw.study), code
