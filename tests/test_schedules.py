@@ -135,3 +135,24 @@ def test_config_checks_the_new_schedules_keys(write_config):
                      ({"name": "warmup_cosine", "warmup": 10}, "warmup_steps")]:
         with pytest.raises(UserError, match=key):
             load_config(write_config({**TINY_MLP, "train": {"scheduler": bad}}))
+
+
+def test_tensorboard_gets_every_steps_lr_and_history_each_epochs_last(tmp_path, write_config):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import dlnotes
+    from dlnotes.engine.optim import warmup_cosine_lr
+    from dlnotes.engine.rundir import RunDir
+
+    cfg = {**TINY_MLP, "train": {**TINY_MLP["train"], "scheduler": WARMUP, "tensorboard": True}}
+    dlnotes.train(write_config(cfg), out=tmp_path / "run", quiet=True)
+    acc = EventAccumulator(str(tmp_path / "run/tensorboard"))
+    acc.Reload()
+    steps = 11 * 2
+    expected = [warmup_cosine_lr(s, steps, 0.01, 8, 0.0005) for s in range(steps)]
+    events = acc.Scalars("lr/step")
+    assert [e.step for e in events] == list(range(steps))
+    assert [e.value for e in events] == pytest.approx(expected, rel=1e-6)  # TensorBoard keeps float32
+    assert [row["lr"] for row in RunDir(tmp_path / "run").read_history()] == \
+        pytest.approx([expected[10], expected[21]], rel=1e-5)  # history.csv keeps 6 digits

@@ -186,6 +186,12 @@ def _dim(src: str, key: str, spec: Any) -> Dim:
         if len({json.dumps(v, sort_keys=True) for v in arg}) != len(arg):
             raise UserError(f"{where}: choice lists a value twice")
         return Dim(key, kind, values=tuple(arg))
+    low, high = _bounds(where, kind, arg)
+    return Dim(key, kind, low, high)
+
+
+def _bounds(where: str, kind: str, arg: Any) -> tuple[float, float]:
+    """[low, high] of a numeric distribution: two finite numbers (whole for int), low below high."""
     number = int if kind == "int" else (int, float)
     if not (isinstance(arg, list) and len(arg) == 2 and all(isinstance(v, number) and not isinstance(v, bool)
                                                             and math.isfinite(v) for v in arg)):
@@ -195,7 +201,7 @@ def _dim(src: str, key: str, spec: Any) -> Dim:
         raise UserError(f"{where}: low ({low}) must be below high ({high})")
     if kind == "loguniform" and low <= 0:
         raise UserError(f"{where}: loguniform needs low > 0 (got {low})")
-    return Dim(key, kind, low, high)
+    return low, high
 
 
 def _settings(space: Space, data: dict[str, Any], src: str, optuna: bool) -> None:

@@ -58,9 +58,7 @@ def prepare(config: Path, space_path: Path, overrides: list[str], trials: int | 
     space = read_space(space_path, base, optuna)
     if storage is not None:
         open_storage(storage, workers)  # a bad URL, or SQLite with workers: refused before any trial
-    n = trials or space.trials or (space.grid_size() if space.method == "grid" else DEFAULT_TRIALS)
-    if space.method == "grid":
-        n = min(n, space.grid_size())
+    n = planned_trials(space, trials)
     metric, maximize = check_objective(cfg, space)
     record = {"config": base, "space": space.as_dict(), "trials": n, "metric": metric,
               "direction": "maximize" if maximize else "minimize"}
@@ -72,6 +70,12 @@ def prepare(config: Path, space_path: Path, overrides: list[str], trials: int | 
     url = storage or (f"journal:{(out / 'sweep.journal').resolve()}" if optuna else None)
     claim(out, name, url, record if url is None else None)
     return Sweep(space, record, out, url, name, workers, trials_given=bool(trials or space.trials))
+
+
+def planned_trials(space: Space, trials: int | None) -> int:
+    """--trials, else the space's ``trials``, else the grid's size (a grid never more), else DEFAULT_TRIALS."""
+    n = trials or space.trials or (space.grid_size() if space.method == "grid" else DEFAULT_TRIALS)
+    return min(n, space.grid_size()) if space.method == "grid" else n
 
 
 def check_objective(cfg, space: Space) -> tuple[str, bool]:
