@@ -110,14 +110,19 @@ def test_cli_lr_find_json_only_on_stdout_and_never_over_a_file(cli, tmp_path, wr
 
 @pytest.mark.slow
 def test_the_steepest_suggestion_trains_lenet_digits_to_98_5_percent(tmp_path, root):
+    """Smith's recipe: the range test's lr as the maximum of one cycle (0.9861 on 2 CPU cores; with the
+    config's cosine schedule the same lr gave 0.9805: on 360 test images one image is 0.0028, and nearby
+    lrs move the result by one or two images either way)."""
     import dlnotes
     from dlnotes.config import load_config
     from dlnotes.tune.lr_find import lr_find
 
-    cfg = load_config(root / "configs/lenet_digits.yaml")
-    finding = lr_find(cfg, device="cpu", quiet=True)
-    run = dlnotes.train(load_config(root / "configs/lenet_digits.yaml",
-                                    [f"train.optimizer.lr={finding.steepest!r}"]), out=tmp_path / "run", quiet=True)
+    config = root / "configs/lenet_digits.yaml"
+    finding = lr_find(load_config(config), device="cpu", quiet=True)
+    assert 1e-3 <= finding.steepest <= 1e-2 and finding.min_div10 < 1e-2
+    cfg = load_config(config, [f"train.optimizer.lr={finding.steepest!r}", "train.scheduler.name=onecycle",
+                               "device=cpu"])
+    run = dlnotes.train(cfg, out=tmp_path / "run", quiet=True)
     assert run.metrics["epochs"] == 20
     assert run.metrics["accuracy"] >= 0.985, (finding.steepest, run.metrics["accuracy"])
 

@@ -287,3 +287,26 @@ def test_ctrl_c_stops_the_workers_cleanly_and_the_same_command_continues(root, t
     assert again.returncode == 0, err
     done = [t for t in _study(journal).trials if t.state.name == "COMPLETE"]
     assert sorted(t.user_attrs["plan"] for t in done) == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_among_two_leaves_its_trial_to_the_other(root, tmp_path, write_config):
+    config, space = write_config({**TINY, "train": {**TINY["train"], "epochs": 3}}), tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE, sort_keys=False))
+    journal = tmp_path / "s.journal"
+    first = _sweep(root, config, space, tmp_path / "out", journal, "--trials", 4, "--workers", 2)
+    deadline, running = time.time() + 300, None
+    while time.time() < deadline and running is None:
+        time.sleep(0.2)
+        try:
+            trials = _study(journal).trials
+        except Exception:  # noqa: BLE001, S112 - the study is still being created
+            continue
+        running = next((t for t in trials if t.state.name == "RUNNING" and "pid" in t.user_attrs), None)
+    assert running is not None
+    os.kill(running.user_attrs["pid"], signal.SIGKILL)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0 and "the study is complete" in err, err
+    trials = _study(journal).trials
+    assert trials[running.number].state.name == "FAIL"
+    assert sorted(t.user_attrs["plan"] for t in trials if t.state.name == "COMPLETE") == [0, 1, 2, 3]

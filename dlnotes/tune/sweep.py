@@ -136,6 +136,14 @@ def run_sweep(sw: Sweep) -> tuple[list[dict[str, Any]], dict[str, Any] | None, i
         for p in sw.space.plan(sw.record["trials"], sw.record["config"]["seed"])]
     study, _ = open_study(store, sw.study, sw.record, planned, adopt_trials=not sw.trials_given)
     code = _work(sw)
+    if code == 1:
+        from dlnotes.tune.worker import next_action
+
+        left = next_action(study, sw.space.method, sw.record["trials"]) != "done"
+        print("sweep: a worker ended badly (its trial is run again by the others); "
+              + ("trials are left: run the command again to finish the study" if left else "the study is complete"),
+              file=sys.stderr)
+        code = 1 if left else 0
     rows = results.trial_rows(study, sw.space)
     return rows, results.write_results(sw.out, rows, sw.space, sw.record, sw.study), code
 
@@ -178,9 +186,4 @@ def _wait(procs: list[subprocess.Popen]) -> int:
             signal.signal(s, h)
     if stopped:
         return 128 + stopped[0]
-    bad = [c for c in codes if c not in (0,)]
-    if bad:
-        print(f"sweep: {len(bad)} worker(s) ended with exit code {bad[0]}; the study goes on: run the command "
-              "again to finish it", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if any(codes) else 0
