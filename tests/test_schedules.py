@@ -102,8 +102,16 @@ main()
 """
 
 
+@pytest.fixture
+def no_figures(monkeypatch):
+    """In-process runs without their figures (what these tests check is elsewhere; drawing is most of the time)."""
+    from dlnotes.trained import Run
+
+    monkeypatch.setattr(Run, "plot", lambda self: [])
+
+
 @pytest.mark.parametrize("schedule", [ONECYCLE, WARMUP], ids=["onecycle", "warmup_cosine"])
-def test_a_run_killed_mid_epoch_resumes_to_the_same_bytes(schedule, tmp_path, write_config, root):
+def test_a_run_killed_mid_epoch_resumes_to_the_same_bytes(schedule, tmp_path, write_config, root, no_figures):
     import dlnotes
     from dlnotes.engine.rundir import RunDir
 
@@ -137,7 +145,7 @@ def test_config_checks_the_new_schedules_keys(write_config):
             load_config(write_config({**TINY_MLP, "train": {"scheduler": bad}}))
 
 
-def test_tensorboard_gets_every_steps_lr_and_history_each_epochs_last(tmp_path, write_config):
+def test_tensorboard_gets_every_steps_lr_and_history_each_epochs_last(tmp_path, write_config, no_figures):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -22,6 +22,14 @@ SPACE = {"method": "random", "parameters": {"train.optimizer.lr": {"loguniform":
                                             "model.activation": {"choice": ["relu", "tanh"]}}}
 
 
+@pytest.fixture
+def no_figures(monkeypatch):
+    """In-process trials without their figures (drawing is most of a tiny trial's time)."""
+    from dlnotes.trained import Run
+
+    monkeypatch.setattr(Run, "plot", lambda self: [])
+
+
 def base():
     from dlnotes.config import resolved, validate
 
@@ -108,6 +116,22 @@ def _sweep(root, config, space, out, journal, *extra):
                             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _wait_for_a_running_trial(journal, proc, checkpoint=False, timeout=300):
+    """The first RUNNING trial of the study in ``journal`` (with a checkpoint on disk, if asked)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            trials = _study(journal).trials
+        except Exception:  # noqa: BLE001, S112 - the study is still being created
+            continue
+        for t in trials:
+            if t.state.name == "RUNNING" and "pid" in t.user_attrs and \
+                    (not checkpoint or os.path.isdir(os.path.join(t.user_attrs["run"], "checkpoint"))):
+                return t
+    raise AssertionError(proc.communicate(timeout=60) if proc.poll() is not None else "no trial started")
+
+
 def _study(journal):
     from dlnotes.tune.study import optuna_module, storage
 
@@ -115,17 +139,21 @@ def _study(journal):
 
 
 def test_two_workers_and_a_second_command_share_one_study(root, tmp_path, write_config, cli):
+    from dlnotes.tune import sweep
+
     config, space = write_config(TINY), tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(SPACE, sort_keys=False))
     journal = tmp_path / "s.journal"
-    first = _sweep(root, config, space, tmp_path / "a", journal, "--workers", 2, "--trials", 6)
-    second = _sweep(root, config, space, tmp_path / "b", journal, "--trials", 6)  # joins (or creates) the study
+    first = _sweep(root, config, space, tmp_path / "a", journal, "--workers", 2, "--trials", 4)
+    _wait_for_a_running_trial(journal, first)
+    # the second command, here in this process, while the first one's workers run: it joins the study
+    joined = sweep.prepare(config, space, [], 4, 1, f"journal:{journal}", "s", tmp_path / "b")
+    _, _, code = sweep.run_sweep(joined)
     out_a, err_a = first.communicate(timeout=600)
-    _, err_b = second.communicate(timeout=600)
-    assert first.returncode == 0 and second.returncode == 0, err_a + err_b
+    assert first.returncode == 0 and code == 0, err_a
     trials = _study(journal).trials
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 6
-    assert sorted(t.user_attrs["plan"] for t in trials) == list(range(6))  # each planned trial ran once
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert sorted(t.user_attrs["plan"] for t in trials) == list(range(4))  # each planned trial ran once
     assert len({(t.user_attrs["host"], t.user_attrs["pid"]) for t in trials}) >= 2  # in more than one process
     runs = {t.number: t.user_attrs["run"] for t in trials}
     assert all(os.path.isfile(os.path.join(r, "metrics.json")) for r in runs.values())  # ordinary complete runs
@@ -134,8 +162,8 @@ def test_two_workers_and_a_second_command_share_one_study(root, tmp_path, write_
     for out in (tmp_path / "a", tmp_path / "b"):
         lines = (out / "sweep.csv").read_text().splitlines()
         assert lines[0] == "trial,train.optimizer.lr,model.activation,val_accuracy,state,seconds,run,note"
-        assert len(lines) == 7
-    assert len(out_a.strip().splitlines()) == 7  # the table: a header and six trials
+        assert len(lines) == 5
+    assert len(out_a.strip().splitlines()) == 5  # the table: a header and four trials
     # dlnotes runs lists the trials of a command's folder
     from dlnotes.runs_table import collect_runs
 
@@ -153,41 +181,34 @@ def test_two_workers_and_a_second_command_share_one_study(root, tmp_path, write_
         assert (tmp_path / "again/model.safetensors").read_bytes() == f.read()
 
 
-def test_a_killed_worker_leaves_the_study_usable_and_the_next_command_finishes_it(root, tmp_path, write_config):
+def test_a_killed_worker_leaves_the_study_usable_and_the_next_command_finishes_it(root, tmp_path, write_config,
+                                                                                  no_figures):
+    from dlnotes.tune import sweep
+
     config, space = write_config({**TINY, "train": {**TINY["train"], "epochs": 3}}), tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(SPACE, sort_keys=False))
     journal = tmp_path / "s.journal"
-    first = _sweep(root, config, space, tmp_path / "out", journal, "--trials", 3)
-    deadline, running = time.time() + 300, None
-    while time.time() < deadline and running is None:  # wait until a trial is at work, then kill its process
-        time.sleep(0.2)
-        if journal.exists():
-            try:
-                trials = _study(journal).trials
-            except Exception:  # noqa: BLE001 - the study is still being created
-                continue
-            running = next((t for t in trials if t.state.name == "RUNNING" and "pid" in t.user_attrs and
-                            os.path.isdir(os.path.join(t.user_attrs["run"], "checkpoint"))), None)
-    assert running is not None, first.communicate(timeout=60)
+    first = _sweep(root, config, space, tmp_path / "out", journal, "--trials", 2)
+    running = _wait_for_a_running_trial(journal, first, checkpoint=True)  # a trial at work: kill its process
     os.kill(running.user_attrs["pid"], signal.SIGKILL)
     first.communicate(timeout=60)
     assert first.returncode == -signal.SIGKILL
     assert _study(journal).trials[running.number].state.name == "RUNNING"  # left behind by the dead worker
-    again = _sweep(root, config, space, tmp_path / "out", journal, "--trials", 3)
-    _, err = again.communicate(timeout=600)
-    assert again.returncode == 0, err
+    # the next command (here, in this process) marks it failed, runs its parameters again and ends the study
+    _, _, code = sweep.run_sweep(sweep.prepare(config, space, [], 2, 1, f"journal:{journal}", "s", tmp_path / "out"))
+    assert code == 0
     trials = _study(journal).trials
     states = {t.number: t.state.name for t in trials}
     assert states[running.number] == "FAIL"
     done = [t for t in trials if t.state.name == "COMPLETE"]
-    assert sorted(t.user_attrs["plan"] for t in done) == [0, 1, 2]  # the killed trial's parameters ran again
+    assert sorted(t.user_attrs["plan"] for t in done) == [0, 1]  # the killed trial's parameters ran again
     retry = next(t for t in done if t.user_attrs.get("retry_of") == running.number)
     assert retry.params == running.params
     csv = (tmp_path / "out/sweep.csv").read_text()
     assert f"{running.number}," in csv and "its worker stopped" in csv
 
 
-def test_without_optuna_grid_runs_here_and_continues(tmp_path, monkeypatch, write_config):
+def test_without_optuna_grid_runs_here_and_continues(tmp_path, monkeypatch, write_config, no_figures):
     """The built-in sweep (no Optuna): a grid's trials in this process; running it again reads them back."""
     from dlnotes.tune import study, sweep
 
@@ -222,7 +243,7 @@ class Pruning:
         return True
 
 
-def test_a_pruned_trial_stops_at_an_epoch_end_as_a_complete_run(tmp_path):
+def test_a_pruned_trial_stops_at_an_epoch_end_as_a_complete_run(tmp_path, no_figures):
     from dlnotes.engine.rundir import RunDir
     from dlnotes.tune.worker import run_trial
 
@@ -236,8 +257,10 @@ def test_a_pruned_trial_stops_at_an_epoch_end_as_a_complete_run(tmp_path):
     assert rd.epochs_completed() == 1 and rd.read_metrics()["epochs"] == 1  # tested, resumable to 3
 
 
-def test_tpe_sweep_in_one_process(tmp_path, write_config):
-    """TPE through Optuna, one worker here, the default storage (OUT/sweep.journal)."""
+def test_tpe_sweep_in_one_process(tmp_path, write_config, no_figures):
+    """TPE through Optuna, one worker here, the default storage (OUT/sweep.journal); joining it takes the
+    study's number of trials, and refuses another one."""
+    from dlnotes.tune import study as studies
     from dlnotes.tune import sweep
 
     config, space = write_config(TINY), tmp_path / "space.yaml"
@@ -248,11 +271,12 @@ def test_tpe_sweep_in_one_process(tmp_path, write_config):
     assert code == 0 and [r["state"] for r in rows] == ["COMPLETE"] * 3
     assert best["value"] == min(r["value"] for r in rows)
     assert (tmp_path / "out/best.yaml").read_text().startswith(f"# the best trial ({best['trial']})")
-    with pytest.raises(UserError, match="another trials"):  # joining with another budget is refused
-        sweep.run_sweep(sweep.prepare(config, space, [], 4, 1, None, None, tmp_path / "out"))
-    again = sweep.prepare(config, space, [], None, 1, None, None, tmp_path / "out")  # takes the study's 3
-    rows2, best2, code = sweep.run_sweep(again)
-    assert code == 0 and again.record["trials"] == 3 and rows2 == rows and best2 == best
+    store = studies.storage(sw.storage)
+    with pytest.raises(UserError, match="another trials"):
+        studies.open_study(store, sw.study, {**sw.record, "trials": 4})
+    record = {**sw.record, "trials": 20}
+    _, created = studies.open_study(store, sw.study, record, adopt_trials=True)
+    assert not created and record["trials"] == 3
 
 
 @pytest.mark.slow
@@ -261,16 +285,7 @@ def test_ctrl_c_stops_the_workers_cleanly_and_the_same_command_continues(root, t
     space.write_text(yaml.safe_dump(SPACE, sort_keys=False))
     journal = tmp_path / "s.journal"
     first = _sweep(root, config, space, tmp_path / "out", journal, "--trials", 4, "--workers", 2)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        time.sleep(0.3)
-        try:
-            trials = _study(journal).trials
-        except Exception:  # noqa: BLE001, S112 - the study is still being created
-            continue
-        if any(t.state.name == "RUNNING" and os.path.isdir(os.path.join(t.user_attrs.get("run", ""), "checkpoint"))
-               for t in trials):
-            break
+    _wait_for_a_running_trial(journal, first, checkpoint=True)
     first.send_signal(signal.SIGINT)
     stopped = time.time()
     out, err = first.communicate(timeout=120)
@@ -295,15 +310,7 @@ def test_a_worker_killed_among_two_leaves_its_trial_to_the_other(root, tmp_path,
     space.write_text(yaml.safe_dump(SPACE, sort_keys=False))
     journal = tmp_path / "s.journal"
     first = _sweep(root, config, space, tmp_path / "out", journal, "--trials", 4, "--workers", 2)
-    deadline, running = time.time() + 300, None
-    while time.time() < deadline and running is None:
-        time.sleep(0.2)
-        try:
-            trials = _study(journal).trials
-        except Exception:  # noqa: BLE001, S112 - the study is still being created
-            continue
-        running = next((t for t in trials if t.state.name == "RUNNING" and "pid" in t.user_attrs), None)
-    assert running is not None
+    running = _wait_for_a_running_trial(journal, first)
     os.kill(running.user_attrs["pid"], signal.SIGKILL)
     _, err = first.communicate(timeout=600)
     assert first.returncode == 0 and "the study is complete" in err, err
