@@ -112,7 +112,7 @@ def one_cycle_lr(step: int, steps: int, max_lr: float, pct_start: float = 0.3, d
 
 
 @SCHEDULERS.register
-def onecycle(optimizer, steps, max_lr: Annotated[float, Interval(0, None, closed="neither")] | None = None,
+def onecycle(optimizer, steps, max_lr: Annotated[float | None, Interval(0, None, closed="neither")] = None,
              pct_start: Annotated[float, Interval(0, 1, closed="neither")] = 0.3,
              div_factor: Annotated[float, Interval(1, None)] = 25.0,
              final_div_factor: Annotated[float, Interval(1, None)] = 1e4):
