@@ -317,3 +317,22 @@ def test_a_worker_killed_among_two_leaves_its_trial_to_the_other(root, tmp_path,
     trials = _study(journal).trials
     assert trials[running.number].state.name == "FAIL"
     assert sorted(t.user_attrs["plan"] for t in trials if t.state.name == "COMPLETE") == [0, 1, 2, 3]
+
+
+def test_a_trials_worker_is_gone_when_its_process_ended_or_its_heartbeat_stopped():
+    import socket
+
+    from dlnotes.tune.study import STALE_S, gone, process_start
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    now = time.time()
+    attrs = {"host": socket.gethostname(), "pid": child.pid, "pid_start": process_start(child.pid), "beat": now}
+    assert not gone(attrs, now, now)
+    assert gone({**attrs, "pid_start": "another"}, now, now)  # the PID now belongs to another process
+    child.kill()
+    time.sleep(0.3)
+    assert gone(attrs, now, now)  # ended, not yet waited for (a zombie)
+    child.wait()
+    assert gone(attrs, now, now)
+    elsewhere = {"host": "another-machine", "pid": 1, "beat": now}
+    assert not gone(elsewhere, now, now) and gone(elsewhere, now, now + STALE_S + 1)

@@ -47,6 +47,8 @@ def lr_find(
     if launched_rank() != 0:  # under torchrun rank 0 writes and reports
         return
     figure = save(finding, cfg, out)
+    if finding.note:
+        typer.echo(f"warning: {finding.note}", err=True)
     if as_json:
         typer.echo(json.dumps({**finding.as_dict(), "figure": str(figure)}))
         return

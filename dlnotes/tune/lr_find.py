@@ -48,10 +48,11 @@ class Finding:
     steepest: float
     min_div10: float
     stopped: str  # "diverged" (the smoothed loss passed 4x its best) or "end" (every step ran)
+    note: str = ""  # why the suggestions are not to be trusted, when they are not
 
     def as_dict(self) -> dict[str, Any]:
         return {"suggestions": {"steepest": self.steepest, "min_div10": self.min_div10}, "stopped": self.stopped,
-                "lr": self.lrs, "loss": self.losses, "smoothed_loss": self.smoothed}
+                "note": self.note, "lr": self.lrs, "loss": self.losses, "smoothed_loss": self.smoothed}
 
 
 def lr_schedule(start_lr: float, end_lr: float, steps: int) -> list[float]:
@@ -106,7 +107,9 @@ def range_test(trainer, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int
     rank0 = trainer.dist is None or trainer.dist.rank == 0
     steepest, min_div10 = suggest(lrs, smoothed, diverged) if rank0 else (0.0, 0.0)
     steepest, min_div10 = _from_rank0(trainer, [steepest, min_div10])
-    return Finding(lrs, losses, smoothed, steepest, min_div10, "diverged" if diverged else "end")
+    note = "" if min(smoothed) < 0.98 * smoothed[0] else (
+        "the smoothed loss never fell by 2% over the range: give more --steps or another --start-lr/--end-lr")
+    return Finding(lrs, losses, smoothed, steepest, min_div10, "diverged" if diverged else "end", note)
 
 
 def _climb(trainer, schedule: list[float], beta: float) -> tuple[list[float], list[float], bool]:

@@ -133,12 +133,16 @@ def _short(value: Any) -> str:
 # -- workers, heartbeats and the trials of dead workers ----------------------------------------------
 
 def process_start(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, Linux), telling a PID's reuse apart; None if unknown."""
+    """When process ``pid`` started (clock ticks since boot, Linux), telling a PID's reuse apart; None if
+    unknown, and "ended" for a process that has ended but was not yet waited for (a zombie)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    if len(fields) < 20:
+        return None
+    return "ended" if fields[0] in ("Z", "X") else fields[19]
 
 
 def worker_attrs() -> dict[str, Any]:
@@ -147,18 +151,19 @@ def worker_attrs() -> dict[str, Any]:
 
 
 def gone(attrs: dict[str, Any], started: float, now: float) -> bool:
-    """Whether the worker of a RUNNING trial is gone: its process has ended (same host), or its heartbeat
-    (or its start, before the first beat) is older than STALE_S."""
-    if attrs.get("host") == socket.gethostname() and isinstance(attrs.get("pid"), int):
-        pid = attrs["pid"]
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
-        return attrs.get("pid_start") is not None and process_start(pid) != attrs["pid_start"]
-    return now - float(attrs.get("beat", started)) > STALE_S
+    """Whether the worker of a RUNNING trial is gone: its heartbeat (or its start, before the first beat)
+    is older than STALE_S, or, on this host, its process has ended (also as a zombie) or is another one."""
+    if now - float(attrs.get("beat", started)) > STALE_S:
+        return True
+    if attrs.get("host") != socket.gethostname() or not isinstance(attrs.get("pid"), int):
+        return False
+    try:
+        os.kill(attrs["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return attrs.get("pid_start") is not None and process_start(attrs["pid"]) != attrs["pid_start"]
 
 
 def reap(study) -> list[int]:

@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,9 @@ def _wait(procs: list[subprocess.Popen]) -> int:
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        codes = [p.wait() for p in procs]
+        while any(p.poll() is None for p in procs):  # poll: a worker that died is waited for (no zombie) at once
+            time.sleep(0.2)
+        codes = [p.returncode for p in procs]
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
