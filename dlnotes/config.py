@@ -355,7 +355,7 @@ def _check_registered(cfg: Config, source: str) -> None:
         opt = cfg.train.optimizer
         _check_keys("train.optimizer", OPTIMIZERS, opt.name, cfg.extras("train.optimizer"), skip=("params", "lr"))
         _check_keys("train.scheduler", SCHEDULERS, cfg.train.scheduler.name, cfg.extras("train.scheduler"),
-                    skip=("optimizer", "epochs"))
+                    skip=("optimizer", "epochs", "steps"))
         if cfg.train.loss != "auto":
             LOSSES.entry(cfg.train.loss, where="train.loss")
         if cfg.train.solver != "gd" and cfg.model.name != "linear_regression":
@@ -380,7 +380,7 @@ def resolved(cfg: Config) -> dict[str, Any]:
         (d["data"], DATASETS, cfg.data.name, ()),
         (d["model"], MODELS, cfg.model.name, DATA_PROVIDED + TRAIN_PROVIDED),
         (d["train"]["optimizer"], OPTIMIZERS, cfg.train.optimizer.name, ("params",)),
-        (d["train"]["scheduler"], SCHEDULERS, cfg.train.scheduler.name, ("optimizer", "epochs")),
+        (d["train"]["scheduler"], SCHEDULERS, cfg.train.scheduler.name, ("optimizer", "epochs", "steps")),
     ):
         for key, p in registry.params(name).items():
             if key not in section and key not in skip and p.default is not REQUIRED:

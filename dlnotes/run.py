@@ -49,6 +49,7 @@ class Session:
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     threads: Any = None  # dlnotes.engine.threads.Threads: gradient descent's intra-op threads, chosen in build
+    on_epoch: Any = None  # callable(history row) -> bool after each epoch; True stops training there (sweeps)
 
     @property
     def writer(self) -> bool:
@@ -56,13 +57,16 @@ class Session:
 
 
 def train(config: Config | str | Path | None = None, out: str | Path | None = None, device: str | None = None,
-          resume: str | Path | None = None, overrides: list[str] | None = None, quiet: bool = False) -> "Run":
+          resume: str | Path | None = None, overrides: list[str] | None = None, quiet: bool = False,
+          on_epoch=None) -> "Run":
     """Trains a model from a config (object or YAML path), or continues the run ``resume``; returns the Run.
 
     Progress goes to stderr (bars in a terminal, one line per epoch elsewhere); ``quiet=True`` silences it.
-    Everything a resume depends on is checked before anything in the run is written.
+    Everything a resume depends on is checked before anything in the run is written. ``on_epoch(row)``
+    is called with each epoch's history row; returning True stops training there (a sweep's pruner).
     """
     s = start(config, out, device, resume, overrides, quiet)
+    s.on_epoch = on_epoch
     try:
         collect(s)
         build(s)
@@ -170,7 +174,8 @@ def _gradient_descent(s: Session) -> tuple[list[dict[str, Any]], float]:
             s.rd.commit(model, state)
             s.rd.write_history(history)
 
-    trainer = Trainer(s.cfg, s.model, s.data, s.device, save=save, quiet=s.quiet, dist=s.dist, threads=s.threads)
+    trainer = Trainer(s.cfg, s.model, s.data, s.device, save=save, quiet=s.quiet, dist=s.dist, threads=s.threads,
+                      on_epoch=s.on_epoch)
     done = False
     if s.resume:
         trainer.load_state(s.rd.load_checkpoint(trainer.model))
@@ -178,7 +183,7 @@ def _gradient_descent(s: Session) -> tuple[list[dict[str, Any]], float]:
         if s.writer:
             s.rd.write_history(trainer.history)  # what a kill between a commit and its history left behind
     if s.writer and s.cfg.train.tensorboard:
-        trainer.log = _tensorboard(s.rd)
+        trainer.log, trainer.log_step = _tensorboard(s.rd)
     history = trainer.history if done else trainer.fit()
     s.model = trainer.model
     return history, sum(float(row.get("seconds", 0.0)) for row in history)  # every session's epochs
@@ -271,23 +276,31 @@ def describe(s: Session) -> dict[str, Any]:
 
 
 def _tensorboard(rd: RunDir):
-    """Per-epoch scalars to RUN/tensorboard/ (``tensorboard --logdir runs``); the folder is made at the
-    first epoch's end, after the first checkpoint."""
+    """Per-epoch scalars to RUN/tensorboard/ (``tensorboard --logdir runs``), and a per-step schedule's lr
+    at every step (``lr/step``); returns the two loggers. The folder is made at the first scalar, after the
+    first checkpoint."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise UserError("train.tensorboard: install the extra first: pip install 'dlnotes[tensorboard]'") from None
     writers: list = []
 
-    def log(row: dict[str, Any]) -> None:
+    def writer():
         if not writers:
             writers.append(SummaryWriter(log_dir=str(rd.tensorboard_dir)))
+        return writers[0]
+
+    def log_step(step: int, lr: float) -> None:
+        writer().add_scalar("lr/step", lr, step)
+
+    def log(row: dict[str, Any]) -> None:
+        writer()
         for key, value in row.items():
             if key != "epoch" and isinstance(value, (int, float)):
                 writers[0].add_scalar(key.replace("_", "/", 1) if key.startswith(("train_", "val_")) else key,
                                       value, row["epoch"])
         writers[0].flush()
-    return log
+    return log, log_step
 
 
 __all__ = ["train", "Run", "Session", "start", "collect", "build", "fit", "test", "load_data", "default_out"]

@@ -29,7 +29,8 @@ _debug = {"on": os.environ.get("DLNOTES_DEBUG", "") not in ("", "0")}
 
 
 # optional packages -> the extra of pyproject.toml that installs them
-EXTRAS = {"onnx": "export", "onnxruntime": "export", "onnxscript": "export", "tensorboard": "tensorboard"}
+EXTRAS = {"onnx": "export", "onnxruntime": "export", "onnxscript": "export", "tensorboard": "tensorboard",
+          "optuna": "sweep"}
 SIGPIPE_EXIT = 128 + getattr(signal, "SIGPIPE", 13)
 
 

@@ -24,7 +24,7 @@ from dlnotes.data.prepare import Prepared
 from dlnotes.engine.batching import batches
 from dlnotes.engine.device import rng_state, set_rng_state
 from dlnotes.engine.evaluate import Evaluator
-from dlnotes.engine.optim import build_optimizer, build_scheduler
+from dlnotes.engine.optim import PerStep, build_optimizer, build_scheduler
 from dlnotes.engine.progress import Progress
 from dlnotes.engine.resume import early_stop_due
 from dlnotes.engine.threads import Threads
@@ -79,11 +79,14 @@ def _copy(obj):
 
 class Trainer:
     def __init__(self, cfg, model: torch.nn.Module, data: Prepared, device: torch.device, *,
-                 save=None, quiet: bool = False, dist=None, log=None, threads: Threads | None = None):
+                 save=None, quiet: bool = False, dist=None, log=None, threads: Threads | None = None,
+                 on_epoch=None):
         self.cfg, self.data, self.device = cfg, data, device
         self.task = data.task  # resolved once by the collect step
         self.save = save  # callable(model, state, history) -> None, or None (nothing written)
         self.log = log  # callable(row) -> None after every epoch (TensorBoard), or None
+        self.log_step = None  # callable(step, lr) -> None after every step of a per-step schedule, or None
+        self.on_epoch = on_epoch  # callable(row) -> bool after every epoch; True stops there (a sweep's pruner)
         self.dist = dist  # dlnotes.engine.distributed.Dist, or None
         self.quiet = quiet or (dist is not None and dist.rank != 0)
         t = cfg.train
@@ -93,7 +96,6 @@ class Trainer:
         self.loss_fn = build_loss(t.loss, self.task)
         self.evaluator = Evaluator(data, self.loss_fn, cfg.data.batch_size, device)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
-        self.scheduler = build_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler(device.type, enabled=t.amp == "fp16" and device.type == "cuda")
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.augment_generator = torch.Generator().manual_seed(cfg.seed + 1)
@@ -106,6 +108,9 @@ class Trainer:
                                world=world, channels_last=t.channels_last, report=not self.quiet)
         self.threads = threads or Threads.for_training(  # dlnotes/engine/threads.py; update() every epoch
             t.threads, self.model, data.train.x, cfg.data.batch_size // world, device)
+        self.scheduler = build_scheduler(cfg, self.optimizer, len(self.batches))
+        self.per_step = isinstance(self.scheduler, PerStep)  # stepped after every batch (onecycle, warmup)
+        self.step_lr = None  # the lr of the last optimizer step
         self.plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         if self.plateau and data.val is None:
             raise UserError("train.scheduler: 'plateau' lowers the lr when the validation loss stops improving "
@@ -148,6 +153,11 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.step_lr = self.optimizer.param_groups[0]["lr"]
+        if self.per_step:  # the next step's lr, in closed form of the global step
+            if self.log_step is not None:
+                self.log_step(self.scheduler.last_epoch, self.step_lr)
+            self.scheduler.step()
 
     # -- the loop ---------------------------------------------------------------------------------
     def train_epoch(self, epoch: int, progress: Progress) -> float:
@@ -199,6 +209,8 @@ class Trainer:
                 for epoch in range(self.epoch + 1, t.epochs + 1):
                     row = self.run_epoch(epoch, progress)
                     stop = self._early_stop(row)
+                    if self.on_epoch is not None and self.on_epoch(row):
+                        stop = True
                     if stop or epoch == t.epochs:
                         self._restore_best()
                     self._keep(stop or epoch == t.epochs)
@@ -221,13 +233,13 @@ class Trainer:
         progress.epoch_start(epoch)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": self.train_epoch(epoch, progress)}
         row.update(self.validate())
-        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row["lr"] = self.step_lr if self.per_step else self.optimizer.param_groups[0]["lr"]  # per step: the last
         row.update(unwrap(self.model).trace())  # e.g. w, b of a 1-D fit
         if self.tracker is not None:
             row.update(self.tracker.epoch_row())  # grad_norm.<layer>, dead_relu.<layer>, saturated.<layer>
         if self.plateau:  # divided when the validation loss stops improving (Krizhevsky 2012, 5)
             self.scheduler.step(row["val_loss"])
-        else:
+        elif not self.per_step:
             self.scheduler.step()
         row["seconds"] = time.perf_counter() - start
         self.history.append(row)
@@ -335,13 +347,15 @@ class Trainer:
         self.epoch = int(state["epoch"])
 
     def set_epoch_lr(self, epoch: int) -> None:
-        """The lr the config's schedule gives after ``epoch`` epochs, from the config's (maybe new) lr:
-        closed form, so nothing chains from the lr a checkpoint happened to hold."""
+        """The lr the config's schedule gives after ``epoch`` epochs (a per-step schedule: after
+        ``epoch * steps per epoch`` steps), from the config's (maybe new) lr: closed form, so nothing
+        chains from the lr a checkpoint happened to hold."""
         base = self.cfg.train.optimizer.lr
+        step = epoch * len(self.batches) if self.per_step else epoch
         self.scheduler.base_lrs = [base for _ in self.optimizer.param_groups]
-        self.scheduler.last_epoch = epoch
+        self.scheduler.last_epoch = step
         for group, factor in zip(self.optimizer.param_groups, self.scheduler.lr_lambdas):
-            group["initial_lr"], group["lr"] = base, base * factor(epoch)
+            group["initial_lr"], group["lr"] = base, base * factor(step)
         self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     @contextlib.contextmanager
