@@ -297,9 +297,9 @@ def top_losses(examples, truth: torch.Tensor, predicted: torch.Tensor, probabili
         return _loss_listing(captions, examples, title, path)
     cols = min(5, len(captions))
     rows = (len(captions) + cols - 1) // cols
-    panel = max(1.6, max(_measured_inches(line, 9) for c in captions for line in c.split("\n")) + 0.3)
+    panel = max(1.6, max(_text_inches(line, 9) for c in captions for line in c.split("\n")) + 0.3)
     side, caption, top = 1.3, 0.7, 0.45  # picture, the three caption lines above it, the title band (inches)
-    width = max(panel * cols, _measured_inches(title, 12) + 0.4)
+    width = max(panel * cols, _text_inches(title, 12) + 0.4)
     height = top + rows * (side + caption + 0.15)
     fig = plt.figure(figsize=(width, height))
     left0 = (width - panel * cols) / 2
@@ -331,7 +331,7 @@ def _example(ax, x: torch.Tensor, kind: str) -> None:
 def _loss_listing(captions: list[str], examples, title: str, path: Path) -> Path:
     """Table rows (or anything without a picture) as one line of text each."""
     lines = [c.replace("\n", ",  ") for c in captions]
-    width = max([_measured_inches(line, 9) for line in lines] + [_measured_inches(title, 12)]) + 0.8
+    width = max([_text_inches(line, 9) for line in lines] + [_text_inches(title, 12)]) + 0.8
     height = 0.7 + 0.22 * len(lines)
     fig = plt.figure(figsize=(width, height))
     for k, line in enumerate(lines):
@@ -362,7 +362,7 @@ def gradients(history: list[dict], path: Path) -> Path | None:
 def _gradient_axes(layers: list[str], units: list[str]):
     """One panel per kind (weights, activation layers), each as wide as its names need; names wider than
     their slot stand upright."""
-    label = max(_measured_inches(n, 9) for n in layers + units)
+    label = max(_text_inches(n, 9) for n in layers + units)
     upright = label > 0.35
     per = 0.22 if upright else max(0.35, label + 0.1)
     widths = [max(4.5, per * len(layers) + 1.5)] + ([max(3.5, per * len(units) + 1.5)] if units else [])

@@ -44,7 +44,7 @@ def _figure(picture: np.ndarray, title: str, wide: float = 6.0):
     """A figure sized to a mosaic's aspect (at most ``wide`` inches across) with room for its title."""
     height, width = picture.shape[:2]
     across = min(wide, max(3.5, width / 12))
-    title_w = plots._measured_inches(title.split("\n")[0], 11) + 0.4
+    title_w = plots._text_inches(title.split("\n")[0], 11) + 0.4
     fig_w = max(across, title_w)
     fig_h = min(8.0, max(1.2, across * height / width)) + 0.35 * (1 + title.count("\n"))
     fig, ax = plt.subplots(figsize=(fig_w, fig_h), layout="constrained")
@@ -175,8 +175,8 @@ def bars(names: list[str], values: np.ndarray, title: str, xlabel: str, path: Pa
     """Horizontal bars of the ``limit`` largest |values|, largest on top (contributions, importances)."""
     order = np.argsort(-np.abs(values), kind="stable")[:limit][::-1]
     labels = [_short(names[i], 40) for i in order]
-    left = max(plots._measured_inches(t, 9) for t in labels) + 0.3
-    fig, ax = plt.subplots(figsize=(left + max(4.5, plots._measured_inches(title, 11) + 0.4),
+    left = max(plots._text_inches(t, 9) for t in labels) + 0.3
+    fig, ax = plt.subplots(figsize=(left + max(4.5, plots._text_inches(title, 11) + 0.4),
                                     1.2 + 0.28 * len(order)), layout="constrained")
     ax.barh(range(len(order)), values[order], xerr=None if errors is None else errors[order],
             color=["C0" if v >= 0 else "C3" for v in values[order]])
