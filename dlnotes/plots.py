@@ -284,59 +284,53 @@ def window_forecasts(inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tens
 
 
 def top_losses(examples, truth: torch.Tensor, predicted: torch.Tensor, probability: torch.Tensor,
-               loss: torch.Tensor, classes: list[str], kind: str, total: int, path: Path) -> Path | None:
+               loss: torch.Tensor, classes: list[str], drawn_as: str | None, total: int, path: Path) -> Path | None:
     """The test examples with the highest loss (given in that order), each captioned with its true class,
-    the predicted class with its probability, and the loss: images as pictures, sequences as curves,
-    table rows as lines of text. Laid out by hand from measured caption widths, as ``misclassified``."""
+    the predicted class with its probability, and the loss: ``drawn_as`` (the input kind's) "picture" for
+    images, "curves" for sequences, None for table rows, listed as lines of text."""
     if len(truth) == 0:
         return None
     captions = [f"true {classes[int(t)]}\npredicted {classes[int(p)]} ({float(q):.2f})\nloss {float(v):.3g}"
                 for t, p, q, v in zip(truth, predicted, probability, loss)]
     title = f"test examples with the highest loss ({len(truth)} of {total})"
-    if examples is None or kind not in ("image", "sequence"):
-        return _loss_listing(captions, examples, title, path)
+    if examples is None or drawn_as is None:
+        return _loss_listing(captions, title, path)
     cols = min(5, len(captions))
     rows = (len(captions) + cols - 1) // cols
     panel = max(1.6, max(_text_inches(line, 9) for c in captions for line in c.split("\n")) + 0.3)
-    side, caption, top = 1.3, 0.7, 0.45  # picture, the three caption lines above it, the title band (inches)
     width = max(panel * cols, _text_inches(title, 12) + 0.4)
-    height = top + rows * (side + caption + 0.15)
-    fig = plt.figure(figsize=(width, height))
-    left0 = (width - panel * cols) / 2
-    for k, text in enumerate(captions):
-        r, c = divmod(k, cols)
-        bottom = height - top - (r + 1) * (side + caption + 0.15) + 0.1
-        ax = fig.add_axes(((left0 + c * panel + (panel - side) / 2) / width, bottom / height, side / width,
-                           side / height))
-        _example(ax, examples[k].float(), kind)
-        ax.set_title(text, fontsize=9, color="C3" if int(truth[k]) != int(predicted[k]) else "black")
-    fig.suptitle(title, y=1 - 0.08 / height, va="top")
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 2.2 * rows + 0.4), squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, text, x, t, p in zip(axes.flat, captions, examples, truth, predicted):
+        ax.axis("on")
+        _example(ax, x.float(), drawn_as)
+        ax.set_title(text, fontsize=9, color="C3" if int(t) != int(p) else "black")
+    fig.suptitle(title)
     return _save(fig, path)
 
 
-def _example(ax, x: torch.Tensor, kind: str) -> None:
-    """One test example in a panel: an image (min-max scaled), or a sequence's curves (at most 3 features)."""
-    if kind == "image":
+def _example(ax, x: torch.Tensor, drawn_as: str) -> None:
+    """One test example in a panel: a picture (min-max scaled), or a sequence's curves (at most 3 features)."""
+    ax.set(xticks=[], yticks=[])
+    if drawn_as == "picture":
         ax.axis("off")
         x = (x - x.min()) / (x.max() - x.min() + 1e-12)
         ax.imshow(x[0].numpy() if x.shape[0] != 3 else x.permute(1, 2, 0).numpy(), cmap="gray")
         return
-    ax.set_xticks([])
-    ax.set_yticks([])
     series = x.reshape(len(x), -1)
     for f in range(min(3, series.shape[1])):
         ax.plot(series[:, f].numpy(), lw=1)
 
 
-def _loss_listing(captions: list[str], examples, title: str, path: Path) -> Path:
-    """Table rows (or anything without a picture) as one line of text each."""
+def _loss_listing(captions: list[str], title: str, path: Path) -> Path:
+    """Table rows (or anything without a picture) as one line of text each, in one axes without a frame."""
     lines = [c.replace("\n", ",  ") for c in captions]
     width = max([_text_inches(line, 9) for line in lines] + [_text_inches(title, 12)]) + 0.8
-    height = 0.7 + 0.22 * len(lines)
-    fig = plt.figure(figsize=(width, height))
-    for k, line in enumerate(lines):
-        fig.text(0.4 / width, 1 - (0.65 + 0.22 * k) / height, line, fontsize=9, va="top")
-    fig.suptitle(title, y=1 - 0.08 / height, va="top")
+    fig, ax = plt.subplots(figsize=(width, 0.7 + 0.22 * len(lines)), layout="constrained")
+    ax.axis("off")
+    ax.text(0, 1, "\n".join(lines), fontsize=9, va="top", ha="left", transform=ax.transAxes, linespacing=1.5)
+    fig.suptitle(title)
     return _save(fig, path)
 
 

@@ -73,7 +73,7 @@ def _linear_candidate(cfg: Config, device: str | None, quiet: bool):
     status(f"quick start: training {linear.model.name} first, to compare with {cfg.model.name} ...", quiet)
     seed_everything(linear.seed)
     data = load_data(linear)
-    if data.dataset.task != "classification":  # values, not classes
+    if data.dataset.classes is None:  # values, not classes
         linear = linear_config(cfg, classification=False)
     args = model_args(linear.model.name, {}, {**data.model_inputs(), "gradient": linear.train.gradient})
     dev = resolve_device(device or linear.device)

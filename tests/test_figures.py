@@ -282,19 +282,19 @@ def test_contribution_bars_and_sequence(drawn, n):
     assert defects(fig) == []
 
 
-@pytest.mark.parametrize("kind,shape,classes,shown,long", [
-    ("image", (1, 8, 8), 1, 1, False), ("image", (1, 8, 8), 40, 25, True), ("image", (3, 16, 16), 10, 25, False),
-    ("sequence", (40, 1), 40, 25, True), ("tabular", (6,), 40, 25, True), ("tabular", (6,), 2, 3, False)])
-def test_top_losses_for_1_to_40_classes(drawn, kind, shape, classes, shown, long):
+@pytest.mark.parametrize("drawn_as,shape,classes,shown,long", [
+    ("picture", (1, 8, 8), 1, 1, False), ("picture", (1, 8, 8), 40, 25, True), ("picture", (3, 16, 16), 10, 25, False),
+    ("curves", (40, 1), 40, 25, True), (None, (6,), 40, 25, True), (None, (6,), 2, 3, False)])
+def test_top_losses_for_1_to_40_classes(drawn, drawn_as, shape, classes, shown, long):
     g = torch.Generator().manual_seed(0)
     names = _names(classes, long)
     truth = torch.arange(shown) % classes
     pred = (truth + 1) % classes
     fig = drawn(plots.top_losses, torch.rand(shown, *shape, generator=g), truth, pred, torch.rand(shown, generator=g),
-                torch.rand(shown, generator=g) * 5, names, kind, 500)
+                torch.rand(shown, generator=g) * 5, names, drawn_as, 500)
     assert defects(fig) == []
     assert fig._suptitle.get_text() == f"test examples with the highest loss ({shown} of 500)"
-    if kind != "tabular":
+    if drawn_as is not None:
         assert fig.axes[0].get_title().startswith(f"true {names[0]}\npredicted {names[1 % classes]} (")
 
 

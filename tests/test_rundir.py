@@ -302,6 +302,8 @@ def test_a_changed_dataset_is_refused_before_anything_is_written(finished):
     meta = json.loads((out / "meta.json").read_text())
     meta["dataset"]["input_shape"] = [31]  # as if the data had changed under the run
     meta["model"]["args"]["in_features"] = 31
+    for key in ("x_mean", "x_std"):  # a consistent meta.json: one statistic per feature
+        meta["preprocess"][key] = meta["preprocess"][key] + [1.0]
     (out / "meta.json").write_text(json.dumps(meta))
     before = snapshot(out)
     with pytest.raises(UserError, match=r"model.args was .* and is now"):

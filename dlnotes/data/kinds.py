@@ -20,6 +20,7 @@ from dlnotes.errors import UserError
 class InputKind:
     name = ""
     image = False  # spatial (N, C, H, W): channels_last, conv arithmetic checks, pictures of mistakes
+    drawn_as: str | None = None  # how one example is drawn in a figure: "picture", "curves", or as text
     dtype = torch.float32
 
     def model_inputs(self, ds) -> dict[str, int]:
@@ -45,7 +46,7 @@ class InputKind:
 
 
 class Images(InputKind):
-    name, image = "image", True
+    name, image, drawn_as = "image", True, "picture"
 
     def model_inputs(self, ds) -> dict[str, int]:
         c, h, w = ds.input_shape
@@ -130,7 +131,7 @@ class Tables(InputKind):
 
 
 class Sequences(InputKind):
-    name = "sequence"
+    name, drawn_as = "sequence", "curves"
 
     def model_inputs(self, ds) -> dict[str, int]:
         t, f = ds.input_shape[0], ds.input_shape[-1]

@@ -251,7 +251,7 @@ def read_input(path, pre: dict[str, Any]) -> tuple[list[str], torch.Tensor]:
                           hint=f"the run reads its tables as {encoding} (data.encoding); save the file in it")
     lacking = [c for c in transform.types if c not in frame.columns]
     if lacking:
-        raise UserError(f"--input: '{path}' lacks the column(s) {', '.join(map(q, lacking))}; the model was "
+        raise UserError(f"--input: '{path}' lacks the feature column(s) {', '.join(map(q, lacking))}; the model was "
                         f"trained on: {', '.join(map(q, transform.types))}")
     x = transform.transform(frame, f"'{path}'", warn=True)
     return [str(i) for i in range(len(x))], torch.from_numpy(x)

@@ -108,13 +108,7 @@ class Trainer:
                                world=world, channels_last=t.channels_last, report=not self.quiet)
         self.threads = threads or Threads.for_training(  # dlnotes/engine/threads.py; update() every epoch
             t.threads, self.model, data.train.x, cfg.data.batch_size // world, device)
-        self.scheduler = build_scheduler(cfg, self.optimizer, len(self.batches))
-        self.per_step = isinstance(self.scheduler, PerStep)  # stepped after every batch (onecycle, warmup)
-        self.step_lr = None  # the lr of the last optimizer step
-        self.plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-        if self.plateau and data.val is None:
-            raise UserError("train.scheduler: 'plateau' lowers the lr when the validation loss stops improving "
-                            "and needs a validation split; set data.val_fraction > 0")
+        self._schedule(cfg, data)
         self.tracker = GradientTracker(unwrap(self.model)) if t.track_gradients else None  # per-layer statistics
         self.forward = self.model
         if t.compile:
@@ -131,6 +125,16 @@ class Trainer:
         self._pending = None  # a finished epoch not yet on disk (see SAVE_EVERY_S)
 
     # -- hooks ------------------------------------------------------------------------------------
+
+    def _schedule(self, cfg, data: Prepared) -> None:
+        """The lr schedule: stepped after every batch (onecycle, warmup_cosine) or every epoch."""
+        self.scheduler = build_scheduler(cfg, self.optimizer, len(self.batches))
+        self.per_step = isinstance(self.scheduler, PerStep)
+        self.step_lr = None  # the lr of the last optimizer step
+        self.plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if self.plateau and data.val is None:
+            raise UserError("train.scheduler: 'plateau' lowers the lr when the validation loss stops improving "
+                            "and needs a validation split; set data.val_fraction > 0")
     def autocast(self):
         amp = self.cfg.train.amp
         if amp == "none":

@@ -72,7 +72,7 @@ def read(meta: dict[str, Any], inputs) -> tuple[list[str], dict[str, np.ndarray]
     types = columns(meta)
     lacking = [c for c in types if c not in rows.columns]
     if lacking:
-        raise UserError(f"--input: {where} lacks the column(s) {', '.join(lacking)}; the model was trained on: "
+        raise UserError(f"--input: {where} lacks the feature column(s) {', '.join(lacking)}; the model was trained on: "
                         f"{', '.join(types)}")
     if len(rows) == 0:
         raise UserError(f"--input: {where} has no rows")

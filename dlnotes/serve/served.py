@@ -37,26 +37,28 @@ class Served:
     def predict(self, request: payload.PredictRequest) -> list[dict[str, Any]]:
         """One answer per input of ``request`` (see the module docstring); ``Refused`` for bad inputs."""
         options = {"steps": request.steps, "temperature": request.temperature, "seed": request.seed}
-        items = request.inputs
-        try:
-            if self.kind == "image":
-                from dlnotes.serve.images import ImageFolder
-
-                with ImageFolder(payload.images(items), [f"inputs[{i}]" for i in range(len(items))]) as folder:
-                    return self._answers(self._rows(folder, options), len(items))
-            if self.kind == "series":
-                return self._forecasts(payload.series(items), options)
-            return self._answers(self._rows(self._inputs(items), options), len(items))
+        try:  # each input kind has its wire format (dlnotes/serve/payload.py); text models read prompts
+            return getattr(self, ANSWER.get(self.kind, "_prompts"))(request.inputs, options)
         except UserError as e:  # the value itself, refused by predict's readers
             raise Refused(422, str(e).replace("--input", "inputs")) from None
 
-    def _inputs(self, items: list[Any]):
-        ds = self.run.meta["dataset"]
-        if self.kind == "tabular":
-            return payload.rows(items, [c["name"] for c in self.info["input"]["columns"]], ds.get("target_name"))
-        if self.kind == "sequence":
-            return payload.sequences(items, self.info["input"]["steps"], self.info["input"]["features"])
-        return payload.prompts(items)
+    def _images(self, items: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        from dlnotes.serve.images import ImageFolder
+
+        with ImageFolder(payload.images(items), [f"inputs[{i}]" for i in range(len(items))]) as folder:
+            return self._answers(self._rows(folder, options), len(items))
+
+    def _table(self, items: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        columns = [c["name"] for c in self.info["input"]["columns"]]
+        rows = payload.rows(items, columns, self.run.meta["dataset"].get("target_name"))
+        return self._answers(self._rows(rows, options), len(items))
+
+    def _sequences(self, items: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        sequences = payload.sequences(items, self.info["input"]["steps"], self.info["input"]["features"])
+        return self._answers(self._rows(sequences, options), len(items))
+
+    def _prompts(self, items: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._answers(self._rows(payload.prompts(items), options), len(items))
 
     def _rows(self, inputs, options: dict[str, Any]) -> list[dict[str, Any]]:
         with self._lock:
@@ -65,16 +67,11 @@ class Served:
     def _answers(self, rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
         if len(rows) != n:  # predict answers each input once, in order; anything else is a bug here
             raise RuntimeError(f"predict answered {len(rows)} rows for {n} inputs")
-        task = self.run.meta["dataset"]["task"]
-        if task == "classification":
-            return [{"prediction": r["prediction"], "probability": r["probability"],
-                     "probabilities": r["probabilities"]} for r in rows]
-        if task == "regression":
-            return [{"prediction": number(r["prediction"])} for r in rows]
-        return [{"prediction": r["prediction"]} for r in rows]
+        return [self.run.task.answer(r) for r in rows]
 
-    def _forecasts(self, series: list[list[Any]], options: dict[str, Any]) -> list[dict[str, Any]]:
+    def _forecasts(self, items: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
         """Series of one length go to predict together (a batch is one array); several lengths, one call each."""
+        series = payload.series(items)
         lengths = sorted({len(s) for s in series})
         answers: list[dict[str, Any] | None] = [None] * len(series)
         for length in lengths:
@@ -89,10 +86,7 @@ class Served:
         return answers  # type: ignore[return-value]
 
 
-def number(text: str) -> float | list[float]:
-    """A value ``dlnotes predict`` wrote ("3.14159", or "1.5;2" for several targets) as JSON numbers."""
-    parts = [float(p) for p in str(text).split(";")]
-    return parts[0] if len(parts) == 1 else parts
+ANSWER = {"image": "_images", "series": "_forecasts", "tabular": "_table", "sequence": "_sequences"}
 
 
 def load_runs(paths: list[Path], device: str | None = None) -> dict[str, Served]:

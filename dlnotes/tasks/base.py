@@ -78,6 +78,10 @@ class Task:
     column_types: tuple[str, ...] = ("number",)  # the data.columns types that agree with this task's target
 
     # -- data and model -------------------------------------------------------------------------
+
+    def answer(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A served prediction (``dlnotes serve``'s JSON) from one row ``Run.predict`` answered."""
+        return {"prediction": row["prediction"]}
     def model_outputs(self, ds) -> dict[str, int]:
         """Model constructor arguments that follow from the targets (``num_classes``, ``horizon``...)."""
         return {"num_classes": 0}

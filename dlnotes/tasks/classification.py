@@ -16,6 +16,10 @@ class Classification(Task):
     stratify = True
     losses, model_keys, column_types = ("cross_entropy", "bce"), ("num_classes",), ("category", "boolean")
 
+
+    def answer(self, row):
+        """The class, its probability and every class's."""
+        return {k: row[k] for k in ("prediction", "probability", "probabilities")}
     def describe(self, ds):
         classes = [str(c) for c in ds.classes or []]
         shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
@@ -69,7 +73,7 @@ class Classification(Task):
         top = top_losses(report.outputs, report.test.y, 25, report.spec.threshold)
         examples = report.test.x[top.index] if torch.is_tensor(report.test.x) else None  # not for a streamed folder
         paths.append(plots.top_losses(examples, top.truth, top.predicted, top.probability, top.loss, classes,
-                                      report.spec.kind.name, len(report.test.y), out / "top_losses.png"))
+                                      report.spec.kind.drawn_as, len(report.test.y), out / "top_losses.png"))
         return [p for p in paths if p is not None]
 
     def interpret(self, metrics, classes):

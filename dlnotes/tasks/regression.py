@@ -15,6 +15,11 @@ class Regression(Task):
     shown = ("r2", "mse", "mae", "loss")  # the summary adds rmse after mse
     r2 = True  # the coefficient of determination is reported
 
+
+    def answer(self, row):
+        """The predicted values as JSON numbers (predict writes "3.14159", or "1.5;2" for several targets)."""
+        parts = [float(p) for p in str(row["prediction"]).split(";")]
+        return {"prediction": parts[0] if len(parts) == 1 else parts}
     def versus(self, metrics):
         """`` (baseline 'training mean': r2=0.0000)``: named as a baseline, so that it is not read as the mean."""
         found = [b for b in (metrics.get("baseline"), metrics.get("seasonal_baseline")) if b and self.metric in b]
