@@ -47,6 +47,7 @@ def _even_split_config(write_config):
     raise AssertionError("no even split found")
 
 
+@pytest.mark.slow  # two processes under torchrun: test_torchrun_two_processes_train_lenet_digits runs by default
 def test_two_processes_reach_the_weights_of_one_with_sgd(cli, tmp_path, write_config):
     path = _even_split_config(write_config)
     single, double = tmp_path / "one", tmp_path / "two"

@@ -39,6 +39,7 @@ def copy_of(run, to):
     return shutil.copytree(run, to)
 
 
+@pytest.mark.slow  # the same bytes after a resume: in process by test_rundir's kill points and test_schedules
 def test_two_plus_two_epochs_equal_four(cli, tmp_path):
     assert train(cli, tmp_path / "a", "train.epochs=2").returncode == 0
     r = cli("train", "--resume", tmp_path / "a", "train.epochs=4", "-q")
@@ -113,7 +114,8 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]  # no temp file left
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130),
+                                       pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)])
 def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli, root):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "dlnotes", "train", "--config", "configs/lenet_digits.yaml",
