@@ -159,7 +159,7 @@ def test_predict_reads_images_as_files_pil_images_arrays_and_tensors(moved_runs)
 
 @pytest.mark.parametrize("kind, given, message", [
     ("csv", 3.5, "a table model reads a CSV file"),
-    ("csv", {"island": ["Biscoe"]}, "lacks the column"),
+    ("csv", {"island": ["Biscoe"]}, "lacks the feature column"),
     ("series", ["a", "b"], "give numbers"),
     ("series", [1.0, 2.0], "too short"),
 ])

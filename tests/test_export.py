@@ -250,7 +250,7 @@ def test_contract_names_every_input_and_output(runs, onnx_files):
 
 def test_prepare_refuses_a_lacking_column_and_a_bad_meta(runs):
     run, raw = runs["table"]
-    with pytest.raises(UserError, match="lacks the column"):
+    with pytest.raises(UserError, match="lacks the feature column"):
         inputs.prepare(run.meta, pd.read_csv(raw).drop(columns=["island"]))
     with pytest.raises(UserError, match="meta.json"):
         inputs.prepare({"model": "mlp"}, raw)

@@ -27,9 +27,9 @@ def test_classification_and_regression_runs_write_figures_and_are_listed(cli, tm
     assert r.returncode == 0 and (runs / "lenet/plots/confusion_matrix.png").is_file()
 
 
-def test_gradient_descent_path_is_drawn_on_the_loss_surface(cli, tmp_path):
+def test_gradient_descent_path_is_drawn_on_the_loss_surface(tmp_path, in_process):
     out = tmp_path / "gd"
-    r = cli("train", "--config", "configs/linreg_synthetic_gd.yaml", "--out", out, "-q", "train.epochs=40")
+    r = in_process("train", "--config", "configs/linreg_synthetic_gd.yaml", "--out", out, "-q", "train.epochs=40")
     assert r.returncode == 0, r.stderr
     header, *rows = (out / "history.csv").read_text().strip().splitlines()
     assert header.split(",")[-2:] == ["w", "b"] or {"w", "b"} <= set(header.split(","))

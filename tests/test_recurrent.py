@@ -152,22 +152,22 @@ def test_text_dataset_vocab_and_shifted_targets(tmp_path):
     ({"data.path": "missing.txt"}, "not found"),
     ({"data.seq_len": 500}, "windows"),
 ])
-def test_text_dataset_errors(cli, write_config, tmp_path, setup, message):
+def test_text_dataset_errors(write_config, tmp_path, setup, message, in_process):
     path = tmp_path / "t.txt"
     path.write_text("hello world " * 20)
     cfg = {"name": "t", "data": {"name": "text", "path": str(path)}, "model": {"name": "gru"}}
     for key, value in setup.items():
         cfg["data"][key.split(".")[1]] = str(tmp_path / value) if key == "data.path" else value
-    r = cli("train", "--config", write_config(cfg), "--out", tmp_path / "run")
+    r = in_process("train", "--config", write_config(cfg), "--out", tmp_path / "run")
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
 
 
-def test_text_dataset_refuses_binary_file(cli, write_config, tmp_path):
+def test_text_dataset_refuses_binary_file(write_config, tmp_path, in_process):
     path = tmp_path / "t.bin"
     path.write_bytes(bytes(range(256)) * 4)
     cfg = {"name": "t", "data": {"name": "text", "path": str(path)}, "model": {"name": "gru"}}
-    r = cli("train", "--config", write_config(cfg), "--out", tmp_path / "run")
+    r = in_process("train", "--config", write_config(cfg), "--out", tmp_path / "run")
     assert r.returncode == 2 and "UTF-8" in r.stderr
 
 
@@ -242,24 +242,24 @@ def test_predict_refuses_pickled_npy(sine_run, cli, tmp_path):
     assert r.returncode == 2 and "object" in r.stderr
 
 
-def test_sequence_classifier_trains_and_predicts_rows(cli, tmp_path, write_config):
+def test_sequence_classifier_trains_and_predicts_rows(tmp_path, write_config, in_process):
     cfg = {"name": "rows", "seed": 0, "data": {"name": "digits_rows", "batch_size": 64},
            "model": {"name": "gru", "hidden_size": 32, "impl": "scratch"},
            "train": {"epochs": 3, "optimizer": {"name": "adam", "lr": 0.01}}}
     out = tmp_path / "run"
-    r = cli("train", "--config", write_config(cfg), "--out", out, "--quiet")
+    r = in_process("train", "--config", write_config(cfg), "--out", out, "--quiet")
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "metrics.json").read_text())["accuracy"] > 0.6
     from sklearn.datasets import load_digits
 
     d = load_digits()
     np.save(tmp_path / "digits.npy", (d.images[:20] / 16.0).astype(np.float32))  # (20, 8, 8) raw rows
-    r = cli("predict", "--run", out, "--input", tmp_path / "digits.npy")
+    r = in_process("predict", "--run", out, "--input", tmp_path / "digits.npy")
     assert r.returncode == 0, r.stderr
     preds = [line.split(",")[1] for line in r.stdout.strip().splitlines()[1:]]
     assert len(preds) == 20 and sum(p == str(t) for p, t in zip(preds, d.target[:20])) >= 12
     np.save(tmp_path / "short.npy", np.zeros((2, 7, 8), dtype=np.float32))
-    r = cli("predict", "--run", out, "--input", tmp_path / "short.npy")
+    r = in_process("predict", "--run", out, "--input", tmp_path / "short.npy")
     assert r.returncode == 2 and "(8, 8)" in r.stderr
 
 

@@ -157,11 +157,11 @@ def test_logistic_regression_matches_sklearn_and_predict_agrees(tmp_path, cli):
     ("", None, "is empty"),
     ("a,y\n", None, "no data rows"),
 ])
-def test_csv_errors_are_clear(tmp_path, cli, write_config, content, key, message):
+def test_csv_errors_are_clear(tmp_path, write_config, content, key, message, in_process):
     p = tmp_path / "d.csv"
     p.write_text(content)
     cfg = write_config({"data": {"name": "csv", "path": str(p), "target": "y"}, "model": {"name": "linear_regression"}})
-    r = cli("train", "--config", cfg, "--out", tmp_path / "out")
+    r = in_process("train", "--config", cfg, "--out", tmp_path / "out")
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
 
