@@ -39,8 +39,8 @@ def test_mnist_reads_gzipped_idx(mnist_root):
     assert d.train.y.tolist()[:10] == list(range(10))
 
 
-def test_lenet_mnist_trains_from_idx_files(mnist_root, tmp_path, cli):
-    r = cli("train", "--config", "configs/lenet_mnist.yaml", "--out", tmp_path / "run", "-q",
+def test_lenet_mnist_trains_from_idx_files(mnist_root, tmp_path, cli, in_process):
+    r = in_process("train", "--config", "configs/lenet_mnist.yaml", "--out", tmp_path / "run", "-q",
             f"data.root={mnist_root}", "train.epochs=15", "data.batch_size=16", "data.val_fraction=0")
     assert r.returncode == 0, r.stderr
     assert "accuracy=1.0000" in r.stdout

@@ -5,7 +5,7 @@ import json
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_classification_and_regression_runs_write_figures_and_are_listed(cli, tmp_path):
+def test_classification_and_regression_runs_write_figures_and_are_listed(tmp_path, in_process):
     runs = tmp_path / "runs"
     import dlnotes
 
@@ -16,14 +16,14 @@ def test_classification_and_regression_runs_write_figures_and_are_listed(cli, tm
     names = {p.name for p in pngs}
     assert {"learning_curves.png", "confusion_matrix.png", "top_losses.png", "loss_surface.png", "fit.png"} <= names
     assert all(p.read_bytes()[:8] == PNG and p.stat().st_size > 5000 for p in pngs)
-    r = cli("runs", runs, "--json")
+    r = in_process("runs", runs, "--json")
     rows = json.loads(r.stdout)
     assert {row["run"] for row in rows} == {"lenet", "grid"}
-    table = cli("runs", runs, "--sort", "accuracy").stdout.splitlines()  # one table per task/model/dataset
+    table = in_process("runs", runs, "--sort", "accuracy").stdout.splitlines()  # one table per task/model/dataset
     assert table[0] == "classification: lenet on digits (1 run)" and table[2].startswith("lenet")
     assert "regression: linear_regression on synthetic_linear (1 run)" in table
     (runs / "lenet/plots/confusion_matrix.png").unlink()
-    r = cli("plot", "--run", runs / "lenet")
+    r = in_process("plot", "--run", runs / "lenet")
     assert r.returncode == 0 and (runs / "lenet/plots/confusion_matrix.png").is_file()
 
 
