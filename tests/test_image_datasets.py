@@ -46,8 +46,8 @@ def test_lenet_mnist_trains_from_idx_files(mnist_root, tmp_path, cli, in_process
     assert "accuracy=1.0000" in r.stdout
 
 
-def test_missing_idx_names_the_file_and_the_flag(tmp_path, cli):
-    r = cli("train", "--config", "configs/lenet_mnist.yaml", "--out", tmp_path / "run", f"data.root={tmp_path}")
+def test_missing_idx_names_the_file_and_the_flag(tmp_path, cli, in_process):
+    r = in_process("train", "--config", "configs/lenet_mnist.yaml", "--out", tmp_path / "run", f"data.root={tmp_path}")
     assert r.returncode == 2
     assert "train-images-idx3-ubyte" in r.stderr and "data.download: true" in r.stderr
     assert not (tmp_path / "run").exists()

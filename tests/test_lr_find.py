@@ -84,11 +84,11 @@ def test_suggestions_on_a_curve_worked_out_by_hand():
     assert suggest(lrs, spiked, diverged=False)[0] == pytest.approx(1e-3)
 
 
-def test_cli_lr_find_json_only_on_stdout_and_never_over_a_file(cli, tmp_path, write_config, tiny_lenet):
+def test_cli_lr_find_json_only_on_stdout_and_never_over_a_file(tmp_path, write_config, tiny_lenet, in_process):
     path = write_config(tiny_lenet)
     config_bytes = path.read_bytes()
     out = tmp_path / "lr"
-    r = cli("lr-find", "--config", path, "--out", out, "--json", "--steps", "25")
+    r = in_process("lr-find", "--config", path, "--out", out, "--json", "--steps", "25")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)  # nothing else on stdout
     s = result["suggestions"]
@@ -98,12 +98,12 @@ def test_cli_lr_find_json_only_on_stdout_and_never_over_a_file(cli, tmp_path, wr
     assert (out / "lr_find.csv").read_text().splitlines()[0] == "lr,loss,smoothed_loss"
     assert path.read_bytes() == config_bytes
     png = (out / "lr_find.png").read_bytes()
-    again = cli("lr-find", "--config", path, "--out", out)
+    again = in_process("lr-find", "--config", path, "--out", out)
     assert again.returncode == 2 and "already has lr_find.png" in again.stderr
     assert (out / "lr_find.png").read_bytes() == png
     (tmp_path / "a_run").mkdir()
     (tmp_path / "a_run/config.yaml").write_text("name: x\n")
-    into_run = cli("lr-find", "--config", path, "--out", tmp_path / "a_run")
+    into_run = in_process("lr-find", "--config", path, "--out", tmp_path / "a_run")
     assert into_run.returncode == 2 and "holds a training run" in into_run.stderr
     assert [p.name for p in (tmp_path / "a_run").iterdir()] == ["config.yaml"]
 

@@ -97,15 +97,15 @@ def test_every_model_builds_runs_forward_and_backward(name):
     assert table["total_params"] == sum(p.numel() for p in model.parameters())
 
 
-def test_alexnet_paper_numbers(cli):
-    r = cli("summary", "--config", "configs/alexnet_imagenet.yaml", "--json")
+def test_alexnet_paper_numbers(cli, in_process):
+    r = in_process("summary", "--config", "configs/alexnet_imagenet.yaml", "--json")
     assert r.returncode == 0, r.stderr
     table = json.loads(r.stdout)
     assert table["total_params"] == 62_378_344
     assert any(layer["type"] == "LocalResponseNorm" for layer in table["layers"])
     maps = sorted({layer["output_shape"][-1] for layer in table["layers"] if len(layer["output_shape"]) == 3}, reverse=True)
     assert maps == [55, 27, 13, 6]
-    r = cli("summary", "--config", "configs/alexnet_imagenet.yaml", "data.image_size=32")
+    r = in_process("summary", "--config", "configs/alexnet_imagenet.yaml", "data.image_size=32")
     assert r.returncode == 2 and "features.14" in r.stderr and "too small" in r.stderr
 
 

@@ -39,14 +39,14 @@ def test_gradient_descent_path_is_drawn_on_the_loss_surface(tmp_path, in_process
     assert (out / "plots/loss_surface.png").read_bytes()[:8] == PNG
 
 
-def test_plot_activations_without_a_run(cli, tmp_path):
-    r = cli("plot", "--activations", "--output", tmp_path / "act.png")
+def test_plot_activations_without_a_run(tmp_path, in_process):
+    r = in_process("plot", "--activations", "--output", tmp_path / "act.png")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "act.png").read_bytes()[:8] == PNG
-    assert cli("plot").returncode == 2
+    assert in_process("plot").returncode == 2
 
 
-def test_tensorboard_scalars(tmp_path, write_config, cli, tiny_lenet):
+def test_tensorboard_scalars(tmp_path, write_config, tiny_lenet, in_process):
     import pytest
 
     pytest.importorskip("tensorboard")
@@ -54,7 +54,7 @@ def test_tensorboard_scalars(tmp_path, write_config, cli, tiny_lenet):
 
     cfg = {**tiny_lenet, "train": {**tiny_lenet["train"], "tensorboard": True}}
     out = tmp_path / "run"
-    r = cli("train", "--config", write_config(cfg), "--out", out, "-q")
+    r = in_process("train", "--config", write_config(cfg), "--out", out, "-q")
     assert r.returncode == 0, r.stderr
     acc = EventAccumulator(str(out / "tensorboard"))
     acc.Reload()

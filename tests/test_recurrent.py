@@ -199,14 +199,14 @@ def test_forecasting_run_writes_mse_and_eval_reproduces_it(sine_run, cli):
     assert (sine_run.path / "plots").is_dir()
 
 
-def test_predict_forecast_from_csv_and_npy_with_rollout(sine_run, cli, tmp_path):
+def test_predict_forecast_from_csv_and_npy_with_rollout(sine_run, tmp_path, in_process):
     t = np.arange(30, dtype=np.float32)
     wave = np.sin(2 * np.pi * t / 20)
     np.save(tmp_path / "wave.npy", wave)
     (tmp_path / "wave.csv").write_text("value\n" + "".join(f"{v}\n" for v in wave))
     outs = []
     for name in ("wave.npy", "wave.csv"):
-        r = cli("predict", "--run", sine_run.path, "--input", tmp_path / name, "--steps", 4)
+        r = in_process("predict", "--run", sine_run.path, "--input", tmp_path / name, "--steps", 4)
         assert r.returncode == 0, r.stderr
         lines = r.stdout.strip().splitlines()
         assert lines[0] == "input,step,prediction" and len(lines) == 5
@@ -228,17 +228,17 @@ def test_predict_forecast_from_csv_and_npy_with_rollout(sine_run, cli, tmp_path)
     ("value\n1\n2\n3\n", "too short"),
     ("value\n1\nx\n" + "1\n" * 30, "not a number"),
 ])
-def test_predict_refuses_bad_sequences(sine_run, cli, tmp_path, content, message):
+def test_predict_refuses_bad_sequences(sine_run, tmp_path, content, message, in_process):
     path = tmp_path / "bad.csv"
     path.write_text(content)
-    r = cli("predict", "--run", sine_run.path, "--input", path)
+    r = in_process("predict", "--run", sine_run.path, "--input", path)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
-def test_predict_refuses_pickled_npy(sine_run, cli, tmp_path):
+def test_predict_refuses_pickled_npy(sine_run, tmp_path, in_process):
     path = tmp_path / "evil.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    r = cli("predict", "--run", sine_run.path, "--input", path)
+    r = in_process("predict", "--run", sine_run.path, "--input", path)
     assert r.returncode == 2 and "object" in r.stderr
 
 

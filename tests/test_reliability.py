@@ -57,7 +57,7 @@ class Evil:
 
 
 @pytest.mark.parametrize("target", ["checkpoint/state.pt", "model.safetensors"])
-def test_a_pickle_in_place_of_a_checkpoint_runs_no_code(cli, tmp_path, target, tiny_run):
+def test_a_pickle_in_place_of_a_checkpoint_runs_no_code(tmp_path, target, tiny_run, in_process):
     copy_of(tiny_run, tmp_path / "r")
     mark = tmp_path / "pwned"
     os.environ["EVIL_MARK"] = str(mark)
@@ -69,22 +69,22 @@ def test_a_pickle_in_place_of_a_checkpoint_runs_no_code(cli, tmp_path, target, t
     (tmp_path / "r/checkpoint/manifest.json").write_text(json.dumps(manifest))
     cmd = ("eval", "--run", tmp_path / "r") if target == "model.safetensors" else \
         ("train", "--resume", tmp_path / "r", "train.epochs=2", "-q")
-    r = cli(*cmd)
+    r = in_process(*cmd)
     assert r.returncode == 2, r.stderr
     assert "not a valid" in r.stderr and "Traceback" not in r.stderr
     assert not mark.exists()
 
 
-def test_changed_weights_fail_the_sha256_check(cli, tmp_path, tiny_run):
+def test_changed_weights_fail_the_sha256_check(tmp_path, tiny_run, in_process):
     copy_of(tiny_run, tmp_path / "r")
     w = tmp_path / "r/model.safetensors"
     data = bytearray(w.read_bytes())
     data[-1] ^= 0xFF
     w.write_bytes(bytes(data))
-    r = cli("eval", "--run", tmp_path / "r")
+    r = in_process("eval", "--run", tmp_path / "r")
     assert r.returncode == 2 and "sha256" in r.stderr
     w.write_bytes(bytes(data[: len(data) // 2]))
-    r = cli("eval", "--run", tmp_path / "r")
+    r = in_process("eval", "--run", tmp_path / "r")
     assert r.returncode == 2
 
 
@@ -156,12 +156,12 @@ BAD = [
 
 
 @pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a[:3]) + " " + a[-1] for a, _ in BAD])
-def test_bad_inputs_exit_2_with_one_line(cli, tmp_path, write_config, args, message):
+def test_bad_inputs_exit_2_with_one_line(tmp_path, write_config, args, message, in_process):
     cfg = write_config({"data": {"name": "digits"}, "model": {"name": "lenet"}})
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: [unclosed\n")
     args = [a.replace("{cfg}", str(cfg)).replace("{bad}", str(bad)).replace("{tmp}", str(tmp_path)) for a in args]
-    r = cli(*args, "--out", tmp_path / "o") if args[0] == "train" else cli(*args)
+    r = in_process(*args, "--out", tmp_path / "o") if args[0] == "train" else in_process(*args)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) <= 2
@@ -173,8 +173,8 @@ def test_bad_inputs_exit_2_with_one_line(cli, tmp_path, write_config, args, mess
     (lambda d: (d / "empty").mkdir() or d / "empty", "no image files"),
     (lambda d: (d / "fake.png").write_text("hello") and d / "fake.png", "not a readable image"),
 ])
-def test_bad_predict_inputs(cli, tiny_run, tmp_path, make, message):
-    r = cli("predict", "--run", tiny_run, "--input", make(tmp_path))
+def test_bad_predict_inputs(tiny_run, tmp_path, make, message, in_process):
+    r = in_process("predict", "--run", tiny_run, "--input", make(tmp_path))
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 

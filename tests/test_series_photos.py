@@ -194,14 +194,14 @@ def test_predict_rollout_inverts_the_diff_by_hand(series_run, tmp_path):
     assert got[1] == pytest.approx(tail[-1] + float(d1) + float(d2), rel=1e-5)
 
 
-def test_predict_figure_goes_only_where_asked(series_run, cli, tmp_path):
+def test_predict_figure_goes_only_where_asked(series_run, tmp_path, in_process):
     run, v = series_run
     (tmp_path / "hist.csv").write_text("".join(f"{x}\n" for x in v[-30:]))
-    r = cli("predict", "--run", run.path, "--input", tmp_path / "hist.csv", "--steps", 5,
+    r = in_process("predict", "--run", run.path, "--input", tmp_path / "hist.csv", "--steps", 5,
             "--output", tmp_path / "out.csv")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hist.csv", "out.csv"]  # no figure unless asked
-    r = cli("predict", "--run", run.path, "--input", tmp_path / "hist.csv", "--steps", 5,
+    r = in_process("predict", "--run", run.path, "--input", tmp_path / "hist.csv", "--steps", 5,
             "--figure", tmp_path / "f.png")
     assert r.returncode == 0, r.stderr
     figure = tmp_path / "f.png"

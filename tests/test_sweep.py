@@ -96,15 +96,15 @@ def test_sqlite_is_refused_for_several_workers_and_bad_storages_are_named(tmp_pa
         storage("redis://localhost", workers=1)
 
 
-def test_cli_bad_space_exits_2_before_any_trial(cli, tmp_path, write_config):
+def test_cli_bad_space_exits_2_before_any_trial(tmp_path, write_config, in_process):
     config = write_config(TINY)
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({"parameters": {"model.activation": {"choice": ["relu", "swish"]}}}))
-    r = cli("sweep", "--config", config, "--space", space, "--out", tmp_path / "out")
+    r = in_process("sweep", "--config", config, "--space", space, "--out", tmp_path / "out")
     assert r.returncode == 2 and "space.yaml: parameters.model.activation = 'swish'" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
     space.write_text(yaml.safe_dump(SPACE, sort_keys=False))
-    r = cli("sweep", "--config", config, "--space", space, "--workers", "2", "--storage",
+    r = in_process("sweep", "--config", config, "--space", space, "--workers", "2", "--storage",
             f"sqlite:///{tmp_path}/s.db", "--out", tmp_path / "out")
     assert r.returncode == 2 and "SQLite" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

@@ -333,10 +333,10 @@ def test_missing_drop_strategy_and_encodings(tmp_path, capsys):
     assert ds.table.transform.stats["c"]["levels"] == ["è", "é"]
 
 
-def test_predict_refuses_a_float32_overflow(passenger_mlp, tmp_path, cli):
+def test_predict_refuses_a_float32_overflow(passenger_mlp, tmp_path, cli, in_process):
     header = "Pclass,Sex,Age,SibSp,Parch,Fare,Embarked\n"
     p = write(tmp_path, header + "3,male,22,1,0,7.25,S\n1,female,1e39,1,0,71.3,C\n", "big.csv")
-    r = cli("predict", "--run", passenger_mlp.path, "--input", p)
+    r = in_process("predict", "--run", passenger_mlp.path, "--input", p)
     assert r.returncode == 2 and "line 3, column 'Age': 1e+39 does not fit in float32" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     rows = Run.load(passenger_mlp.path).predict(write(tmp_path, header + "3,male,,1,0,7.25,\n", "o.csv"))
