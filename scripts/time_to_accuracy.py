@@ -44,24 +44,33 @@ def main() -> None:
     ap.add_argument("--config", required=True)
     ap.add_argument("--target", type=float, required=True, help="test accuracy to reach")
     ap.add_argument("--budgets", default="3,4,5", help="epoch budgets of the one-cycle runs")
-    ap.add_argument("--baseline", default="", help="epoch budgets of the config's own schedule [its epochs]")
+    ap.add_argument("--baseline", default=None, help="epoch budgets of the config's own schedule [its epochs]; "
+                    "'none' for no baseline rows")
     ap.add_argument("--root", default=None, help="data.root for an IDX dataset")
     ap.add_argument("--out", default=None, help="folder for the runs [a temporary one]")
-    ap.add_argument("--suggestions", default="steepest,min_div10")
+    ap.add_argument("--suggestions", default="steepest,min_div10", help="lr-find's suggestions to try as max_lr; "
+                    "'none' for none")
+    ap.add_argument("--max-lr", default="", help="more max_lr values to try, comma-separated (e.g. the config's lr)")
+    ap.add_argument("--onecycle-overrides", default="", help="more overrides for the one-cycle rows and their "
+                    "lr-find, comma-separated (e.g. data.batch_size=32)")
     args = ap.parse_args()
 
     base = [f"data.root={args.root}"] if args.root else []
-    cfg = load_config(args.config, base)
+    tuned = [o for o in args.onecycle_overrides.split(",") if o]
+    cfg = load_config(args.config, base + tuned)
     finding = lr_find(cfg, quiet=True)
     suggested = finding.as_dict()["suggestions"]
     print(f"lr-find: {', '.join(f'{k}={v:.3g}' for k, v in suggested.items())} ({finding.stopped})", file=sys.stderr)
 
-    plans = [(f"{cfg.train.scheduler.name} lr={cfg.train.optimizer.lr:g} (config)", e, [])
-             for e in ([int(b) for b in args.baseline.split(",")] if args.baseline else [cfg.train.epochs])]
-    for name in args.suggestions.split(","):
-        lr = suggested[name]
-        plans += [(f"onecycle max_lr={lr:.3g} ({name})", int(e),
-                   ["train.scheduler.name=onecycle", f"train.scheduler.max_lr={lr:.6g}"])
+    config = load_config(args.config, base)
+    budgets = [] if args.baseline == "none" else \
+        [int(b) for b in args.baseline.split(",")] if args.baseline else [config.train.epochs]
+    plans = [(f"{config.train.scheduler.name} lr={config.train.optimizer.lr:g} (config)", e, []) for e in budgets]
+    tries = [] if args.suggestions == "none" else [(name, suggested[name]) for name in args.suggestions.split(",")]
+    tries += [("given", float(v)) for v in args.max_lr.split(",") if v]
+    for name, lr in tries:
+        label = f"onecycle max_lr={lr:.3g} ({name}{', ' + ' '.join(tuned) if tuned else ''})"
+        plans += [(label, int(e), tuned + ["train.scheduler.name=onecycle", f"train.scheduler.max_lr={lr:.6g}"])
                   for e in args.budgets.split(",")]
 
     out = Path(args.out or tempfile.mkdtemp(prefix="tta-"))

@@ -313,7 +313,7 @@ def test_configs_of_the_chapter_load(cli):
 ])
 def test_chapter_targets(config, metric, low, high, tmp_path):
     # no time limit here: timings depend on the machine's other load (with two xdist workers on two cores,
-    # gru_mnist1d's 150 epochs ran past the 180 s this test used to assert); docs/benchmarks.md has them
+    # gru_mnist1d ran past the 180 s this test used to assert); docs/benchmarks.md has them
     run = train(f"configs/{config}.yaml", out=tmp_path / "run")
     assert low <= run.metrics[metric] <= high
 
