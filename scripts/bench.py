@@ -50,7 +50,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 CASES = {
     "lenet_digits": (20, ["data.augment=false", "train.scheduler.name=none", "train.optimizer.lr=0.001"]),
     "mlp_mnist1d": (150, ["train.scheduler.name=none"]),
-    "gru_mnist1d": (30, []),
+    "gru_mnist1d": (30, ["train.scheduler.name=none", "train.optimizer.lr=0.01"]),
     "logreg_mnist1d": (150, []),
 }
 TRAIN_SIZES = {"lenet_digits": 1437, "mlp_mnist1d": 4000, "gru_mnist1d": 4000, "logreg_mnist1d": 4000}
