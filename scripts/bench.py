@@ -11,8 +11,8 @@ epochs, no validation split, no augmentation or schedule) and `scripts/handwritt
 as separate whole processes, alternating which goes first, and reports the median wall time of each,
 their ratio, the training time each reports, samples/s and the test accuracy both reach. Both sides
 do the same work after training: the hand-written script saves its weights (safetensors) and draws
-the same three figures with matplotlib's defaults (learning curves, confusion matrix, misclassified
-grid for images), as dlnotes does (it also writes its small JSON/CSV files and checkpoints). Both run
+the same three figures with matplotlib's defaults (learning curves, confusion matrix, the 25
+highest-loss test examples as pictures or curves), as dlnotes does (it also writes its small JSON/CSV files and checkpoints). Both run
 with the same number of intra-op threads, OMP_NUM_THREADS=--threads (default: every CPU this process
 may use, torch's own default), so the ratio measures the framework, not the thread policy;
 `--threads auto` leaves the variable unset (dlnotes then chooses, the hand script takes torch's default).

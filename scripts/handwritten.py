@@ -8,7 +8,8 @@ slices, one .item() per epoch). With ``--out DIR`` it does the work ``dlnotes tr
 training too, so that the benchmark compares equal work: the weights to DIR/model.safetensors, and
 the same three figures drawn with matplotlib's defaults (no layout engine, default dpi), at sizes
 like dlnotes': learning curves (loss and lr per epoch), the confusion matrix with its counts and
-colour bar, and for images the grid of up to 25 misclassified test images captioned true/predicted.
+colour bar, and the 25 test examples with the highest loss (pictures for images, curves otherwise)
+captioned true/predicted/loss, as dlnotes' top_losses.png.
 Prints one JSON line: {"case", "accuracy", "train_seconds"}.
 """
 
@@ -82,7 +83,7 @@ CASES = {  # data, model, batch size, learning rate, default epochs: as the matc
 }
 
 
-def save_and_draw(out: Path, model, history: list[tuple[float, float]], xte, yte, pred, num_classes: int,
+def save_and_draw(out: Path, model, history: list[tuple[float, float]], xte, yte, pred, loss, num_classes: int,
                   image: bool) -> None:
     """The weights as safetensors and the three figures, as a user would write them with matplotlib."""
     import matplotlib
@@ -115,19 +116,23 @@ def save_and_draw(out: Path, model, history: list[tuple[float, float]], xte, yte
     fig.savefig(out / "confusion_matrix.png")
     plt.close(fig)
 
-    wrong = (pred != yte).nonzero().flatten()[:25]
-    if image and len(wrong):
-        cols = min(5, len(wrong))
-        rows = (len(wrong) + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(8, 1.9 * rows + 0.4), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
-        for ax, i in zip(axes.flat, wrong.tolist()):
+    # the 25 test examples with the highest loss, as dlnotes' top_losses.png: pictures, or curves
+    top = loss.argsort(descending=True)[:25].tolist()
+    cols = min(5, len(top))
+    rows = (len(top) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(8, 2.2 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, top):
+        if image:
             ax.imshow(xte[i, 0].cpu(), cmap="gray")
-            ax.set_title(f"true {int(yte[i])}\npredicted {int(pred[i])}", fontsize=9, color="C3")
-        fig.suptitle(f"misclassified test images ({int((pred != yte).sum())} of {len(yte)})")
-        fig.savefig(out / "misclassified.png")
-        plt.close(fig)
+        else:
+            ax.axis("on")
+            ax.plot(xte[i].reshape(-1).cpu())
+        ax.set_title(f"true {int(yte[i])}\npredicted {int(pred[i])}\nloss {float(loss[i]):.3g}", fontsize=9)
+    fig.suptitle(f"test examples with the highest loss ({len(top)} of {len(yte)})")
+    fig.savefig(out / "top_losses.png")
+    plt.close(fig)
 
 
 def main() -> None:
@@ -162,10 +167,11 @@ def main() -> None:
     seconds = time.perf_counter() - start
     model.eval()
     with torch.inference_mode():
-        pred = model(xte).argmax(1)
+        logits = model(xte)
+        pred, loss = logits.argmax(1), F.cross_entropy(logits, yte, reduction="none")
     acc = (pred == yte).float().mean().item()
     if args.out:
-        save_and_draw(args.out, model, history, xte, yte, pred, 10, xte.dim() == 4)
+        save_and_draw(args.out, model, history, xte, yte, pred, loss.cpu(), 10, xte.dim() == 4)
     print(json.dumps({"case": args.case, "accuracy": round(acc, 4), "train_seconds": round(seconds, 3)}))
 
 
