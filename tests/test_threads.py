@@ -161,3 +161,12 @@ def test_for_training_counts_the_work_unless_the_environment_fixes_the_count(pol
     readings.append(0)
     free = Threads.for_training("auto", model, x, 64, torch.device("cpu"))
     assert free.flops == 64 * 2 * 12 * 3 and free.describe()["threads"] == 1 == torch.get_num_threads()
+
+
+@pytest.mark.parametrize("readings,expected", [([0, 3, 0, 0, 0], 0), ([3, 3, 0, 3, 3], 3), ([1, 2, 1, 2, 2], 2)])
+def test_a_thread_runnable_for_a_moment_is_not_a_competitor(monkeypatch, readings, expected):
+    """The median of five readings: one blip (a shell, a kernel worker) is not a busy process, a busy
+    process missing from one reading still is."""
+    monkeypatch.setattr(threads, "_others_now", lambda proc: readings.pop(0))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert threads.other_runnable(2, gap_s=0) == expected

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -91,20 +92,32 @@ def usable_cpus() -> int:
     return cpus
 
 
-def other_runnable(cpus: int, proc: Path = Path("/proc")) -> float:
-    """Runnable threads of other processes now, scaled to ``cpus`` of the machine's online CPUs
-    (0 where /proc is missing: the rule then follows the work alone)."""
-    try:
-        running = int((proc / "loadavg").read_text().split()[3].split("/")[0])
-        own = 0
-        for task in (proc / "self" / "task").iterdir():
-            try:
-                own += (task / "stat").read_text().rpartition(")")[2].split()[0] == "R"
-            except (OSError, IndexError):  # the thread ended while we looked
-                pass
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return max(0, running - max(own, 1)) * cpus / max(cpus, os.cpu_count() or cpus)
+def other_runnable(cpus: int, proc: Path = Path("/proc"), samples: int = 5, gap_s: float = 0.004) -> float:
+    """Runnable threads of other processes, scaled to ``cpus`` of the machine's online CPUs: the median of
+    ``samples`` readings ``gap_s`` apart, so that a thread runnable for a moment (a shell, a kernel worker)
+    does not count as a process competing all epoch long while one that is really busy does (0 where /proc
+    is missing: the rule then follows the work alone)."""
+    readings = []
+    for k in range(samples):
+        if k:
+            time.sleep(gap_s)
+        try:
+            readings.append(_others_now(proc))
+        except (OSError, IndexError, ValueError):
+            return 0.0
+    return sorted(readings)[len(readings) // 2] * cpus / max(cpus, os.cpu_count() or cpus)
+
+
+def _others_now(proc: Path) -> int:
+    """One reading: the runnable threads of /proc/loadavg less our own running ones (at least one: us)."""
+    running = int((proc / "loadavg").read_text().split()[3].split("/")[0])
+    own = 0
+    for task in (proc / "self" / "task").iterdir():
+        try:
+            own += (task / "stat").read_text().rpartition(")")[2].split()[0] == "R"
+        except (OSError, IndexError):  # the thread ended while we looked
+            pass
+    return max(0, running - max(own, 1))
 
 
 def forward_flops(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> float:
