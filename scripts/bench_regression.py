@@ -92,7 +92,6 @@ def main() -> None:
                                                "optimizer": {"name": "sgd", "lr": 0.1}, "loss": "mse"})):
         run, sec = timed(lambda: train(validate({**base, "train": train_cfg}), out=tmp / solver.split()[0]))
         rows.append(("diabetes", f"dlnotes {solver}", sec, run.metrics["r2"], "r2"))
-    d = run.data
     raw = train(validate({**base, "data": {**base["data"], "standardize": False}, "train": {"solver": "lstsq"}}),
                 out=tmp / "raw").data
     sk, sec = timed(lambda: LinearRegression().fit(raw.train.x.numpy(), raw.train.y.numpy()))

@@ -125,7 +125,6 @@ def test_manual_gradients_equal_autograd(model, y):
 def test_logistic_regression_matches_sklearn_and_predict_agrees(tmp_path, cli):
     run = train("configs/logreg_breast_cancer.yaml", out=tmp_path / "lr")
     # the same split, standardised with training statistics, fitted by scikit-learn
-    data = run.data
     d = load_breast_cancer()
     raw = train(validate({"seed": 0, "data": {"name": "breast_cancer", "val_fraction": 0.0, "standardize": False},
                           "model": {"name": "logistic_regression"}, "train": {"epochs": 1}}), out=tmp_path / "raw")
