@@ -44,22 +44,11 @@ def cli():
 
 def run_in_process(*args) -> subprocess.CompletedProcess:
     """``dlnotes ARGS`` in this process, as ``run_cli`` returns it (exit code, stdout, stderr): for tests
-    about what a command does rather than how a process starts (an interpreter start and torch's import
-    cost ~3 s of CPU each)."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-    from unittest import mock
+    about what a command does rather than how a process starts (see tests/cli_in_process.py)."""
+    from cli_in_process import call
 
-    from dlnotes import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    with mock.patch.object(sys, "argv", ["dlnotes", *map(str, args)]), redirect_stdout(out), redirect_stderr(err):
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return subprocess.CompletedProcess(["dlnotes", *map(str, args)], code, out.getvalue(), err.getvalue())
+    code, out, err = call(*args)
+    return subprocess.CompletedProcess(["dlnotes", *map(str, args)], code, out, err)
 
 
 @pytest.fixture(scope="session")

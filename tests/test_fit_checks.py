@@ -7,30 +7,16 @@ Each test writes its own data files; the CLI runs in this process (``dlnotes.cli
 
 from __future__ import annotations
 
-import io
 import json
-import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 import yaml
 
-from dlnotes import cli
+from cli_in_process import call
 
 
-def call(*args) -> tuple[int, str, str]:
-    """``dlnotes ARGS`` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with mock.patch.object(sys, "argv", ["dlnotes", *map(str, args)]), redirect_stdout(out), redirect_stderr(err):
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
 
 
 def snapshot(folder: Path) -> dict:

@@ -10,22 +10,19 @@ process, each under a timeout; FIFOs are tried in-process under an alarm.
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import resource
 import struct
 import subprocess
 import sys
 import zlib
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 import yaml
 
-from dlnotes import cli
+from cli_in_process import call
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,16 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # helpers
 
 
-def call(*args) -> tuple[int, str, str]:
-    """``dlnotes ARGS`` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with mock.patch.object(sys, "argv", ["dlnotes", *map(str, args)]), redirect_stdout(out), redirect_stderr(err):
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
 
 
 def snapshot(folder: Path) -> dict:

@@ -5,21 +5,17 @@ the one-line message and that every file it was not asked to write is byte for b
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import multiprocessing
 import os
 import shutil
-import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import yaml
 
-from dlnotes import cli
+from cli_in_process import call
 
 IRIS = {"name": "iris", "seed": 0, "data": {"name": "iris", "batch_size": 32},
         "model": {"name": "logistic_regression"}, "train": {"epochs": 2, "optimizer": {"name": "sgd", "lr": 0.1}}}
@@ -27,15 +23,6 @@ SINE = {"name": "sine", "seed": 0, "data": {"name": "sine", "n_samples": 120, "s
         "model": {"name": "lstm", "hidden_size": 4}, "train": {"epochs": 1}}
 
 
-def call(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with mock.patch.object(sys, "argv", ["dlnotes", *map(str, args)]), redirect_stdout(out), redirect_stderr(err):
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:

@@ -15,18 +15,9 @@ TINY_MLP = {"name": "mlp_breast_cancer", "seed": 0,
 
 
 @pytest.fixture
-def cli():
-    """The CLI in this process (typer's runner): the table reads files only, no need for a fresh interpreter."""
-    from types import SimpleNamespace
-
-    from typer.testing import CliRunner
-
-    from dlnotes.cli import app
-
-    def run(*args):
-        r = CliRunner().invoke(app, [str(a) for a in args])
-        return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
-    return run
+def cli(in_process):
+    """The CLI in this process: the table reads files only, no need for a fresh interpreter."""
+    return in_process
 
 
 @pytest.fixture(scope="module")
