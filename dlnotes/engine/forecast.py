@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from dlnotes.errors import UserError
+from dlnotes.inputs.text import ids as prompt_ids  # the prompt checked as the exported graph's inputs are
 
 
 @torch.inference_mode()
@@ -40,16 +40,9 @@ def forecast(model, s: torch.Tensor, anchor: torch.Tensor, steps: int, pre: dict
 def generate(model, prompt: str, vocab: list[str], steps: int, device, temperature: float = 0.8,
              seed: int = 0) -> str:
     """Continues ``prompt`` by ``steps`` characters, sampling softmax(logits / temperature) (0: greedy)."""
-    index = {c: i for i, c in enumerate(vocab)}
-    unknown = sorted({c for c in prompt if c not in index})
-    if unknown:
-        raise UserError(f"--input: the characters {''.join(repr(c) for c in unknown)} never occur in the "
-                        f"training text; the model knows {len(vocab)} characters")
-    if not prompt:
-        raise UserError("--input: give a prompt of at least one character to continue")
     model.eval()
     g = torch.Generator(device="cpu").manual_seed(seed)
-    ids = torch.tensor([[index[c] for c in prompt]], device=device)
+    ids = torch.tensor([prompt_ids(prompt, vocab)], device=device)
     out = []
     for _ in range(steps):  # the whole context each step: simple, and fast enough at character scale
         logits = model(ids[:, -512:])[0, -1].float().cpu()
