@@ -15,10 +15,10 @@ import resource
 import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
+from bad_files import png_header_only
 import pytest
 import yaml
 
@@ -71,16 +71,6 @@ def write_idx(path: Path, data: np.ndarray, magic_type: int = 0x08, dims: list[i
         path.write_bytes(gzip.compress(raw))
     else:
         path.write_bytes(raw)
-    return path
-
-
-def png_header_only(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header announces ``width`` x ``height`` pixels (a decompression bomb's header)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
     return path
 
 

@@ -5,10 +5,8 @@ computation (alpha over white, 16-bit scaling) or the in-memory path against the
 """
 
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import yaml
 from PIL import Image
 
 import dlnotes
+from bad_files import png_header_only
 from dlnotes.config import validate
 from dlnotes.data.pixels import MAX_PIXELS, read_pixels
 from dlnotes.collect import load_data
@@ -28,16 +27,6 @@ from dlnotes.errors import UserError
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 16, 3), dtype=np.uint8)
 GREY = RGB[..., 0]
-
-
-def bomb_png(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header announces width x height pixels, with almost no data behind it."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
-    return path
 
 
 def zoo(folder: Path) -> dict[str, np.ndarray]:
@@ -105,10 +94,10 @@ def test_whole_number_floats_are_read_as_8_and_16_bit_values(tmp_path):
 def test_the_pixel_count_is_checked_from_the_header_before_decoding(tmp_path):
     """The bomb's data is 64 bytes: decoding it would fail as truncated, so the pixel-count message proves
     the header was checked first. Arrays are held to the same limit."""
-    bomb_png(tmp_path / "bomb.png", 30000, 30000)
+    png_header_only(tmp_path / "bomb.png", 30000, 30000)
     with pytest.raises(UserError, match=r"^'.*bomb\.png' has more than 64,000,000 pixels"):
         read_pixels(tmp_path / "bomb.png", 3)
-    bomb_png(tmp_path / "ok.png", 8, 8)  # the same file at a small size: decoding is what fails there
+    png_header_only(tmp_path / "ok.png", 8, 8)  # the same file at a small size: decoding is what fails there
     with pytest.raises(UserError, match="not a readable image"):
         read_pixels(tmp_path / "ok.png", 3)
     with pytest.raises(UserError, match="more than"):
@@ -164,7 +153,7 @@ def test_streamed_and_in_memory_folders_give_the_same_pixels(tmp_path, channels)
 
 def test_a_bad_image_in_a_worker_is_one_line_and_exit_2(tmp_path, cli):
     folder_of_kinds(tmp_path / "f")
-    bomb_png(tmp_path / "f" / "b" / "bomb.png", 30000, 30000)
+    png_header_only(tmp_path / "f" / "b" / "bomb.png", 30000, 30000)
     cfg = {"name": "w", "data": {"name": "image_folder", "root": str(tmp_path / "f"), "image_size": 8,
                                  "stream": True, "workers": 1, "standardize": False, "val_fraction": 0},
            "model": {"name": "mlp", "hidden_sizes": [4]}, "train": {"epochs": 1}}
