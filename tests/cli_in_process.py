@@ -23,3 +23,12 @@ def call(*args) -> tuple[int, str, str]:
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     return code, out.getvalue(), err.getvalue()
+
+
+def one_line_error(code: int, err: str, *culprits: str) -> str:
+    """Asserts exit 2 and one ``error:`` line naming every culprit (case-sensitive); returns the line."""
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    for c in culprits:
+        assert c in lines[0], f"{c!r} not in {lines[0]}"
+    return lines[0]

@@ -12,19 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from cli_in_process import call
+from cli_in_process import call, one_line_error
 from dlnotes.config import validate
 from dlnotes.errors import UserError
-
-
-
-
-def one_line_error(code: int, err: str, *culprits: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
-    for c in culprits:
-        assert c in lines[0], f"{c!r} not in {lines[0]}"
-    return lines[0]
 
 
 def wave(n: int, seed: int = 0) -> np.ndarray:

@@ -14,17 +14,7 @@ import pytest
 import torch
 import yaml
 
-from cli_in_process import call
-
-
-
-
-def one_line_error(code: int, err: str, *culprits: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
-    for c in culprits:
-        assert c in lines[0], f"{c!r} not in {lines[0]}"
-    return lines[0]
+from cli_in_process import call, one_line_error
 
 
 def table_csv(path: Path, n: int = 90, seed: int = 0) -> Path:
