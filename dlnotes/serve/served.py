@@ -38,7 +38,7 @@ class Served:
         """One answer per input of ``request`` (see the module docstring); ``Refused`` for bad inputs."""
         options = {"steps": request.steps, "temperature": request.temperature, "seed": request.seed}
         try:  # each input kind has its wire format (dlnotes/serve/payload.py); text models read prompts
-            return getattr(self, ANSWER.get(self.kind, "_prompts"))(request.inputs, options)
+            return ANSWER.get(self.kind, Served._prompts)(self, request.inputs, options)
         except UserError as e:  # the value itself, refused by predict's readers
             raise Refused(422, str(e).replace("--input", "inputs")) from None
 
@@ -86,7 +86,8 @@ class Served:
         return answers  # type: ignore[return-value]
 
 
-ANSWER = {"image": "_images", "series": "_forecasts", "tabular": "_table", "sequence": "_sequences"}
+ANSWER = {"image": Served._images, "series": Served._forecasts, "tabular": Served._table,
+          "sequence": Served._sequences}  # input kind -> how its wire format is read and answered
 
 
 def load_runs(paths: list[Path], device: str | None = None) -> dict[str, Served]:
