@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dlnotes.engine.threads import forward_flops, work_threads  # noqa: E402
+from dlnotes.engine.flops import forward_flops  # noqa: E402
+from dlnotes.engine.threads import work_threads  # noqa: E402
 from dlnotes.models import build_model  # noqa: E402
 
 LENET = {"num_classes": 10, "in_channels": 1}

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from dlnotes.engine import threads
+from dlnotes.engine import flops
+from dlnotes.engine.flops import forward_flops
 from dlnotes.engine.threads import Threads, decide, work_threads
 
 QUIET: dict[str, str] = {}
@@ -58,9 +60,68 @@ def test_forward_flops_match_a_hand_count_and_change_nothing():
                                 torch.nn.Linear(128, 3))
     x = torch.randn(50, 12)
     rng = torch.get_rng_state()
-    flops = threads.forward_flops(model, x, batch_size=64)
-    assert flops == 64 * 2 * (12 * 128 + 128 * 3)  # a matrix product of (n, k) by (k, m): 2 n k m
+    for dispatch in (False, True):
+        flops = forward_flops(model, x, batch_size=64, dispatch=dispatch)
+        assert flops == 64 * 2 * (12 * 128 + 128 * 3)  # a matrix product of (n, k) by (k, m): 2 n k m
     assert model.training and torch.equal(torch.get_rng_state(), rng)
+
+
+def _model(name, **kw):
+    from dlnotes.registry import MODELS
+
+    return MODELS.get(name)(**kw)
+
+
+SEQ = torch.randn(5, 20, 3)
+COUNTED = {  # every registered model, and the layer options that change what runs
+    "lenet": (lambda: _model("lenet", image_size=28), torch.randn(5, 1, 28, 28)),
+    "lenet 16 px, 3 channels": (lambda: _model("lenet", in_channels=3, image_size=16), torch.randn(5, 3, 16, 16)),
+    "alexnet groups 2": (lambda: _model("alexnet", num_classes=10, image_size=64, groups=2, width=0.25),
+                         torch.randn(5, 3, 64, 64)),
+    "mlp": (lambda: _model("mlp", in_features=30, num_classes=2, hidden_sizes=[16, 8]), torch.randn(5, 30)),
+    "linear_regression": (lambda: _model("linear_regression", in_features=7), torch.randn(5, 7)),
+    "logistic_regression manual": (lambda: _model("logistic_regression", in_features=7, gradient="manual"),
+                                   torch.randn(5, 7)),
+    "rnn": (lambda: _model("rnn", input_size=3, num_classes=4, hidden_size=8), SEQ),
+    "gru": (lambda: _model("gru", input_size=3, horizon=2, hidden_size=8), SEQ),
+    "gru scratch": (lambda: _model("gru", input_size=3, num_classes=4, hidden_size=8, impl="scratch"), SEQ),
+    "lstm scratch 2 layers": (lambda: _model("lstm", input_size=3, num_classes=4, hidden_size=8, impl="scratch",
+                                             num_layers=2, bidirectional=True), SEQ),
+    "gru text": (lambda: _model("gru", vocab_size=12, hidden_size=8, embed_dim=5), torch.randint(0, 12, (5, 20))),
+    "torch cells": (lambda: torch.nn.Sequential(torch.nn.LSTMCell(3, 8)), torch.randn(5, 3)),
+    "a matrix multiplied by hand": (lambda: _ByHand(), torch.randn(5, 6)),
+}
+
+
+class _ByHand(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(6, 4))
+
+    def forward(self, x):
+        return x @ self.w
+
+
+@pytest.mark.parametrize("name", list(COUNTED))
+def test_layer_hooks_count_what_torchs_flop_counter_counts(name):
+    """The hooks of engine/flops.py against torch.utils.flop_counter on every kind of model dlnotes builds
+    (and a layer they do not know: then flop_counter counts)."""
+    make, x = COUNTED[name]
+    torch.manual_seed(0)
+    model = make()
+    assert forward_flops(model, x, 64) == forward_flops(model, x, 64, dispatch=True) > 0
+    with torch.no_grad():  # counted by the hooks themselves, except where a layer is unknown to them
+        assert (flops._hooked_count(model.eval(), x) is None) == (name == "a matrix multiplied by hand")
+
+
+@pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)])
+def test_torchs_lstm_counts_as_its_step_by_step_twin(layers, bidirectional):
+    """torch's LSTM runs as one fused op on a CPU, which flop_counter has no formula for (it counts 0 for it);
+    the same layers from dlnotes.nn.cells (impl: scratch, the same parameters) run as matrix products
+    flop_counter does count: the hooks give the fused model that count."""
+    kw = {"input_size": 3, "num_classes": 4, "hidden_size": 8, "num_layers": layers, "bidirectional": bidirectional}
+    fused, scratch = _model("lstm", **kw), _model("lstm", impl="scratch", **kw)
+    assert forward_flops(fused, SEQ, 64) == forward_flops(scratch, SEQ, 64, dispatch=True) > 2 * 64 * 8 * 4
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ of every epoch:
 - ``work``: how many threads one step can keep busy. LeNet on 28x28 digits, batch 64, is 53 MFLOP per
   forward pass (3 threads' worth); an MLP on a table (~1 MFLOP) and the MNIST-1D GRU (3 MFLOP in
   80 small steps) are one thread's worth: their parallel regions are too short to share.
-  Counted once, by ``torch.utils.flop_counter`` on a few training rows (eval mode, no grad). Streamed
+  Counted once, by ``engine/flops.py`` on a few training rows (eval mode, no grad). Streamed
   data and CUDA count as large work: only ``free`` limits them.
 - ``usable``: the CPUs this process may run on (``os.sched_getaffinity``), fewer under a cgroup
   CPU quota (``cpu.max``).
@@ -50,9 +50,10 @@ from pathlib import Path
 
 import torch
 
+from dlnotes.engine.flops import forward_flops
+
 ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 WORK_PER_THREAD = 16e6  # forward FLOPs per step that make one more thread pay (see module docstring)
-COUNT_ROWS = 4  # rows the FLOPs are counted on; scaled to the batch size (FLOPs grow linearly with rows)
 
 
 def decide(setting: str | int, *, cpus: int, others: float, work: int | None,
@@ -118,21 +119,6 @@ def _others_now(proc: Path) -> int:
         except (OSError, IndexError):  # the thread ended while we looked
             pass
     return max(0, running - max(own, 1))
-
-
-def forward_flops(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> float:
-    """FLOPs of one forward pass over ``batch_size`` rows, counted on the first COUNT_ROWS rows of ``x``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    rows = x[:COUNT_ROWS]
-    was_training = model.training
-    model.eval()  # no dropout draws, no batch-norm statistics updated: nothing the run sees changes
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(rows)
-    finally:
-        model.train(was_training)
-    return counter.get_total_flops() * batch_size / max(1, len(rows))
 
 
 class Threads:
