@@ -89,7 +89,8 @@ def confusion(cm: list[list[int]], classes: list[str], path: Path) -> Path:
     top = max(max(r) for r in cm) or 1
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, cm[i][j], ha="center", va="center", fontsize=8, color="white" if cm[i][j] > top / 2 else "black")
+            ax.text(j, i, cm[i][j], ha="center", va="center", fontsize=8, in_layout=False,  # inside its cell:
+                    color="white" if cm[i][j] > top / 2 else "black")  # the layout need not measure k*k counts
     fig.colorbar(im, ax=ax, shrink=0.8)
     return _save(fig, path)
 
