@@ -139,10 +139,6 @@ def test_predict_continues_several_prompts(moved_runs):
 
 
 def test_predict_reads_images_as_files_pil_images_arrays_and_tensors(moved_runs):
-    import importlib.util
-
-    if importlib.util.find_spec("dlnotes.data.views") is None:
-        pytest.skip("dlnotes.data.views (the stream helper's image views) is not on this branch yet")
     from PIL import Image
 
     run = Run.load(moved_runs["image_folder"].path)

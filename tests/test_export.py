@@ -59,14 +59,6 @@ def digit_photos(folder: Path) -> Path:
     return folder
 
 
-def views_landed() -> bool:
-    """Whether the one image decoder and its views (dlnotes.data.views, the stream helper's) are here:
-    inputs.prepare prepares photos with them."""
-    import importlib.util
-
-    return importlib.util.find_spec("dlnotes.data.views") is not None
-
-
 def raw_rows(target: str, path: Path) -> Path:
     """40 penguins without the target, with an island never seen and missing cells of every type."""
     rows = pd.read_csv(PENGUINS).iloc[::8].head(40).drop(columns=[target]).reset_index(drop=True)
@@ -116,8 +108,7 @@ print(json.dumps(out))
 def ort_answers(runs, onnx_files):
     """What onnxruntime answers in a process of its own, fed by dlnotes.inputs.prepare from the raw files."""
     pytest.importorskip("onnxruntime")
-    jobs = {kind: (str(onnx_files[kind]), str(raw)) for kind, (_, raw) in runs.items()
-            if kind != "image" or views_landed()}
+    jobs = {kind: (str(onnx_files[kind]), str(raw)) for kind, (_, raw) in runs.items()}
     r = subprocess.run([sys.executable, "-c", ORT_ALONE, json.dumps(jobs)], capture_output=True, text=True,
                        cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -141,19 +132,17 @@ def test_onnxruntime_alone_gives_predicts_regression_in_grams(runs, ort_answers)
     assert np.allclose(got, want, rtol=1e-4, atol=0) and 2000 < want.mean() < 7000  # grams, not standardised
 
 
-def test_onnxruntime_alone_gives_predicts_forecast(runs, ort_answers, cli):
+def test_onnxruntime_alone_gives_predicts_forecast(runs, ort_answers, in_process):
     run, raw = runs["series"]
     rows = run.predict(raw)
     want = np.array([float(r["prediction"]) for r in rows])
     assert np.allclose(ort_answers["series"]["forecast"].reshape(-1), want, rtol=1e-4, atol=0)
-    r = cli("predict", "--run", run.path, "--input", raw)  # the CLI writes the rows Run.predict gives
+    r = in_process("predict", "--run", run.path, "--input", raw)  # the CLI writes the rows Run.predict gives
     assert r.returncode == 0
     assert [line.split(",")[-1] for line in r.stdout.split()[1:]] == [r["prediction"] for r in rows]
 
 
 def test_onnxruntime_alone_gives_predicts_answers_on_a_folder_of_digit_photos(runs, ort_answers):
-    if not views_landed():
-        pytest.skip("dlnotes.data.views (the stream helper's photo preparation) is not on this branch yet")
     run, photos = runs["image"]
     rows = run.predict(photos, probabilities=True)
     got = ort_answers["image"]
@@ -183,9 +172,7 @@ def test_image_graph_takes_uint8_pixels_and_answers_probabilities(runs, onnx_fil
 def test_table_graph_computes_what_the_fitted_transform_computes(category_missing):
     """TableModel.features (the graph) against TabularTransform.transform (training's numpy) on new rows with
     missing cells, a level never seen in a category, a one-hot and an embedded category, a boolean word never
-    seen; and dates, where the tables helper's data.dates is here."""
-    import importlib.util
-
+    seen; and a date column."""
     from dlnotes.data.tabular import TabularTransform
     from dlnotes.export.answers import ValueAnswer
     from dlnotes.export.tables import TableModel
@@ -196,10 +183,9 @@ def test_table_graph_computes_what_the_fitted_transform_computes(category_missin
                          "port": rng.choice(list("SCQ"), n), "cabin": rng.choice([f"c{i}" for i in range(15)], n)})
     rows.loc[::7, "age"], rows.loc[::9, "port"] = np.nan, None
     types = {"age": "number", "smoker": "boolean", "port": "category", "cabin": "category"}
-    if importlib.util.find_spec("dlnotes.data.dates") is not None:
-        rows["when"] = pd.Series(pd.to_datetime(rng.uniform(0, 2e9, n).round(), unit="s").strftime("%Y-%m-%d %H:%M"))
-        rows.loc[::11, "when"] = None
-        types["when"] = "date"
+    rows["when"] = pd.Series(pd.to_datetime(rng.uniform(0, 2e9, n).round(), unit="s").strftime("%Y-%m-%d %H:%M"))
+    rows.loc[::11, "when"] = None
+    types["when"] = "date"
     t = TabularTransform(types, {"category": category_missing}, 5, "auto").fit(rows)
     new = rows.head(16).copy()
     new.loc[0, "port"], new.loc[1, "cabin"], new.loc[2, "smoker"], new.loc[3, "age"] = "Atlantis", "c99", "maybe", None
@@ -259,8 +245,8 @@ def test_prepare_refuses_a_lacking_column_and_a_bad_meta(runs):
 @pytest.mark.parametrize("args, message", [
     (["--format", "tflite", "--output", "m.tflite"], "allowed: onnx, torch_export, torchscript"),
 ])
-def test_export_refuses_bad_arguments(runs, cli, args, message, tmp_path):
-    r = cli("export", "--run", runs["table"][0].path, *args)
+def test_export_refuses_bad_arguments(runs, in_process, args, message, tmp_path):
+    r = in_process("export", "--run", runs["table"][0].path, *args)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(UserError, match="is a directory"):
         runs["table"][0].export("onnx", tmp_path)

@@ -190,10 +190,10 @@ def _cfg(d):
     return validate(d)
 
 
-def test_forecasting_run_writes_mse_and_eval_reproduces_it(sine_run, cli):
+def test_forecasting_run_writes_mse_and_eval_reproduces_it(sine_run, in_process):
     metrics = json.loads((sine_run.path / "metrics.json").read_text())
     assert {"mse", "mae", "loss"} <= set(metrics) and metrics["mse"] < 0.3
-    r = cli("eval", "--run", sine_run.path, "--json")
+    r = in_process("eval", "--run", sine_run.path, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["mse"] == pytest.approx(metrics["mse"], rel=1e-5)
     assert (sine_run.path / "plots").is_dir()
@@ -270,7 +270,7 @@ def test_flat_models_read_mnist1d(tmp_path):
         assert run.meta["model"]["args"]["in_features"] == 40 and 0 <= run.metrics["accuracy"] <= 1
 
 
-def test_text_model_trains_and_continues_a_prompt(cli, tmp_path, write_config):
+def test_text_model_trains_and_continues_a_prompt(in_process, tmp_path, write_config):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat. " * 60)
     cfg = {"name": "txt", "seed": 0, "data": {"name": "text", "path": str(corpus), "seq_len": 24, "stride": 4,
@@ -283,21 +283,21 @@ def test_text_model_trains_and_continues_a_prompt(cli, tmp_path, write_config):
     run = dlnotes.train(write_config(cfg), out=out, quiet=True)  # in process: one interpreter start fewer
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["perplexity"] < 3 and metrics["accuracy"] > 0.6  # a repetitive text is easy to predict
-    r = cli("predict", "--run", out, "--input", "the cat ", "--steps", 16, "--temperature", 0)
+    r = in_process("predict", "--run", out, "--input", "the cat ", "--steps", 16, "--temperature", 0)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout) == 17 and r.stdout.endswith("\n") and "on the" in r.stdout  # plain text, 16 characters
     sampled = [run.predict("the ", steps=40, temperature=3, **seed)[0]["prediction"]
                for seed in ({}, {"seed": 0}, {"seed": 1})]
     assert sampled[0] == sampled[1] != sampled[2]  # the run's seed (0) by default; another seed, another sample
     assert r.stdout[:-1] == run.predict("the cat ", steps=16, temperature=0)[0]["prediction"]
-    r = cli("predict", "--run", out, "--input", "the dog")
+    r = in_process("predict", "--run", out, "--input", "the dog")
     assert r.returncode == 2 and "'d'" in r.stderr and "never occur" in r.stderr
 
 
-def test_configs_of_the_chapter_load(cli):
+def test_configs_of_the_chapter_load(in_process, root):
     for name in ("rnn_sine", "lstm_sine", "gru_mnist1d", "lstm_mnist1d", "logreg_mnist1d", "mlp_mnist1d",
                  "lstm_digits_rows", "gru_text"):
-        r = cli("config", "--config", f"configs/{name}.yaml")
+        r = in_process("config", "--config", f"{root}/configs/{name}.yaml")
         assert r.returncode == 0, (name, r.stderr)
         assert yaml.safe_load(r.stdout)["name"] == name
 

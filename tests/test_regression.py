@@ -75,9 +75,9 @@ def test_gd_manual_finds_the_line(tmp_path):
     assert abs(lin.weight.item() - 3) < 0.1 and abs(lin.bias.item() - 2) < 0.15
 
 
-def test_grid_too_large_is_refused(cli, tmp_path):
-    r = cli("train", "--config", "configs/linreg_synthetic_grid.yaml", "--out", tmp_path / "x",
-            "train.grid.steps=100000")
+def test_grid_too_large_is_refused(in_process, tmp_path):
+    r = in_process("train", "--config", "configs/linreg_synthetic_grid.yaml", "--out", tmp_path / "x",
+                   "train.grid.steps=100000")
     assert r.returncode == 2 and "MB" in r.stderr and "train.grid" in r.stderr
     assert not (tmp_path / "x").exists()
 
@@ -122,7 +122,7 @@ def test_manual_gradients_equal_autograd(model, y):
         assert torch.allclose(a, m.grad, atol=1e-6)
 
 
-def test_logistic_regression_matches_sklearn_and_predict_agrees(tmp_path, cli):
+def test_logistic_regression_matches_sklearn_and_predict_agrees(tmp_path, in_process):
     run = train("configs/logreg_breast_cancer.yaml", out=tmp_path / "lr")
     # the same split, standardised with training statistics, fitted by scikit-learn
     d = load_breast_cancer()
@@ -137,7 +137,7 @@ def test_logistic_regression_matches_sklearn_and_predict_agrees(tmp_path, cli):
     # predict on the raw test rows as a CSV of feature columns; metrics must equal sklearn's on them
     path = tmp_path / "test.csv"
     write_csv(path, xte, yte, d.feature_names)
-    r = cli("predict", "--run", tmp_path / "lr", "--input", path)
+    r = in_process("predict", "--run", tmp_path / "lr", "--input", path)
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert list(rows[0]) == ["input", "prediction", "probability"]

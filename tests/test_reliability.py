@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+
+LENET_DIGITS = Path(__file__).resolve().parents[1] / "configs" / "lenet_digits.yaml"
 
 
 FAST = ["data.image_size=16", "train.scheduler.name=none", "-q"]
@@ -22,14 +25,15 @@ def epochs_done(run) -> int:
 
 
 def train(cli, out, *extra):
-    return cli("train", "--config", "configs/lenet_digits.yaml", "--out", out, *FAST, *extra)
+    """``dlnotes train`` of a small LeNet on digits through ``cli`` (a process of its own, or ``in_process``)."""
+    return cli("train", "--config", LENET_DIGITS, "--out", out, *FAST, *extra)
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, cli):
+def tiny_run(tmp_path_factory, in_process):
     """One finished one-epoch run per test module (per xdist worker); tests that change it copy it."""
     out = tmp_path_factory.mktemp("r") / "run"
-    assert train(cli, out, "train.epochs=1").returncode == 0
+    assert train(in_process, out, "train.epochs=1").returncode == 0
     return out
 
 
@@ -88,8 +92,8 @@ def test_changed_weights_fail_the_sha256_check(tmp_path, tiny_run, in_process):
     assert r.returncode == 2
 
 
-def test_divergence_stops_with_exit_1_and_keeps_the_last_good_checkpoint(cli, tmp_path):
-    r = train(cli, tmp_path / "d", "train.optimizer.lr=1e8", "train.epochs=3")
+def test_divergence_stops_with_exit_1_and_keeps_the_last_good_checkpoint(in_process, tmp_path):
+    r = train(in_process, tmp_path / "d", "train.optimizer.lr=1e8", "train.epochs=3")
     assert r.returncode == 1
     assert "diverged" in r.stderr and "epoch 1" in r.stderr and "lower learning rate" in r.stderr
     assert "Traceback" not in r.stderr
@@ -116,7 +120,7 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130),
                                        pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)])
-def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli, root):
+def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, in_process, root):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "dlnotes", "train", "--config", "configs/lenet_digits.yaml",
                              "--out", str(out), "train.epochs=500", *FAST], cwd=root,
@@ -132,7 +136,8 @@ def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, cli, roo
     assert epochs_done(out) < 500
     assert "dlnotes train --resume" in err
     done = epochs_done(out)
-    r = cli("train", "--resume", out, f"train.epochs={done + 1}", "-q")
+    r = in_process("train", "--resume", out, f"train.epochs={done + 1}", "-q")  # the signal needs a process;
+    # the resume does not
     assert r.returncode == 0, r.stderr
 
 

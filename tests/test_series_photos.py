@@ -209,8 +209,8 @@ def test_predict_figure_goes_only_where_asked(series_run, tmp_path, in_process):
     assert len(r.stdout.splitlines()) == 6
 
 
-def test_datasets_command_documents_the_predict_layouts(cli):
-    r = cli("datasets", "timeseries_csv")
+def test_datasets_command_documents_the_predict_layouts(in_process):
+    r = in_process("datasets", "timeseries_csv")
     assert r.returncode == 0, r.stderr
     for words in ("one column with or without header", "one row", ".npy", "gaps before those values are ignored",
                   "missing: empty cells", "transform:", "period:"):
@@ -323,7 +323,7 @@ def digits_lenet(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_lenet_reads_digits_as_people_write_them(digits_lenet, tmp_path, cli):
+def test_lenet_reads_digits_as_people_write_them(digits_lenet, tmp_path, in_process):
     """Done-when: >= 80% of the rendered photos right via predict; the same inverted by hand alike."""
     from PIL import Image, ImageOps
 
@@ -338,5 +338,5 @@ def test_lenet_reads_digits_as_people_write_them(digits_lenet, tmp_path, cli):
     right = sum(r["prediction"] == t for r, t in zip(rows, truth))
     assert right / len(rows) >= 0.8, [(t, r["prediction"]) for r, t in zip(rows, truth)]
     assert [r["prediction"] for r in inverted] == [r["prediction"] for r in rows]
-    r = cli("predict", "--run", digits_lenet.path, "--input", photos)
+    r = in_process("predict", "--run", digits_lenet.path, "--input", photos)
     assert r.returncode == 0 and f"accuracy {right / len(rows):.4f}" in r.stderr

@@ -138,7 +138,7 @@ def _study(journal):
     return optuna_module().load_study(study_name="s", storage=storage(f"journal:{journal}"))
 
 
-def test_two_workers_and_a_second_command_share_one_study(root, tmp_path, write_config, cli):
+def test_two_workers_and_a_second_command_share_one_study(root, tmp_path, write_config, in_process):
     from dlnotes.tune import sweep
 
     config, space = write_config(TINY), tmp_path / "space.yaml"
@@ -172,7 +172,7 @@ def test_two_workers_and_a_second_command_share_one_study(root, tmp_path, write_
     assert all(r["damaged"] is None and r["value"] is not None for r in rows)
     # best.yaml, trained again as a user would, reproduces the best trial's metric exactly
     best = max((t for t in trials), key=lambda t: (t.value, -t.number))
-    r = cli("train", "--config", tmp_path / "a" / "best.yaml", "--out", tmp_path / "again", "-q")
+    r = in_process("train", "--config", tmp_path / "a" / "best.yaml", "--out", tmp_path / "again", "-q")
     assert r.returncode == 0, r.stderr
     from dlnotes.tune.worker import last_value
 

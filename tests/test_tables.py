@@ -216,9 +216,9 @@ def test_fitted_on_training_rows_only(passengers):
 # -- the quick start and the config ---------------------------------------------------------------------
 
 
-def test_quick_start_trains_and_its_config_reruns(cli, tmp_path):
-    r = cli("train", "--data", PENGUINS, "--target", "species", "--model", "logistic_regression", "--out",
-            tmp_path / "q", "-q", "train.epochs=5", "data.batch_size=512", "train.optimizer.lr=0.1")
+def test_quick_start_trains_and_its_config_reruns(in_process, tmp_path):
+    r = in_process("train", "--data", PENGUINS, "--target", "species", "--model", "logistic_regression", "--out",
+                   tmp_path / "q", "-q", "train.epochs=5", "data.batch_size=512", "train.optimizer.lr=0.1")
     assert r.returncode == 0, r.stderr
     assert "test: accuracy=" in r.stdout and "(majority class 0.4" in r.stdout
     cfg = (tmp_path / "q" / "config.yaml").read_text()
@@ -252,8 +252,8 @@ def test_shipped_table_configs_load():
         assert Path(ROOT / cfg.extras("data")["path"]).is_file()
 
 
-def test_datasets_csv_describes_every_key(cli):
-    r = cli("datasets", "csv")
+def test_datasets_csv_describes_every_key(in_process):
+    r = in_process("datasets", "csv")
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     keys = [ln.split(" = ")[0].strip() for ln in lines if " = " in ln]
@@ -333,7 +333,7 @@ def test_missing_drop_strategy_and_encodings(tmp_path, capsys):
     assert ds.table.transform.stats["c"]["levels"] == ["è", "é"]
 
 
-def test_predict_refuses_a_float32_overflow(passenger_mlp, tmp_path, cli, in_process):
+def test_predict_refuses_a_float32_overflow(passenger_mlp, tmp_path, in_process):
     header = "Pclass,Sex,Age,SibSp,Parch,Fare,Embarked\n"
     p = write(tmp_path, header + "3,male,22,1,0,7.25,S\n1,female,1e39,1,0,71.3,C\n", "big.csv")
     r = in_process("predict", "--run", passenger_mlp.path, "--input", p)
