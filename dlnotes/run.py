@@ -89,6 +89,7 @@ def start(config, out, device, resume, overrides, quiet) -> Session:
 
     from dlnotes.engine import distributed
     from dlnotes.engine.device import resolve_device, seed_everything
+    from dlnotes.engine.launch import under_launcher
 
     previous = None
     if resume is not None:
@@ -103,9 +104,9 @@ def start(config, out, device, resume, overrides, quiet) -> Session:
     else:
         cfg = config if isinstance(config, Config) else load_config(config, overrides)
         rd = RunDir(Path(out) if out is not None else default_out(cfg))
-    dist = distributed.init()
-    if dist is not None and cfg.train.solver != "gd":
+    if cfg.train.solver != "gd" and under_launcher():  # before joining the group: no rank waits for this one
         raise UserError(f"train.solver: '{cfg.train.solver}' runs in one process; launch it without torchrun")
+    dist = distributed.init()
     dev = distributed.device(dist) if dist else resolve_device(device or cfg.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -67,7 +67,13 @@ def test_two_processes_reach_the_weights_of_one_with_sgd(cli, tmp_path, write_co
     assert len((double / "history.csv").read_text().strip().splitlines()) == 3
 
 
-def test_closed_form_solver_refuses_ddp(tmp_path):
-    r = torchrun("train", "--config", "configs/linreg_diabetes.yaml", "--out", tmp_path / "run")
-    assert r.returncode != 0
-    assert "train.solver: 'lstsq' runs in one process" in r.stderr
+def test_closed_form_solver_refuses_ddp(tmp_path, monkeypatch, in_process):
+    """In the environment torchrun gives its workers: refused before any process group is joined (so no
+    rank waits for this one), in one line, nothing written."""
+    for var, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": "1"}.items():  # a port nobody listens on: joining would fail, not refuse
+        monkeypatch.setenv(var, value)
+    r = in_process("train", "--config", ROOT / "configs/linreg_diabetes.yaml", "--out", tmp_path / "run")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: train.solver: 'lstsq' runs in one process; launch it without torchrun")
+    assert not (tmp_path / "run").exists()
