@@ -88,8 +88,9 @@ def test_mnist1d_is_generated_offline_with_the_paper_sizes(monkeypatch):
         raise AssertionError("mnist1d must be generated, never downloaded")
 
     monkeypatch.setattr(requests, "get", no_network)
-    from dlnotes.data.synthetic import mnist1d
+    from dlnotes.data.synthetic import _mnist1d_arrays, mnist1d
 
+    _mnist1d_arrays.cache_clear()  # generated here, not taken from an earlier test's run
     np.random.seed(123)
     random.seed(123)
     before = np.random.random(), random.random()
@@ -103,7 +104,11 @@ def test_mnist1d_is_generated_offline_with_the_paper_sizes(monkeypatch):
 
     assert input_kind(ds.kind).model_inputs(ds)["in_features"] == 40
     assert input_kind(ds.kind).model_inputs(ds)["input_size"] == 1
-    assert torch.equal(mnist1d().x, ds.x)  # same seed, same data
+    again = mnist1d()  # the process's copy of the arrays: the same data in tensors of its own
+    assert torch.equal(again.x, ds.x) and _mnist1d_arrays.cache_info().hits == 1
+    again.x.mul_(0)
+    assert torch.equal(mnist1d().x, ds.x) and ds.x.abs().sum() > 0  # changing one copy changes no other
+    assert not torch.equal(mnist1d(num_samples=50, seed=7).x, mnist1d(num_samples=50).x)  # the seed is a key
 
 
 def test_sine_windows_continue_their_wave():
