@@ -336,3 +336,55 @@ def test_a_trials_worker_is_gone_when_its_process_ended_or_its_heartbeat_stopped
     assert gone(attrs, now, now)
     elsewhere = {"host": "another-machine", "pid": 1, "beat": now}
     assert not gone(elsewhere, now, now) and gone(elsewhere, now, now + STALE_S + 1)
+
+
+def _two_views(tmp_path, queued):
+    """One study on a journal file seen through two storages, as two worker processes see it."""
+    from dlnotes.tune.study import optuna_module, storage
+
+    optuna = optuna_module()
+    url = f"journal:{tmp_path / 's.journal'}"
+    first = optuna.create_study(storage=storage(url), study_name="s")
+    for i in range(queued):
+        first.enqueue_trial({"x": float(i)}, user_attrs={"plan": i})
+    views = []
+    for _ in range(2):
+        store = storage(url)
+        views.append((optuna.load_study(study_name="s", storage=store), store))
+    return views[0], views[1], optuna.trial.TrialState
+
+
+def test_a_queued_trial_taken_by_another_worker_is_not_replaced_by_a_new_one(tmp_path):
+    """Both workers saw one queued trial ('run'); the one that claims it second gets nothing, and the study
+    holds no trial beyond the plan (Study.ask would have created an unplanned one)."""
+    from dlnotes.tune.worker import next_action, take
+
+    (a, store_a), (b, store_b), states = _two_views(tmp_path, queued=1)
+    assert next_action(a, "random", 1) == next_action(b, "random", 1) == "run"
+    got_b = take(b, store_b, "random", 1)
+    assert got_b is not None and got_b.user_attrs["plan"] == 0
+    assert take(a, store_a, "random", 1) is None
+    assert [t.state for t in a.get_trials()] == [states.RUNNING]
+    b.tell(got_b, 1.0)
+    assert next_action(a, "random", 1) == "done"
+
+
+def test_two_workers_one_short_of_the_tpe_budget_run_one_trial_between_them(tmp_path):
+    from dlnotes.tune.results import trial_rows
+    from dlnotes.tune.space import parse_space
+    from dlnotes.tune.worker import next_action, take
+
+    (a, store_a), (b, store_b), states = _two_views(tmp_path, queued=0)
+    done = a.ask()
+    a.tell(done, 0.5)
+    assert next_action(a, "tpe", 2) == next_action(b, "tpe", 2) == "run"  # both see one trial left
+    first, second = take(a, store_a, "tpe", 2), take(b, store_b, "tpe", 2)
+    assert first is not None and second is None
+    trials = a.get_trials()
+    assert [t.state for t in trials] == [states.COMPLETE, states.RUNNING, states.FAIL]
+    assert "surplus" in trials[2].user_attrs and "failed" not in trials[2].user_attrs  # not counted, not shown
+    a.tell(first, 0.7)
+    assert next_action(b, "tpe", 2) == "done"
+    space = parse_space({"method": "tpe", "parameters": {"train.optimizer.lr": {"loguniform": [1e-3, 1e-1]}}},
+                        base(), True, "space.yaml")
+    assert [r["trial"] for r in trial_rows(a, space)] == [0, 1]

@@ -21,14 +21,14 @@ CSV, BEST, PNG = "sweep.csv", "best.yaml", "sweep.png"
 
 
 def trial_rows(study, space) -> list[dict[str, Any]]:
-    """One row per trial that started (queued ones are left out): number, decoded parameters, the metric
+    """One row per trial that started (queued and surplus ones are left out): number, decoded parameters, the metric
     (a pruned trial's last report), state, seconds, run directory and why it failed."""
     from dlnotes.tune.study import optuna_module
 
     states = optuna_module().trial.TrialState
     rows = []
     for t in study.get_trials(deepcopy=False):
-        if t.state == states.WAITING:
+        if t.state == states.WAITING or "surplus" in t.user_attrs:  # queued, or never run (worker.take)
             continue
         value = t.value if t.state == states.COMPLETE else (
             t.intermediate_values[max(t.intermediate_values)] if t.state == states.PRUNED and t.intermediate_values

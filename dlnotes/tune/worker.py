@@ -46,9 +46,7 @@ def next_action(study, method: str, budget: int) -> str:
     count = Counter(t.state for t in trials)
     if count[states.WAITING]:
         return "run"
-    used = count[states.COMPLETE] + count[states.PRUNED] + count[states.RUNNING] + \
-        sum(1 for t in trials if t.state == states.FAIL and "failed" in t.user_attrs)
-    if method == "tpe" and used < budget:
+    if method == "tpe" and counted(trials, states) < budget:
         return "run"
     return "wait" if count[states.RUNNING] else "done"
 
@@ -115,10 +113,49 @@ def last_value(run_dir: Path, key: str) -> float:
     return value
 
 
-def run_one(study, space, record: dict[str, Any], out: Path, label: str) -> None:
-    """Asks the study for a trial, trains it and tells the outcome."""
-    states = studies.optuna_module().trial.TrialState
+def take(study, store, method: str, budget: int):
+    """The trial this worker runs next, or None when another worker took the last one first.
+
+    ``next_action`` looked at the study a moment ago; another worker may have acted since. ``Study.ask``
+    would then create a new trial where the queue had just emptied (a planned sweep ran one trial too many),
+    and two workers that both saw the TPE budget one short would both create one. So a queued trial is
+    claimed by the storage's WAITING -> RUNNING compare-and-set (the step ``Study.ask`` itself takes, through
+    the public storage API) and never replaced by a new one; and a new TPE trial that finds the budget taken
+    by trials numbered before it (numbers are handed out in order by the storage) ends at once, FAIL with
+    ``surplus``, unrun and uncounted."""
+    optuna = studies.optuna_module()
+    states = optuna.trial.TrialState
+    study_id = store.get_study_id_from_name(study.study_name)
+    for queued in study.get_trials(deepcopy=False, states=(states.WAITING,)):
+        trial_id = store.get_trial_id_from_study_id_trial_number(study_id, queued.number)
+        try:
+            if store.set_trial_state_values(trial_id, state=states.RUNNING):
+                return optuna.Trial(study, trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:  # finished by another worker meanwhile
+            continue
+    if method != "tpe":
+        return None
     trial = study.ask()
+    before = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+    if counted(before, states) >= budget:
+        trial.set_user_attr("surplus", "another worker took the last trial of the budget first")
+        study.tell(trial, state=states.FAIL)
+        return None
+    return trial
+
+
+def counted(trials, states) -> int:
+    """Trials the budget counts: ended for good (COMPLETE, PRUNED, FAIL with a reason) or running."""
+    return sum(1 for t in trials if t.state in (states.COMPLETE, states.PRUNED, states.RUNNING)
+               or (t.state == states.FAIL and "failed" in t.user_attrs))
+
+
+def run_one(study, store, space, record: dict[str, Any], out: Path, label: str) -> None:
+    """Takes a trial (``take``), trains it and tells the outcome."""
+    states = studies.optuna_module().trial.TrialState
+    trial = take(study, store, space.method, record["trials"])
+    if trial is None:
+        return
     params = space.suggest(trial)
     run_dir = out / "trials" / str(trial.number)
     for key, value in {**studies.worker_attrs(), "run": str(run_dir)}.items():
@@ -168,7 +205,7 @@ def work(storage_url: str, name: str, out: Path, parent: int | None = None, labe
         if action == "wait":
             time.sleep(POLL_S)
             continue
-        run_one(study, space, record, out, label)
+        run_one(study, store, space, record, out, label)
 
 
 def main(argv: list[str] | None = None) -> int:
