@@ -75,3 +75,13 @@ TINY_LENET = {
 def tiny_lenet():
     """A two-epoch LeNet on 16x16 digits as a config dict (a copy: tests may not share edits)."""
     return copy.deepcopy(TINY_LENET)
+
+
+@pytest.fixture(scope="module")
+def no_figures():
+    """Runs trained in the module (or test) that asks for it skip their figures: see tests/figures_off.py.
+    Module-scoped, so that a module's own training fixtures can ask for it too."""
+    from figures_off import figures_off
+
+    with figures_off():
+        yield

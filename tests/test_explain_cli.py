@@ -14,6 +14,7 @@ from dlnotes.config import validate
 from dlnotes.explain import attribution
 from dlnotes.explain.layers import last_conv_maps
 
+pytestmark = pytest.mark.usefixtures("no_figures")  # runs here skip their figures: tests/figures_off.py
 
 @pytest.fixture
 def explain():

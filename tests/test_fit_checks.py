@@ -16,8 +16,7 @@ import yaml
 
 from cli_in_process import call
 
-
-
+pytestmark = pytest.mark.usefixtures("no_figures")  # runs here skip their figures: tests/figures_off.py
 
 def snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}

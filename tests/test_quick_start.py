@@ -19,6 +19,8 @@ import torch
 from dlnotes.config import load_config, quick_config, validate
 from dlnotes.run import Run, train
 
+pytestmark = pytest.mark.usefixtures("no_figures")  # runs here skip their figures: tests/figures_off.py
+
 BASE = {"name": "r", "seed": 0, "data": {"name": "breast_cancer", "val_fraction": 0.3, "batch_size": 32},
         "model": {"name": "mlp", "hidden_sizes": [64, 64]},
         "train": {"epochs": 8, "optimizer": {"name": "adam", "lr": 0.03}}}

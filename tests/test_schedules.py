@@ -102,13 +102,6 @@ main()
 """
 
 
-@pytest.fixture
-def no_figures(monkeypatch):
-    """In-process runs without their figures (what these tests check is elsewhere; drawing is most of the time)."""
-    from dlnotes.trained import Run
-
-    monkeypatch.setattr(Run, "plot", lambda self: [])
-
 
 @pytest.mark.parametrize("schedule", [ONECYCLE, WARMUP], ids=["onecycle", "warmup_cosine"])
 def test_a_run_killed_mid_epoch_resumes_to_the_same_bytes(schedule, tmp_path, write_config, root, no_figures):

@@ -22,13 +22,6 @@ SPACE = {"method": "random", "parameters": {"train.optimizer.lr": {"loguniform":
                                             "model.activation": {"choice": ["relu", "tanh"]}}}
 
 
-@pytest.fixture
-def no_figures(monkeypatch):
-    """In-process trials without their figures (drawing is most of a tiny trial's time)."""
-    from dlnotes.trained import Run
-
-    monkeypatch.setattr(Run, "plot", lambda self: [])
-
 
 def base():
     from dlnotes.config import resolved, validate
@@ -138,7 +131,7 @@ def _study(journal):
     return optuna_module().load_study(study_name="s", storage=storage(f"journal:{journal}"))
 
 
-def test_two_workers_and_a_second_command_share_one_study(root, tmp_path, write_config, in_process):
+def test_two_workers_and_a_second_command_share_one_study(root, tmp_path, write_config, in_process, no_figures):
     from dlnotes.tune import sweep
 
     config, space = write_config(TINY), tmp_path / "space.yaml"

@@ -23,6 +23,8 @@ from dlnotes.data.tabular import TabularTransform
 from dlnotes.errors import UserError
 from dlnotes.run import Run, train
 
+pytestmark = pytest.mark.usefixtures("no_figures")  # runs here skip their figures: tests/figures_off.py
+
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = ROOT / "examples" / "penguins.csv"
 

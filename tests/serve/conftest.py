@@ -71,7 +71,9 @@ def serve_runs(tmp_path_factory):
             "text": _cfg({"name": "text", "path": str(tmp / "notes.txt"), "seq_len": 8},
                          {"name": "gru", "hidden_size": 8}),
             "rows": _cfg({"name": "digits_rows"}, {"name": "lstm", "hidden_size": 8})}
-    with warnings.catch_warnings():
+    from figures_off import figures_off
+
+    with warnings.catch_warnings(), figures_off():  # serving reads weights and meta.json, never the figures
         warnings.simplefilter("ignore", ConvergenceWarning)
         paths = {name: train(c, out=tmp / "runs" / name, quiet=True).path for name, c in cfgs.items()}
     rows = _penguin_rows(tmp / "rows.csv")
