@@ -89,8 +89,18 @@ COUNTED = {  # every registered model, and the layer options that change what ru
                                              num_layers=2, bidirectional=True), SEQ),
     "gru text": (lambda: _model("gru", vocab_size=12, hidden_size=8, embed_dim=5), torch.randint(0, 12, (5, 20))),
     "torch cells": (lambda: torch.nn.Sequential(torch.nn.LSTMCell(3, 8)), torch.randn(5, 3)),
+    "a layer called by keyword": (lambda: _ByKeyword(), torch.randn(5, 6)),
     "a matrix multiplied by hand": (lambda: _ByHand(), torch.randn(5, 6)),
 }
+
+
+class _ByKeyword(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.gru = torch.nn.Linear(6, 4), torch.nn.GRU(1, 3, batch_first=True)
+
+    def forward(self, x):
+        return self.gru(input=self.fc(input=x).unsqueeze(-1))[0]
 
 
 class _ByHand(torch.nn.Module):

@@ -65,10 +65,11 @@ def _hooked_count(model: nn.Module, rows: torch.Tensor) -> float | None:
             return None
     total = [0.0]
 
-    def hook(m, args, out):
-        total[0] += formulas[m](m, args[0], out)
+    def hook(m, args, kwargs, out):
+        x = args[0] if args else next(iter(kwargs.values()))  # the input, positional or by name
+        total[0] += formulas[m](m, x, out)
 
-    handles = [m.register_forward_hook(hook) for m, f in formulas.items() if f is not None]
+    handles = [m.register_forward_hook(hook, with_kwargs=True) for m, f in formulas.items() if f is not None]
     try:
         model(rows)
     finally:
