@@ -10,7 +10,8 @@ tested once. The baseline rows keep the config's optimizer and schedule; the one
 ``min_div10``, found once on the config's initial weights). A budget reaches the target when its test
 accuracy is at least ``--target``; the table gives each row's test accuracy and training seconds (the
 whole ``dlnotes.train`` call: collect, build, train, test, figures), and the JSON line the fewest epochs
-and their seconds for each schedule.
+and their seconds for each schedule. ``--suggestions none`` skips lr-find (give ``--max-lr``); the first
+row then also pays the process's one-time imports (~2 s), which lr-find's pass otherwise takes.
 
 The data is the config's (``--root`` points an IDX dataset at its files: Fashion-MNIST's come in Debian's
 ``dataset-fashion-mnist`` package; nothing is downloaded). Run it on a quiet machine.
@@ -57,10 +58,12 @@ def main() -> None:
 
     base = [f"data.root={args.root}"] if args.root else []
     tuned = [o for o in args.onecycle_overrides.split(",") if o]
-    cfg = load_config(args.config, base + tuned)
-    finding = lr_find(cfg, quiet=True)
-    suggested = finding.as_dict()["suggestions"]
-    print(f"lr-find: {', '.join(f'{k}={v:.3g}' for k, v in suggested.items())} ({finding.stopped})", file=sys.stderr)
+    suggested = {}
+    if args.suggestions != "none":  # only the suggestions need lr-find's pass over the data
+        finding = lr_find(load_config(args.config, base + tuned), quiet=True)
+        suggested = finding.as_dict()["suggestions"]
+        print(f"lr-find: {', '.join(f'{k}={v:.3g}' for k, v in suggested.items())} ({finding.stopped})",
+              file=sys.stderr)
 
     config = load_config(args.config, base)
     budgets = [] if args.baseline == "none" else \
