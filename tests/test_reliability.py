@@ -122,7 +122,7 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
                                        pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)])
 def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, in_process, root):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "dlnotes", "train", "--config", "configs/lenet_digits.yaml",
+    proc = subprocess.Popen([sys.executable, "-m", "dlnotes", "train", "--config", str(LENET_DIGITS),
                              "--out", str(out), "train.epochs=500", *FAST], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -136,8 +136,8 @@ def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, sig, code, in_proce
     assert epochs_done(out) < 500
     assert "dlnotes train --resume" in err
     done = epochs_done(out)
-    r = in_process("train", "--resume", out, f"train.epochs={done + 1}", "-q")  # the signal needs a process;
-    # the resume does not
+    # the signal needed a process of its own; the resume does not
+    r = in_process("train", "--resume", out, f"train.epochs={done + 1}", "-q")
     assert r.returncode == 0, r.stderr
 
 
