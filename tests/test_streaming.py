@@ -13,6 +13,8 @@ import torch
 import yaml
 from torchvision.io import encode_jpeg, encode_png, write_file
 
+from bad_files import png_header_only
+
 import dlnotes
 from dlnotes.config import validate
 from dlnotes.collect import load_data
@@ -453,13 +455,6 @@ def test_the_gpu_decode_path_runs_the_same_checks_and_views(tmp_path):
     std = torch.tensor(cpu.preprocess["x_std"]).view(1, -1, 1, 1)
     assert got.shape == want.shape and ((got - want).abs() * std).max() < 3 / 255
     assert torch.equal(labels, cpu.test.y)
-    png_header = tmp_path / "bomb.png"
-    import struct
-    import zlib
-
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-    png_header.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    png_header = png_header_only(tmp_path / "bomb.png", 30000, 30000)
     with pytest.raises(UserError, match="more than 64,000,000 pixels"):
         checked_bytes(str(png_header), 3)
